@@ -1,0 +1,1 @@
+"""The pile's hardware behind small interfaces, one backend per kind of hardware."""

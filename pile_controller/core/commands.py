@@ -1,0 +1,91 @@
+"""Backend commands as the core sees them: already parsed, schema-checked and authenticated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pile_controller.core.tariff import Tariff
+
+
+class ReplyStatus(StrEnum):
+    ACCEPTED = "Accepted"
+    REJECTED = "Rejected"
+    OCCUPIED = "Occupied"
+    FAULTED = "Faulted"
+    UNAVAILABLE = "Unavailable"
+    SCHEDULED = "Scheduled"
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: ReplyStatus
+    reason: str | None = None
+
+
+ACCEPTED = Reply(ReplyStatus.ACCEPTED)
+
+
+def rejected(reason: str) -> Reply:
+    return Reply(ReplyStatus.REJECTED, reason)
+
+
+@dataclass(frozen=True)
+class Reserve:
+    connector: int
+    reservation_id: str
+    code: str
+    id_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CancelReservation:
+    reservation_id: str
+
+
+@dataclass(frozen=True)
+class RemoteStart:
+    connector: int
+    id_token: str
+    reservation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteStop:
+    transaction_id: str
+
+
+@dataclass(frozen=True)
+class Payment:
+    transaction_id: str
+    status: str  # "pending" | "paid"
+    amount: Decimal
+    qr_payload: str | None = None
+
+
+@dataclass(frozen=True)
+class SetTariff:
+    tariff: Tariff
+
+
+@dataclass(frozen=True)
+class SetAvailability:
+    connector: int
+    available: bool
+
+
+@dataclass(frozen=True)
+class Unlock:
+    connector: int
+
+
+@dataclass(frozen=True)
+class Trigger:
+    what: str  # "status" | "online" | "meter"
+
+
+Command = (Reserve | CancelReservation | RemoteStart | RemoteStop | Payment | SetTariff
+           | SetAvailability | Unlock | Trigger)

@@ -1,0 +1,595 @@
+"""One connector's state machine: events and commands in, effects out.
+
+The graph (which state may follow which) is the `TRANSITIONS` table below, run by `transitions`;
+the docs' state diagram is generated from it. Two rules are not transitions but hold after every
+step, whatever happened (`_reconcile`):
+
+1. the relay is closed only in `charging`, while the lock reports locked, the vehicle is plugged,
+   no stop is pending and no fault is active;
+2. the cable lock is released only in `idle`, `reserved`, `unlocked` and `unavailable`, never while
+   the relay is closed or reports closed, and never while a transaction is unpaid.
+
+Everything time-dependent takes `now` from the caller; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from transitions import Machine
+
+from pile_controller.core import commands as cmd
+from pile_controller.core import events as ev
+from pile_controller.core.effects import (
+    CloseRelay,
+    Effect,
+    LockCable,
+    OpenRelay,
+    Publish,
+    PublishStatus,
+    ReadMeter,
+    UnlockCable,
+)
+from pile_controller.core.faults import CATALOGUE, Fault, FaultCode
+from pile_controller.core.reservations import CodeGate, Reservation, Verdict
+from pile_controller.core.tariff import FREE, Tariff, round_money
+from pile_controller.core.times import iso
+
+STATES = ["idle", "reserved", "authenticating", "charging", "awaiting_payment", "unlocked",
+          "unavailable", "faulted"]
+OCPP_STATUS = {
+    "idle": "Available", "reserved": "Reserved", "authenticating": "Preparing",
+    "charging": "Charging", "awaiting_payment": "Finishing", "unlocked": "Finishing",
+    "unavailable": "Unavailable", "faulted": "Faulted",
+}
+RELEASABLE = {"idle", "reserved", "unlocked", "unavailable"}
+SUSPENDED_EV_BELOW_W = 10.0  # a vehicle drawing less than this is not charging
+
+# Where a connector comes to rest when nothing is under way: the first whose conditions hold.
+REST: list[tuple[str, list[str]]] = [
+    ("awaiting_payment", ["has_unpaid_transaction"]),
+    ("unavailable", ["is_disabled"]),
+    ("unlocked", ["holds_cable", "is_plugged"]),
+    ("authenticating", ["is_plugged"]),
+    ("reserved", ["has_reservation"]),
+    ("idle", []),
+]
+
+
+def to_rest(trigger: str, source: str | list[str]) -> list[dict[str, Any]]:
+    return [{"trigger": trigger, "source": source, "dest": dest, "conditions": conditions}
+            for dest, conditions in REST]
+
+
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": "reserve", "source": "idle", "dest": "reserved"},
+    {"trigger": "unreserve", "source": "reserved", "dest": "idle"},
+    {"trigger": "plug_in", "source": ["idle", "reserved"], "dest": "authenticating"},
+    {"trigger": "authorize", "source": ["idle", "reserved"], "dest": "authenticating"},
+    {"trigger": "begin", "source": "authenticating", "dest": "charging"},
+    {"trigger": "finish", "source": "charging", "dest": "awaiting_payment"},
+    {"trigger": "settle", "source": "awaiting_payment", "dest": "unlocked"},
+    *to_rest("leave", ["authenticating", "unlocked"]),
+    {"trigger": "disable", "source": ["idle", "reserved", "authenticating"], "dest": "unavailable"},
+    *to_rest("enable", "unavailable"),
+    {"trigger": "fault", "source": [s for s in STATES if s != "faulted"], "dest": "faulted"},
+    *to_rest("recover", "faulted"),
+]
+
+
+@dataclass
+class Context:
+    """What all connectors of a pile share: settings, the current tariff, and the pile's services."""
+
+    pile_id: str
+    max_attempts: int = 5
+    lockout: timedelta = timedelta(seconds=300)
+    relay_feedback: timedelta = timedelta(milliseconds=200)
+    lock_feedback: timedelta = timedelta(milliseconds=1000)
+    stale_after: timedelta = timedelta(seconds=5)
+    interval: timedelta = timedelta(seconds=10)
+    plug_timeout: timedelta = timedelta(seconds=120)
+    release_after: timedelta | None = None
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    payment_url_template: str = ""
+    tariff: Tariff = FREE
+    new_transaction_id: Callable[[], str] = lambda: "tx"
+    sign: Callable[[dict[str, Any]], str] = lambda facts: ""
+
+
+@dataclass
+class Authorization:
+    id_token: str
+    reservation_id: str | None
+    plug_by: datetime  # a remote start must be followed by a plug-in before this
+
+
+@dataclass
+class Transaction:
+    transaction_id: str
+    id_token: str
+    reservation_id: str | None
+    started_at: datetime
+    meter_start_wh: int
+    tariff: Tariff
+    meter_last_wh: int
+    last_sample_at: datetime
+    power_w: float = 0.0
+    cost: Decimal = Decimal(0)  # unrounded running cost
+    stop_reason: str | None = None  # set once a stop was asked for
+    stopped_at: datetime | None = None
+    amount: Decimal | None = None  # the rounded bill, once stopped
+    qr_payload: str | None = None
+    settled: str | None = None  # how it was settled: Paid, Free, ReleasedBy...
+
+    @property
+    def energy_wh(self) -> int:
+        return self.meter_last_wh - self.meter_start_wh
+
+    @property
+    def finished(self) -> bool:
+        return self.stopped_at is not None
+
+    @property
+    def unpaid(self) -> bool:
+        return self.finished and self.settled is None
+
+
+class Connector:
+    state: str
+    trigger: Callable[..., bool]
+
+    def __init__(self, connector_id: int, context: Context, now: datetime):
+        self.id = connector_id
+        self.ctx = context
+        self.now = now
+        self.plugged = False
+        self.relay_closed = False  # what we commanded
+        self.relay_feedback = False  # what the contactor reports
+        self.relay_changed_at = now
+        self.lock_locked = False
+        self.lock_feedback = False
+        self.lock_changed_at = now
+        self.reservation: Reservation | None = None
+        self.gate = CodeGate(context.max_attempts, context.lockout)
+        self.authorization: Authorization | None = None
+        self.transaction: Transaction | None = None
+        self.reading: ev.Reading | None = None
+        self.meter_watch_since = now  # staleness counts from here until the first reading
+        self.faults: dict[FaultCode, Fault] = {}
+        self.disabled = False
+        self._announced_available = True
+        self._effects: list[Effect] = []
+        Machine(model=self, states=STATES, transitions=TRANSITIONS, initial="idle",
+                auto_transitions=False, after_state_change="_on_state_change")
+        self._status_key = self._key()
+
+    # --- the interface the pile uses --------------------------------------------------------
+
+    def drain(self) -> list[Effect]:
+        """Applies the two safety rules, then returns and forgets the effects produced so far."""
+        self._reconcile()
+        key = self._key()
+        if key != self._status_key:
+            self._status_key = key
+            self._effects.append(PublishStatus(self.id))
+        effects, self._effects = self._effects, []
+        return effects
+
+    def handle(self, event: ev.Event, now: datetime) -> None:
+        self.now = now
+        match event:
+            case ev.PlugIn():
+                self._plug_in()
+            case ev.Unplug():
+                self._unplug()
+            case ev.CodeEntered(digits=digits):
+                self._code_entered(digits)
+            case ev.StopButton():
+                self._request_stop("Local")
+            case ev.LockFeedback(locked=locked):
+                self._lock_feedback(locked)
+            case ev.RelayFeedback(closed=closed):
+                self._relay_feedback(closed)
+            case ev.MeterReading(reading=reading):
+                self._meter_reading(reading)
+            case ev.EmergencyStop(active=active):
+                self._set_fault(FaultCode.EMERGENCY_STOP, active)
+            case ev.Tick():
+                self._tick()
+
+    def reservation_reply(self, reservation_id: str) -> cmd.Reply | None:
+        """Why this connector cannot take `reservation_id` now; None if it can."""
+        if self.state == "faulted":
+            return cmd.Reply(cmd.ReplyStatus.FAULTED)
+        if self.state == "unavailable":
+            return cmd.Reply(cmd.ReplyStatus.UNAVAILABLE)
+        if self.state == "idle" or self._holds_reservation(reservation_id):
+            return None
+        return cmd.Reply(cmd.ReplyStatus.OCCUPIED)
+
+    def reserve(self, reservation: Reservation, now: datetime) -> None:
+        self.now = now
+        if self.reservation is not None:
+            self.end_reservation("Replaced", now)
+        self.reservation = reservation
+        self.gate.reset()
+        if self.state == "idle":
+            self.trigger("reserve")
+        self._publish("reservation.accepted", reservation_id=reservation.reservation_id,
+                      expires_at=iso(reservation.expires_at))
+
+    def end_reservation(self, reason: str, now: datetime) -> None:
+        self.now = now
+        if self.reservation is None:
+            return
+        self._publish("reservation.ended", reservation_id=self.reservation.reservation_id,
+                      reason=reason)
+        self.reservation = None
+        if self.state == "reserved":
+            self.trigger("unreserve")
+
+    def remote_start(self, start: cmd.RemoteStart, now: datetime) -> cmd.Reply:
+        self.now = now
+        if self.state in ("faulted", "unavailable"):
+            return cmd.rejected(self.state.capitalize())
+        if self.state not in ("idle", "reserved", "authenticating") or self.authorization:
+            return cmd.rejected("Occupied")
+        if self.reservation and start.reservation_id != self.reservation.reservation_id \
+                and start.id_token != self.reservation.id_token:
+            return cmd.rejected("Reserved")
+        reservation_id = self.reservation.reservation_id if self.reservation else None
+        self.authorization = Authorization(start.id_token, reservation_id,
+                                           now + self.ctx.plug_timeout)
+        if self.state != "authenticating":
+            self.trigger("authorize")
+        if self.plugged:
+            self._engage_lock()
+        return cmd.ACCEPTED
+
+    def remote_stop(self, now: datetime) -> cmd.Reply:
+        self.now = now
+        tx = self.transaction
+        if self.state != "charging" or tx is None or tx.stop_reason is not None:
+            return cmd.rejected("NotCharging")
+        self._request_stop("Remote")
+        return cmd.ACCEPTED
+
+    def payment(self, payment: cmd.Payment, now: datetime) -> cmd.Reply:
+        self.now = now
+        tx = self.transaction
+        assert tx is not None and tx.transaction_id == payment.transaction_id
+        if not tx.finished:
+            return cmd.rejected("TransactionRunning")
+        if tx.settled is not None:
+            return cmd.rejected("AlreadySettled")
+        if tx.amount != payment.amount:
+            return cmd.rejected("AmountMismatch")
+        if payment.status == "pending":
+            tx.qr_payload = payment.qr_payload
+        else:
+            self._settle("Paid")
+        return cmd.ACCEPTED
+
+    def set_available(self, available: bool, now: datetime) -> cmd.Reply:
+        self.now = now
+        self.disabled = not available
+        if available:
+            if self.state == "unavailable":
+                self.trigger("enable")
+            return cmd.ACCEPTED
+        if self.state == "faulted":
+            return cmd.ACCEPTED  # comes to rest `unavailable` once the fault clears
+        if self.state in ("idle", "reserved") or (self.state == "authenticating"
+                                                  and not self.lock_locked):
+            self.end_reservation("Unavailable", now)
+            self.authorization = None
+            self.trigger("disable")
+            return cmd.ACCEPTED
+        return cmd.Reply(cmd.ReplyStatus.SCHEDULED)
+
+    def technician_unlock(self, now: datetime) -> cmd.Reply:
+        self.now = now
+        if self.relay_closed or self.relay_feedback:
+            return cmd.rejected("RelayClosed")
+        if self.state in ("charging", "authenticating", "faulted"):
+            return cmd.rejected(self.state.capitalize())
+        if self.state == "awaiting_payment":
+            self._settle("ReleasedByTechnician")
+        return cmd.ACCEPTED
+
+    def meter_values(self, context: str, now: datetime) -> None:
+        """Publishes the current reading (for `trigger meter` and the transaction's samples)."""
+        self.now = now
+        r = self.reading
+        if r is None:
+            return
+        tx = self.transaction
+        self._publish("meter.values", transaction_id=tx.transaction_id if tx and not tx.finished
+                      else None, energy_register_wh=r.energy_register_wh, power_w=r.power_w,
+                      voltage_v=list(r.voltage_v), current_a=list(r.current_a), context=context)
+
+    def status(self, now: datetime) -> dict[str, Any]:
+        tx = self.transaction
+        fault = next(iter(self.faults.values()), None)
+        running_cost = round_money(tx.cost, tx.tariff.currency) if tx else None
+        return {
+            "v": 1, "connector": self.id, "state": self.state, "status": self.ocpp_status(),
+            "reservation_id": self.reservation.reservation_id if self.reservation else None,
+            "transaction_id": tx.transaction_id if tx else None,
+            "energy_wh": tx.energy_wh if tx else 0,
+            "power_w": tx.power_w if tx and not tx.finished else 0.0,
+            "cost": str(tx.amount if tx.amount is not None else running_cost) if tx else None,
+            "currency": tx.tariff.currency if tx else self.ctx.tariff.currency,
+            "fault": fault.as_json() if fault else None,
+            "ts": iso(now),
+        }
+
+    def ocpp_status(self) -> str:
+        if self.state == "charging":
+            if not self.relay_closed:
+                return "SuspendedEVSE"
+            tx = self.transaction
+            if tx is not None and tx.power_w < SUSPENDED_EV_BELOW_W:
+                return "SuspendedEV"
+        return OCPP_STATUS[self.state]
+
+    # --- conditions used by the transition table ---------------------------------------------
+
+    def has_unpaid_transaction(self) -> bool:
+        return self.transaction is not None and self.transaction.unpaid
+
+    def is_disabled(self) -> bool:
+        return self.disabled
+
+    def holds_cable(self) -> bool:
+        return self.lock_locked
+
+    def is_plugged(self) -> bool:
+        return self.plugged
+
+    def has_reservation(self) -> bool:
+        return self.reservation is not None
+
+    # --- what happens --------------------------------------------------------------------------
+
+    def _plug_in(self) -> None:
+        self.plugged = True
+        if self.state in ("idle", "reserved"):
+            self.trigger("plug_in")
+        if self.state == "authenticating" and self.authorization:
+            self._engage_lock()
+
+    def _unplug(self) -> None:
+        self.plugged = False
+        if self.state == "charging":
+            self._request_stop("EVDisconnected")
+        elif self.state in ("authenticating", "unlocked"):
+            self.authorization = None
+            self.trigger("leave")
+
+    def _code_entered(self, digits: str) -> None:
+        if self.state != "authenticating" or self.authorization is not None:
+            return  # the keypad means nothing outside code entry
+        if self.reservation is None:
+            self._publish("authorization.rejected", reason="NoReservation",
+                          attempts_left=self.gate.attempts_left(self.now))
+            return
+        verdict = self.gate.check(digits, self.reservation, self.now)
+        if verdict is Verdict.MATCH:
+            self.authorization = Authorization(self.reservation.id_token,
+                                               self.reservation.reservation_id, self.now)
+            self._engage_lock()
+        else:
+            self._publish("authorization.rejected", reason=verdict.value,
+                          attempts_left=self.gate.attempts_left(self.now))
+
+    def _engage_lock(self) -> None:
+        if not self.lock_locked:
+            self.lock_locked = True
+            self.lock_changed_at = self.now
+            self._effects.append(LockCable(self.id))
+        self._try_begin()
+
+    def _lock_feedback(self, locked: bool) -> None:
+        self.lock_feedback = locked
+        if locked == self.lock_locked:
+            self._set_fault(FaultCode.CABLE_LOCK_FAILURE, False)
+        if self.state == "charging" and not locked:
+            self._set_fault(FaultCode.CABLE_LOCK_FAILURE, True)  # the lock let go under load
+        self._try_begin()
+
+    def _relay_feedback(self, closed: bool) -> None:
+        self.relay_feedback = closed
+        if closed == self.relay_closed:
+            self._set_fault(FaultCode.RELAY_WELDED, False)
+            self._set_fault(FaultCode.RELAY_FAILURE, False)
+
+    def _try_begin(self) -> None:
+        auth = self.authorization
+        ready = (self.state == "authenticating" and auth is not None and self.plugged
+                 and self.lock_locked and self.lock_feedback and not self.faults)
+        if not ready or not self._meter_fresh():
+            return
+        assert auth is not None and self.reading is not None
+        self.authorization = None
+        register = self.reading.energy_register_wh
+        tx = Transaction(
+            transaction_id=self.ctx.new_transaction_id(), id_token=auth.id_token,
+            reservation_id=auth.reservation_id, started_at=self.now, meter_start_wh=register,
+            tariff=self.ctx.tariff, meter_last_wh=register, last_sample_at=self.now,
+            power_w=self.reading.power_w,
+        )
+        self.transaction = tx
+        self._publish("transaction.started", transaction_id=tx.transaction_id,
+                      reservation_id=tx.reservation_id, id_token=tx.id_token,
+                      meter_start_wh=register, started_at=iso(self.now))
+        if self.reservation is not None:
+            self.end_reservation("Used", self.now)
+        self.trigger("begin")
+        self.meter_values("Transaction.Begin", self.now)
+        self.relay_closed = True
+        self.relay_changed_at = self.now
+        self._effects.append(CloseRelay(self.id))
+
+    def _request_stop(self, reason: str) -> None:
+        tx = self.transaction
+        if tx is None or tx.finished or tx.stop_reason is not None:
+            return
+        tx.stop_reason = reason
+        self._reconcile()  # opens the relay first ...
+        self._effects.append(ReadMeter(self.id))  # ... so the stop reading includes everything
+
+    def _meter_reading(self, reading: ev.Reading) -> None:
+        tx = self.transaction
+        if tx is not None and not tx.finished and reading.energy_register_wh < tx.meter_last_wh:
+            return  # a register going backwards is not a reading
+        self.reading = reading
+        self._set_fault(FaultCode.METER_FAILURE, False)
+        if tx is not None and not tx.finished:
+            delta = reading.energy_register_wh - tx.meter_last_wh
+            tx.cost += tx.tariff.cost_of(delta, self.now, self.ctx.zone)
+            tx.meter_last_wh = reading.energy_register_wh
+            tx.power_w = reading.power_w
+            if tx.stop_reason is not None:
+                self._finish()
+            elif self.now - tx.last_sample_at >= self.ctx.interval:
+                tx.last_sample_at = self.now
+                self.meter_values("Sample.Periodic", self.now)
+                self._effects.append(PublishStatus(self.id))
+        self._try_begin()
+
+    def _finish(self) -> None:
+        """Closes the transaction on the last good reading and asks for payment."""
+        tx = self.transaction
+        assert tx is not None and tx.stop_reason is not None
+        if self.reading is not None:
+            self.meter_values("Transaction.End", self.now)
+        tx.stopped_at = self.now
+        tx.power_w = 0.0
+        tx.amount = round_money(tx.cost, tx.tariff.currency)
+        cost = {"total": str(tx.amount), "currency": tx.tariff.currency,
+                "tariff_id": tx.tariff.tariff_id}
+        facts = {
+            "pile": self.ctx.pile_id, "connector": self.id, "transaction_id": tx.transaction_id,
+            "id_token": tx.id_token, "started_at": iso(tx.started_at),
+            "stopped_at": iso(self.now), "meter_start_wh": tx.meter_start_wh,
+            "meter_stop_wh": tx.meter_last_wh, "energy_wh": tx.energy_wh, "cost": cost,
+        }
+        self._publish("transaction.stopped", transaction_id=tx.transaction_id,
+                      meter_start_wh=tx.meter_start_wh, meter_stop_wh=tx.meter_last_wh,
+                      energy_wh=tx.energy_wh, stopped_at=iso(self.now), reason=tx.stop_reason,
+                      cost=cost, receipt={**facts, "sig": self.ctx.sign(facts)})
+        if self.state == "charging":
+            self.trigger("finish")
+        if tx.amount == 0:
+            self._settle("Free")
+            return
+        tx.qr_payload = self.ctx.payment_url_template.format(
+            pile_id=self.ctx.pile_id, connector=self.id, transaction_id=tx.transaction_id,
+            amount=tx.amount, currency=tx.tariff.currency)
+        self._publish("payment.requested", transaction_id=tx.transaction_id,
+                      amount=str(tx.amount), currency=tx.tariff.currency, qr_payload=tx.qr_payload)
+
+    def _settle(self, how: str) -> None:
+        tx = self.transaction
+        assert tx is not None and tx.unpaid and tx.amount is not None
+        tx.settled = how
+        self._publish("payment.settled", transaction_id=tx.transaction_id, amount=str(tx.amount),
+                      currency=tx.tariff.currency, how=how)
+        if self.state == "awaiting_payment":
+            self.trigger("settle")
+            if not self.plugged:
+                self.trigger("leave")
+
+    def _set_fault(self, code: FaultCode, active: bool) -> None:
+        if active == (code in self.faults):
+            return
+        fault = CATALOGUE[code]
+        if not active:
+            del self.faults[code]
+            self._publish("fault.cleared", **fault.as_json())
+            if not self.faults and self.state == "faulted":
+                self.trigger("recover")
+            return
+        self.faults[code] = fault
+        self._publish("fault.raised", **fault.as_json())
+        self.authorization = None
+        self.end_reservation("Faulted", self.now)
+        tx = self.transaction
+        if tx is not None and not tx.finished:
+            self._request_stop(fault.stop_reason)
+            if code is FaultCode.METER_FAILURE:
+                self._finish()  # no fresh reading will come: bill on the last good one
+        if self.state != "faulted":
+            self.trigger("fault")
+
+    def _tick(self) -> None:
+        now = self.now
+        if self.reservation and now >= self.reservation.expires_at and not self.authorization:
+            self.end_reservation("Expired", now)
+        auth = self.authorization
+        if auth and not self.plugged and now >= auth.plug_by:
+            self.authorization = None
+            self.trigger("leave")
+        if self.lock_feedback != self.lock_locked and \
+                now - self.lock_changed_at >= self.ctx.lock_feedback:
+            self._set_fault(FaultCode.CABLE_LOCK_FAILURE, True)
+        if self.relay_feedback != self.relay_closed and \
+                now - self.relay_changed_at >= self.ctx.relay_feedback:
+            welded = FaultCode.RELAY_WELDED if self.relay_feedback else FaultCode.RELAY_FAILURE
+            self._set_fault(welded, True)
+        if not self._meter_fresh():
+            self._set_fault(FaultCode.METER_FAILURE, True)
+        tx = self.transaction
+        if self.ctx.release_after and tx is not None and tx.unpaid and tx.stopped_at and \
+                now - tx.stopped_at >= self.ctx.release_after:
+            self._settle("ReleasedByPolicy")
+
+    def _meter_fresh(self) -> bool:
+        seen = self.reading.at if self.reading and self.reading.at else self.meter_watch_since
+        return self.now - seen < self.ctx.stale_after
+
+    def _reconcile(self) -> None:
+        tx = self.transaction
+        may_close = (self.state == "charging" and tx is not None and tx.stop_reason is None
+                     and self.lock_locked and self.lock_feedback and self.plugged
+                     and not self.faults)
+        if self.relay_closed and not may_close:
+            self.relay_closed = False
+            self.relay_changed_at = self.now
+            self._effects.append(OpenRelay(self.id))
+        may_release = (self.state in RELEASABLE and not self.relay_closed
+                       and not self.relay_feedback and not self.has_unpaid_transaction())
+        if self.lock_locked and may_release:
+            self.lock_locked = False
+            self.lock_changed_at = self.now
+            self._effects.append(UnlockCable(self.id))
+            self._publish("cable.unlocked", transaction_id=tx.transaction_id if tx else None)
+
+    def _holds_reservation(self, reservation_id: str) -> bool:
+        held = self.reservation is not None and self.reservation.reservation_id == reservation_id
+        return held and self.state in ("reserved", "authenticating") and not self.authorization
+
+    def _on_state_change(self) -> None:
+        # Availability is announced when it changes as the backend sees it: a fault in between
+        # (unavailable -> faulted -> unavailable) is not a change of availability.
+        available = self.state != "unavailable"
+        if self.state != "faulted" and available != self._announced_available:
+            self._announced_available = available
+            self._publish("availability.changed", available=available)
+
+    def _publish(self, type_: str, **data: Any) -> None:
+        self._effects.append(Publish(type_, self.id, data, self.now))
+
+    def _key(self) -> tuple[Any, ...]:
+        tx = self.transaction
+        return (self.state, self.ocpp_status(), self.reservation and self.reservation.reservation_id,
+                tx and (tx.transaction_id, tx.finished, tx.settled, tx.qr_payload),
+                tuple(self.faults))
+

@@ -1,0 +1,59 @@
+"""What the core asks the outside world to do. The daemon carries these out in order, after
+committing every `Publish` to the journal (write ahead, then act)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CloseRelay:
+    connector: int
+
+
+@dataclass(frozen=True)
+class OpenRelay:
+    connector: int
+
+
+@dataclass(frozen=True)
+class LockCable:
+    connector: int
+
+
+@dataclass(frozen=True)
+class UnlockCable:
+    connector: int
+
+
+@dataclass(frozen=True)
+class ReadMeter:
+    """Take a reading now (the stop reading of a transaction must not be a stale one)."""
+
+    connector: int
+
+
+@dataclass(frozen=True)
+class Publish:
+    """An event for `P/ID/events`; the journal gives it its `seq` and `id`."""
+
+    type: str
+    connector: int | None
+    data: dict[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PublishStatus:
+    connector: int
+
+
+@dataclass(frozen=True)
+class PublishOnline:
+    pass
+
+
+Effect = (CloseRelay | OpenRelay | LockCable | UnlockCable | ReadMeter | Publish | PublishStatus
+          | PublishOnline)

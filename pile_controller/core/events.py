@@ -1,0 +1,75 @@
+"""What happens to a connector: hardware edges, readings and the passing of time.
+
+Backend commands are in `commands.py`; they differ in that each gets a reply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One valid meter reading, taken at `at`."""
+
+    energy_register_wh: int
+    power_w: float
+    voltage_v: tuple[float, ...] = ()
+    current_a: tuple[float, ...] = ()
+    at: datetime | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class PlugIn:
+    connector: int
+
+
+@dataclass(frozen=True)
+class Unplug:
+    connector: int
+
+
+@dataclass(frozen=True)
+class CodeEntered:
+    connector: int
+    digits: str
+
+
+@dataclass(frozen=True)
+class StopButton:
+    connector: int
+
+
+@dataclass(frozen=True)
+class LockFeedback:
+    connector: int
+    locked: bool
+
+
+@dataclass(frozen=True)
+class RelayFeedback:
+    connector: int
+    closed: bool
+
+
+@dataclass(frozen=True)
+class MeterReading:
+    connector: int
+    reading: Reading
+
+
+@dataclass(frozen=True)
+class EmergencyStop:
+    """The pile-wide emergency stop input changed."""
+
+    active: bool
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed; timers due by `now` fire."""
+
+
+Event = (PlugIn | Unplug | CodeEntered | StopButton | LockFeedback | RelayFeedback | MeterReading
+         | EmergencyStop | Tick)

@@ -1,0 +1,41 @@
+"""The typed fault catalogue: what can hold a connector `faulted`, and how it ends a session."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class FaultCode(StrEnum):
+    EMERGENCY_STOP = "EmergencyStop"
+    RELAY_WELDED = "RelayWelded"
+    RELAY_FAILURE = "RelayFailure"
+    CABLE_LOCK_FAILURE = "CableLockFailure"
+    METER_FAILURE = "MeterFailure"
+
+
+@dataclass(frozen=True)
+class Fault:
+    code: FaultCode
+    message: str
+    stop_reason: str  # the OCPP reason a running transaction is stopped with
+    clears: str  # what ends the fault: said in the docs and to the technician
+
+    def as_json(self) -> dict[str, str]:
+        return {"code": str(self.code), "message": self.message}
+
+
+# Every fault forbids closing the relay (invariant 1) and releasing the cable (invariant 2).
+CATALOGUE: dict[FaultCode, Fault] = {
+    f.code: f
+    for f in (
+        Fault(FaultCode.EMERGENCY_STOP, "Emergency stop pressed", "EmergencyStop",
+              "the emergency stop is released"),
+        Fault(FaultCode.RELAY_WELDED, "Contactor reports closed after it was opened", "Other",
+              "the relay feedback reports open"),
+        Fault(FaultCode.RELAY_FAILURE, "Contactor did not report closed when closed", "Other",
+              "the relay feedback follows the command again"),
+        Fault(FaultCode.CABLE_LOCK_FAILURE, "Cable lock feedback does not follow the command",
+              "Other", "the lock feedback follows the command again"),
+        Fault(FaultCode.METER_FAILURE, "No valid energy meter reading", "Other",
+              "a valid meter reading arrives"),
+    )
+}

@@ -1,0 +1,134 @@
+"""The pile: its connectors, and the commands that concern more than one of them.
+
+Connector 0 in `reserve` means "any free connector"; in `availability` it means all of them.
+A reservation id or a transaction id is looked up across connectors here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from pile_controller.core import commands as cmd
+from pile_controller.core import events as ev
+from pile_controller.core.connector import Connector, Context
+from pile_controller.core.effects import Effect, PublishOnline, PublishStatus
+from pile_controller.core.reservations import Reservation
+
+
+class Pile:
+    def __init__(self, connector_ids: Iterable[int], context: Context, now: datetime):
+        self.ctx = context
+        self.connectors = {cid: Connector(cid, context, now) for cid in sorted(connector_ids)}
+        self._effects: list[Effect] = []  # effects of the pile as a whole
+
+    def handle(self, event: ev.Event, now: datetime) -> list[Effect]:
+        if isinstance(event, ev.EmergencyStop | ev.Tick):
+            targets = list(self.connectors.values())
+        else:
+            target = self.connectors.get(event.connector)
+            targets = [target] if target else []
+        for connector in targets:
+            connector.handle(event, now)
+        return self._drain()
+
+    def command(self, command: cmd.Command, now: datetime) -> tuple[cmd.Reply, list[Effect]]:
+        reply = self._execute(command, now)
+        return reply, self._drain()
+
+    def statuses(self, now: datetime) -> list[dict[str, object]]:
+        return [c.status(now) for c in self.connectors.values()]
+
+    def _drain(self) -> list[Effect]:
+        effects, self._effects = self._effects, []
+        return effects + [e for c in self.connectors.values() for e in c.drain()]
+
+    def _execute(self, command: cmd.Command, now: datetime) -> cmd.Reply:
+        match command:
+            case cmd.Reserve():
+                return self._reserve(command, now)
+            case cmd.CancelReservation(reservation_id=rid):
+                holder = self._holding_reservation(rid)
+                if holder is None:
+                    return cmd.rejected("UnknownReservation")
+                holder.end_reservation("Cancelled", now)
+                return cmd.ACCEPTED
+            case cmd.RemoteStart(connector=cid):
+                connector = self.connectors.get(cid)
+                return connector.remote_start(command, now) if connector else cmd.rejected(
+                    "UnknownConnector")
+            case cmd.RemoteStop(transaction_id=tid):
+                connector = self._with_transaction(tid)
+                return connector.remote_stop(now) if connector else cmd.rejected(
+                    "UnknownTransaction")
+            case cmd.Payment(transaction_id=tid):
+                connector = self._with_transaction(tid)
+                return connector.payment(command, now) if connector else cmd.rejected(
+                    "UnknownTransaction")
+            case cmd.SetTariff(tariff=tariff):
+                self.ctx.tariff = tariff  # running transactions keep the tariff they began with
+                return cmd.ACCEPTED
+            case cmd.SetAvailability(connector=cid, available=available):
+                return self._set_availability(cid, available, now)
+            case cmd.Unlock(connector=cid):
+                connector = self.connectors.get(cid)
+                return connector.technician_unlock(now) if connector else cmd.rejected(
+                    "UnknownConnector")
+            case cmd.Trigger(what=what):
+                self._trigger(what, now)
+                return cmd.ACCEPTED
+        return cmd.rejected("UnknownCommand")
+
+    def _reserve(self, reserve: cmd.Reserve, now: datetime) -> cmd.Reply:
+        if reserve.expires_at <= now:
+            return cmd.rejected("AlreadyExpired")
+        holder = self._holding_reservation(reserve.reservation_id)
+        if reserve.connector == 0:
+            target = holder or next((c for c in self.connectors.values() if c.state == "idle"), None)
+            if target is None:
+                return self._none_free()
+        elif reserve.connector in self.connectors:
+            target = self.connectors[reserve.connector]
+        else:
+            return cmd.rejected("UnknownConnector")
+        refusal = target.reservation_reply(reserve.reservation_id)
+        if refusal is not None:
+            return refusal
+        if holder is not None and holder is not target:
+            holder.end_reservation("Replaced", now)
+        target.reserve(Reservation(reserve.reservation_id, reserve.code, reserve.id_token,
+                                   reserve.expires_at), now)
+        return cmd.ACCEPTED
+
+    def _none_free(self) -> cmd.Reply:
+        states = {c.state for c in self.connectors.values()}
+        if states == {"faulted"}:
+            return cmd.Reply(cmd.ReplyStatus.FAULTED)
+        if states <= {"unavailable", "faulted"}:
+            return cmd.Reply(cmd.ReplyStatus.UNAVAILABLE)
+        return cmd.Reply(cmd.ReplyStatus.OCCUPIED)
+
+    def _set_availability(self, cid: int, available: bool, now: datetime) -> cmd.Reply:
+        if cid != 0 and cid not in self.connectors:
+            return cmd.rejected("UnknownConnector")
+        targets = self.connectors.values() if cid == 0 else [self.connectors[cid]]
+        replies = [c.set_available(available, now) for c in targets]
+        scheduled = any(r.status is cmd.ReplyStatus.SCHEDULED for r in replies)
+        return cmd.Reply(cmd.ReplyStatus.SCHEDULED) if scheduled else cmd.ACCEPTED
+
+    def _trigger(self, what: str, now: datetime) -> None:
+        if what == "online":
+            self._effects.append(PublishOnline())
+        for connector in self.connectors.values():
+            if what == "status":
+                self._effects.append(PublishStatus(connector.id))
+            elif what == "meter":
+                connector.meter_values("Sample.Periodic", now)
+
+    def _holding_reservation(self, reservation_id: str) -> Connector | None:
+        return next((c for c in self.connectors.values() if c.reservation is not None
+                     and c.reservation.reservation_id == reservation_id), None)
+
+    def _with_transaction(self, transaction_id: str) -> Connector | None:
+        return next((c for c in self.connectors.values() if c.transaction is not None
+                     and c.transaction.transaction_id == transaction_id), None)
