@@ -213,7 +213,7 @@ class Connector:
             return None
         return cmd.Reply(cmd.ReplyStatus.OCCUPIED)
 
-    def reserve(self, reservation: Reservation, now: datetime) -> None:
+    def take_reservation(self, reservation: Reservation, now: datetime) -> None:
         self.now = now
         if self.reservation is not None:
             self.end_reservation("Replaced", now)
@@ -259,6 +259,10 @@ class Connector:
             return cmd.rejected("NotCharging")
         self._request_stop("Remote")
         return cmd.ACCEPTED
+
+    def stop(self, reason: str, now: datetime) -> None:
+        self.now = now
+        self._request_stop(reason)
 
     def payment(self, payment: cmd.Payment, now: datetime) -> cmd.Reply:
         self.now = now

@@ -36,6 +36,12 @@ class Pile:
         reply = self._execute(command, now)
         return reply, self._drain()
 
+    def shut_down(self, now: datetime) -> list[Effect]:
+        """The daemon is stopping: running transactions stop (reason Reboot) and are billed."""
+        for connector in self.connectors.values():
+            connector.stop("Reboot", now)
+        return self._drain()
+
     def statuses(self, now: datetime) -> list[dict[str, object]]:
         return [c.status(now) for c in self.connectors.values()]
 
@@ -96,8 +102,8 @@ class Pile:
             return refusal
         if holder is not None and holder is not target:
             holder.end_reservation("Replaced", now)
-        target.reserve(Reservation(reserve.reservation_id, reserve.code, reserve.id_token,
-                                   reserve.expires_at), now)
+        target.take_reservation(Reservation(reserve.reservation_id, reserve.code,
+                                            reserve.id_token, reserve.expires_at), now)
         return cmd.ACCEPTED
 
     def _none_free(self) -> cmd.Reply:

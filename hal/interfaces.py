@@ -1,0 +1,57 @@
+"""One small interface per kind of device. Backends (sim, rpi, modbus) implement them.
+
+Devices report what they sense through one callback, `Sink`, which receives core events
+(`PlugIn`, `LockFeedback`, ...). A sink may be called from any thread; the daemon's sink hands
+the event over to its event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from pile_controller.core.events import Event, Reading
+
+Sink = Callable[[Event], None]
+
+
+class MeterError(Exception):
+    """A meter gave no valid reading; the message names the cause in one line."""
+
+
+class Relay(Protocol):
+    def close(self) -> None: ...
+    def open(self) -> None: ...
+
+
+class CableLock(Protocol):
+    def lock(self) -> None: ...
+    def unlock(self) -> None: ...
+
+
+class Meter(Protocol):
+    def read(self) -> Reading:
+        """One reading, or MeterError. May block for the bus round trip."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class ConnectorHardware:
+    relay: Relay
+    lock: CableLock
+    meter: Meter
+
+
+class Hardware(Protocol):
+    """A pile's devices: per-connector relay, lock and meter; inputs reported to the sink."""
+
+    connectors: dict[int, ConnectorHardware]
+
+    def attach(self, sink: Sink) -> None:
+        """Starts reporting inputs (plug, keypad, stop button, e-stop, feedback) to `sink`."""
+        ...
+
+    def close(self) -> None: ...

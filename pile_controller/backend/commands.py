@@ -1,0 +1,109 @@
+"""Checks on every command before the core sees it: JSON, schema, signature, age; then the
+typed core command. Whatever arrives, the answer is a reply, never an exception."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pile_controller.backend import schemas
+from pile_controller.core import commands as cmd
+from pile_controller.core.tariff import Tariff
+from pile_controller.core.times import parse_iso
+from pile_controller.signing import verify
+
+
+@dataclass(frozen=True)
+class Security:
+    public_key: bytes | None  # the backend's key; None: commands are not signed
+    max_clock_skew: timedelta
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A command read off the wire: its id (if one could be read), and either the core command
+    or the reply that refuses it. `authentic` says whether its reply may be remembered for
+    de-duplication: a forged message must not poison the id of a genuine one."""
+
+    id: str | None
+    command: cmd.Command | None = None
+    refusal: cmd.Reply | None = None
+    detail: str | None = None
+    authentic: bool = True
+
+
+def read_id(message: Any) -> str | None:
+    if isinstance(message, dict) and isinstance(message.get("id"), str) and message["id"]:
+        return str(message["id"])[:128]
+    return None
+
+
+def decode(name: str, payload: bytes, now: datetime, security: Security) -> Decoded:
+    try:
+        message = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return Decoded(None, refusal=cmd.rejected("InvalidPayload"), detail=f"not JSON: {exc}")
+    cid = read_id(message)
+    if name not in schemas.command_names():
+        return Decoded(cid, refusal=cmd.rejected("UnknownCommand"), detail=f"no command {name!r}")
+    if security.public_key is not None:
+        refusal = check_signature(message, now, security)
+        if refusal is not None:
+            return Decoded(cid, refusal=cmd.rejected(refusal), authentic=False)
+    problem = schemas.first_error(f"command.{name}", message)
+    if problem is None:
+        try:
+            return Decoded(cid, command=build(name, message))
+        except ValueError as exc:
+            problem = str(exc)
+    return Decoded(cid, refusal=cmd.rejected("InvalidPayload"), detail=problem)
+
+
+def check_signature(message: Any, now: datetime, security: Security) -> str | None:
+    assert security.public_key is not None
+    if not isinstance(message, dict) or not isinstance(message.get("sig"), str):
+        return "BadSignature"
+    unsigned = {k: v for k, v in message.items() if k != "sig"}
+    if not verify(security.public_key, unsigned, message["sig"]):
+        return "BadSignature"
+    try:
+        sent = parse_iso(str(message.get("ts")))
+    except ValueError:
+        return "Stale"
+    return "Stale" if abs(now - sent) > security.max_clock_skew else None
+
+
+def build(name: str, m: dict[str, Any]) -> cmd.Command:
+    """The core command for a schema-valid message; ValueError for what a schema cannot say."""
+    match name:
+        case "reserve":
+            return cmd.Reserve(m["connector"], m["reservation_id"], m["code"], m["id_token"],
+                               parse_iso(m["expires_at"]))
+        case "cancel_reservation":
+            return cmd.CancelReservation(m["reservation_id"])
+        case "start":
+            return cmd.RemoteStart(m["connector"], m["id_token"], m.get("reservation_id"))
+        case "stop":
+            return cmd.RemoteStop(m["transaction_id"])
+        case "payment":
+            return cmd.Payment(m["transaction_id"], m["status"], Decimal(m["amount"]),
+                               m.get("qr_payload"))
+        case "tariff":
+            return cmd.SetTariff(Tariff.from_json(m))
+        case "availability":
+            return cmd.SetAvailability(m["connector"], m["available"])
+        case "unlock":
+            return cmd.Unlock(m["connector"])
+        case "trigger":
+            return cmd.Trigger(m["what"])
+    raise ValueError(f"no command {name!r}")
+
+
+def reply_json(command_id: str | None, reply: cmd.Reply) -> str:
+    body: dict[str, Any] = {"v": 1, "id": command_id, "status": str(reply.status)}
+    if reply.reason:
+        body["reason"] = reply.reason
+    return json.dumps(body, separators=(",", ":"))

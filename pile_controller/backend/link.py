@@ -1,0 +1,182 @@
+"""The MQTT connection, run on the daemon's asyncio loop (paho's socket callbacks, no thread).
+
+It connects, reconnects with exponential backoff and full jitter (so a thousand piles coming back
+after a broker restart do not all knock at once), sets the Last Will, and hands incoming messages,
+connects and publish acknowledgements to the daemon. It makes no decisions of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from pile_controller.config import BackendSettings
+
+log = logging.getLogger(__name__)
+
+
+class Backoff:
+    """Exponential backoff with full jitter: a random wait in [0, min(cap, base * 2**n)]."""
+
+    def __init__(self, base: float = 0.5, cap: float = 60.0, rng: random.Random | None = None):
+        self.base, self.cap, self.attempt = base, cap, 0
+        self.rng = rng or random.Random()
+
+    def next(self) -> float:
+        ceiling = min(self.cap, self.base * 2 ** self.attempt)
+        self.attempt += 1
+        return self.rng.uniform(0, ceiling)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class Link:
+    def __init__(self, settings: BackendSettings, client_id: str, will: tuple[str, bytes],
+                 on_connect: Callable[[], None], on_message: Callable[[mqtt.MQTTMessage], None],
+                 on_ack: Callable[[int], None]):
+        self.settings = settings
+        self.connected = False
+        self._on_connect, self._on_message, self._on_ack = on_connect, on_message, on_ack
+        self._loop = asyncio.get_running_loop()
+        self._lost = asyncio.Event()
+        self._closing = False
+        self._failures = 0  # consecutive, for rate-limited logging
+        self._backoff = Backoff()
+        self._loop_thread = threading.get_ident()
+        self.client = client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                           protocol=mqtt.MQTTv5)
+        client.will_set(will[0], will[1], qos=1, retain=True)
+        if settings.username is not None:
+            client.username_pw_set(settings.username, settings.password)
+        if settings.tls is not None:
+            tls = settings.tls
+            client.tls_set(ca_certs=str(tls.ca) if tls.ca else None,
+                           certfile=str(tls.cert) if tls.cert else None,
+                           keyfile=str(tls.key) if tls.key else None,
+                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.max_inflight_messages_set(100)
+        client.connect_timeout = 5.0
+        client.on_connect = self._connected
+        client.on_disconnect = self._disconnected
+        client.on_message = lambda _c, _u, msg: self._on_message(msg)
+        client.on_publish = lambda _c, _u, mid, _rc, _p: self._on_ack(mid)
+        # Socket callbacks may come from the executor thread that connects: hand them over.
+        client.on_socket_open = lambda _c, _u, sock: self._soon(self._watch, sock)
+        client.on_socket_close = lambda _c, _u, sock: self._soon(self._unwatch, sock)
+        client.on_socket_register_write = lambda _c, _u, sock: self._soon(self._want_write, sock)
+        client.on_socket_unregister_write = lambda _c, _u, sock: self._soon(self._done_write, sock)
+
+    async def run(self) -> None:
+        """Keeps the link up until `close()`."""
+        misc = asyncio.create_task(self._misc())
+        try:
+            while not self._closing:
+                self._lost.clear()
+                try:
+                    await self._loop.run_in_executor(None, self._connect)
+                    await self._lost.wait()
+                except OSError as exc:
+                    self._failed(f"cannot reach broker {self.settings.host}:{self.settings.port}: "
+                                 f"{exc.strerror or exc}")
+                if not self._closing:
+                    await asyncio.sleep(self._backoff.next())
+        finally:
+            misc.cancel()
+
+    def publish(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False,
+                properties: Properties | None = None) -> int | None:
+        """Publishes if connected; returns the message id paho will acknowledge, else None."""
+        if not self.connected:
+            return None
+        info = self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        return info.mid if info.rc == mqtt.MQTT_ERR_SUCCESS else None
+
+    def subscribe(self, topic: str) -> None:
+        self.client.subscribe(topic, qos=1)
+
+    def close(self, last_words: tuple[str, bytes] | None = None) -> None:
+        """Says goodbye (publishing `last_words` first) and stops reconnecting."""
+        self._closing = True
+        if self.connected and last_words is not None:
+            self.client.publish(last_words[0], last_words[1], qos=1, retain=True)
+            self.client.loop_write()
+        self.client.disconnect()
+        self._lost.set()
+
+    # --- paho plumbing -------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        # The broker keeps commands for us across a short outage, no longer than a command
+        # stays fresh.
+        props.SessionExpiryInterval = self.settings.max_clock_skew_s
+        self.client.connect(self.settings.host, self.settings.port,
+                            keepalive=self.settings.keepalive_s,
+                            clean_start=mqtt.MQTT_CLEAN_START_FIRST_ONLY, properties=props)
+
+    def _connected(self, _c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            self._failed(f"broker refused the connection: {reason}")
+            self._soon(self._lost.set)
+            return
+        if self._failures:
+            log.info("backend link up again after %d failed attempts", self._failures)
+        else:
+            log.info("backend link up (%s:%d)", self.settings.host, self.settings.port)
+        self._failures = 0
+        self._backoff.reset()
+        self.connected = True
+        self._on_connect()
+
+    def _disconnected(self, _c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if self.connected:
+            log.warning("backend link lost: %s", reason)
+        self.connected = False
+        self._soon(self._lost.set)
+
+    def _failed(self, why: str) -> None:
+        # Name the problem once, then only every 100th attempt: no flood while it lasts.
+        if self._failures % 100 == 0:
+            log.warning("%s (retrying with backoff)", why)
+        self._failures += 1
+
+    async def _misc(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self.client.socket() is not None:
+                self.client.loop_misc()  # keepalive pings, and noticing a silent broker
+
+    def _soon(self, fn: Callable[..., None], *args: Any) -> None:
+        """Runs `fn` on the loop: now if we are on it (a closing socket must be unwatched before
+        paho closes it), else as soon as the loop gets to it."""
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _watch(self, sock: Any) -> None:
+        self._loop.add_reader(sock, self._read)
+
+    def _unwatch(self, sock: Any) -> None:
+        self._loop.remove_reader(sock)
+        self._loop.remove_writer(sock)
+
+    def _want_write(self, sock: Any) -> None:
+        self._loop.add_writer(sock, self.client.loop_write)
+
+    def _done_write(self, sock: Any) -> None:
+        self._loop.remove_writer(sock)
+
+    def _read(self) -> None:
+        self.client.loop_read()

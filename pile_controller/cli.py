@@ -1,0 +1,113 @@
+"""pilectl: the technician's command line. Talks to the running daemon over its control socket.
+
+Every failure is one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from hal.sim import SIM_USAGE
+from pile_controller import config
+from pile_controller.daemon import default_config
+
+
+class CliError(Exception):
+    pass
+
+
+def socket_path(args: argparse.Namespace) -> Path:
+    if args.socket:
+        return Path(args.socket)
+    path = Path(args.config) if args.config else default_config()
+    try:
+        return config.load(path).control.socket
+    except config.ConfigError as exc:
+        raise CliError(f"{exc.problems[0]} (or give --socket PATH)") from None
+
+
+def ask(path: Path, request: dict[str, Any]) -> dict[str, Any]:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(str(path))
+            s.sendall(json.dumps(request).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except (FileNotFoundError, ConnectionRefusedError):
+        raise CliError(f"the daemon is not running (no control socket at {path})") from None
+    except PermissionError:
+        raise CliError(f"no permission to use {path} (run as root or in the pile group)") from None
+    except OSError as exc:
+        raise CliError(f"cannot talk to the daemon at {path}: {exc.strerror or exc}") from None
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        raise CliError("the daemon gave no answer") from None
+    if not answer.get("ok"):
+        raise CliError(str(answer.get("error", "the daemon refused")))
+    answer.pop("ok")
+    return dict(answer)
+
+
+def show_status(report: dict[str, Any]) -> str:
+    backend = report["backend"]
+    lines = [f"pile {report['pile_id']}  backend: "
+             f"{'connected' if backend['connected'] else 'DISCONNECTED'}  outbox: {backend['outbox']}"]
+    row = "{:>2}  {:<16} {:<13} {:<12} {:<28} {:>10} {:>8} {:>8}  {:<6} {:<8} {}"
+    lines.append(row.format("#", "state", "status", "reservation", "transaction", "energy",
+                            "power", "cost", "relay", "lock", "fault"))
+    for c in report["connectors"]:
+        fault = c["fault"]["code"] if c["fault"] else "-"
+        lines.append(row.format(
+            c["id"], c["state"], c["status"], c["reservation_id"] or "-",
+            c["transaction_id"] or "-", f"{c['energy_wh'] / 1000:.3f} kWh",
+            f"{c['power_w'] / 1000:.1f} kW", c["cost"] or "-",
+            "closed" if c["relay_closed"] else "open", "locked" if c["cable_locked"] else "free",
+            fault))
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pilectl", description="Service the pile controller.")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--config", help="the daemon's config file (to find its control socket)")
+    where.add_argument("--socket", help="the daemon's control socket")
+    sub = p.add_subparsers(dest="command", required=True)
+    status = sub.add_parser("status", help="state of every connector, the backend link, the outbox")
+    status.add_argument("--json", action="store_true")
+    sim = sub.add_parser("sim", help="drive the simulated hardware", description=SIM_USAGE)
+    sim.add_argument("args", nargs="+", metavar="ARG", help=SIM_USAGE)
+    return p
+
+
+def run(args: argparse.Namespace) -> str:
+    path = socket_path(args)
+    if args.command == "status":
+        report = ask(path, {"cmd": "status"})
+        return json.dumps(report) if args.json else show_status(report)
+    ask(path, {"cmd": "sim", "args": args.args})
+    return "ok"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        print(run(args))
+    except CliError as exc:
+        print(f"pilectl: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

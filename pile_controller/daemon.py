@@ -1,0 +1,390 @@
+"""The daemon: wires the core to the hardware, the journal, the backend link, the screen and
+the control socket, on one asyncio loop. It makes no decisions; the core does.
+
+Every step is the same: an event or command goes into the core with `now`; the events it
+publishes are committed to the journal; then the other effects are carried out in order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from hal.interfaces import Hardware, MeterError
+from hal.sim import SimPile, drive
+from pile_controller import __version__, config
+from pile_controller.backend import commands as wire
+from pile_controller.backend.link import Link
+from pile_controller.backend.outbox import Outbox
+from pile_controller.backend.topics import Topics
+from pile_controller.control import RequestError, serve
+from pile_controller.core import commands as cmd
+from pile_controller.core import effects as fx
+from pile_controller.core import events as ev
+from pile_controller.core.connector import Context
+from pile_controller.core.pile import Pile
+from pile_controller.core.tariff import FREE, Period, Tariff
+from pile_controller.core.times import iso
+from pile_controller.screens import Display, open_display
+from pile_controller.signing import PileKey
+from pile_controller.store import Store
+
+log = logging.getLogger("pile_controller")
+TICK_S = 0.1  # timers (feedback, expiry, staleness) are checked this often
+METER_POLL_S = 1.0
+DEFAULT_CONFIG = Path("/etc/pile-controller/config.toml")
+
+
+class Daemon:
+    def __init__(self, settings: config.Settings, hardware: Hardware):
+        self.settings = settings
+        self.hardware = hardware
+        self.clock_offset = timedelta(0)  # moved only by `pilectl sim clock` (simulated piles)
+        state = settings.pile.state_dir
+        self.store = Store(state / "journal.sqlite")
+        self.key = PileKey.load_or_create(state / "pile.key")
+        self.boot_id = str(uuid.uuid4())
+        self.topics = Topics(settings.backend.topic_prefix, settings.pile.id)
+        self.security = wire.Security(settings.backend.public_key,
+                                      timedelta(seconds=settings.backend.max_clock_skew_s))
+        self.pile = Pile([c.id for c in settings.connectors], self._context(), self.now())
+        self.display: Display = open_display(settings)
+        self._stopping = asyncio.Event()
+        self._meter_failures: dict[int, int] = {}
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.clock_offset
+
+    def _context(self) -> Context:
+        s = self.settings
+        return Context(
+            pile_id=s.pile.id, max_attempts=s.reservation.max_attempts,
+            lockout=timedelta(seconds=s.reservation.lockout_s),
+            relay_feedback=timedelta(milliseconds=s.hal.relay_feedback_ms),
+            lock_feedback=timedelta(milliseconds=s.hal.lock_feedback_ms),
+            stale_after=timedelta(seconds=s.metering.stale_after_s),
+            interval=timedelta(seconds=s.metering.interval_s),
+            plug_timeout=timedelta(seconds=s.pile.plug_timeout_s),
+            release_after=timedelta(seconds=s.payment.release_after_s)
+            if s.payment.release_after_s else None,
+            zone=ZoneInfo(s.pile.timezone), payment_url_template=s.payment.url_template,
+            tariff=self._initial_tariff(),
+            new_transaction_id=lambda: f"{s.pile.id}-{uuid.uuid4().hex[:16]}",
+            sign=self.key.sign,
+        )
+
+    def _initial_tariff(self) -> Tariff:
+        stored = self.store.get("tariff")
+        if stored:
+            return Tariff.from_json(json.loads(stored))
+        t = self.settings.tariff
+        if t is None:
+            return FREE
+        return Tariff(t.tariff_id, t.currency, t.energy_price, t.service_fee,
+                      tuple(Period(datetime.strptime(p.start, "%H:%M").time(), p.energy_price)
+                            for p in t.periods))
+
+    # --- running -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        self.hardware.attach(lambda event: loop.call_soon_threadsafe(self.feed, event))
+        self.link = Link(self.settings.backend, client_id=f"pile-{self.settings.pile.id}",
+                         will=self._online_message(False), on_connect=self._on_connect,
+                         on_message=self._on_message, on_ack=lambda mid: self.outbox.acked(mid))
+        self.outbox = Outbox(self.store, self.link, self.topics.events)
+        server = await serve(self.settings.control.socket, self.control)
+        tasks = [asyncio.create_task(t) for t in (self.link.run(), self._ticks(), self._meters())]
+        for c in self.pile.connectors.values():
+            self.display.show(c, self.now())
+        notify_systemd("READY=1")
+        log.info("pile %s up: %d connectors, firmware %s", self.settings.pile.id,
+                 len(self.pile.connectors), __version__)
+        await self._stopping.wait()
+        log.info("stopping")
+        await self._shut_down(tasks, server)
+
+    async def _shut_down(self, tasks: list[asyncio.Task[None]], server: asyncio.Server) -> None:
+        self.apply(self.pile.shut_down(self.now()))  # stops running transactions (reason Reboot)
+        await asyncio.sleep(0.2)  # let the stop readings and their events go out
+        server.close()
+        self.link.close(last_words=self._online_message(False))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for c in self.pile.connectors.values():
+            self.hardware.connectors[c.id].relay.open()
+        self.hardware.close()
+        self.store.close()
+        self.settings.control.socket.unlink(missing_ok=True)
+
+    async def _ticks(self) -> None:
+        watchdog = "WATCHDOG_USEC" in os.environ
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.feed(ev.Tick())
+            if watchdog:
+                notify_systemd("WATCHDOG=1")
+
+    async def _meters(self) -> None:
+        while True:
+            for cid in self.pile.connectors:
+                await self.read_meter(cid)
+            await asyncio.sleep(METER_POLL_S)
+
+    async def read_meter(self, cid: int) -> None:
+        meter = self.hardware.connectors[cid].meter
+        try:
+            reading = await asyncio.get_running_loop().run_in_executor(None, meter.read)
+        except MeterError as exc:
+            failures = self._meter_failures.get(cid, 0)
+            if failures % 60 == 0:  # once, then once a minute: no flood while a meter is absent
+                log.warning("connector %d: meter: %s", cid, exc)
+            self._meter_failures[cid] = failures + 1
+            return
+        if self._meter_failures.pop(cid, 0):
+            log.info("connector %d: meter answers again", cid)
+        self.feed(ev.MeterReading(cid, dataclasses.replace(reading, at=self.now())))
+
+    # --- the one step --------------------------------------------------------------------------
+
+    def feed(self, event: ev.Event) -> None:
+        self.apply(self.pile.handle(event, self.now()))
+
+    def apply(self, effects: list[fx.Effect]) -> None:
+        published = [e for e in effects if isinstance(e, fx.Publish)]
+        if published:
+            self.store.append_events(published)  # write ahead, then act
+        shown: set[int] = set()
+        for effect in effects:
+            if actuate(self.hardware, effect):
+                continue
+            match effect:
+                case fx.ReadMeter(connector=c):
+                    asyncio.get_running_loop().create_task(self.read_meter(c))
+                case fx.PublishStatus(connector=c):
+                    self.publish_status(c)
+                    shown.add(c)
+                case fx.PublishOnline():
+                    self.link.publish(self.topics.online, self._online_message(True)[1], retain=True)
+        if published:
+            self.outbox.pump()
+        for c in shown:
+            self.display.show(self.pile.connectors[c], self.now())
+
+    # --- the backend ---------------------------------------------------------------------------
+
+    def _on_connect(self) -> None:
+        self.link.publish(self.topics.online, self._online_message(True)[1], retain=True)
+        self.link.subscribe(self.topics.commands)
+        for cid in self.pile.connectors:
+            self.publish_status(cid)
+        self.outbox.pump()
+
+    def _on_message(self, msg: mqtt.MQTTMessage) -> None:
+        name = self.topics.command_name(msg.topic)
+        if name is None:
+            return
+        decoded = wire.decode(name, msg.payload, self.now(), self.security)
+        if decoded.id is not None and (previous := self.store.reply_for(decoded.id)):
+            self._reply(previous, msg)
+            return
+        if decoded.command is not None:
+            reply, effects = self.pile.command(decoded.command, self.now())
+            if isinstance(decoded.command, cmd.SetTariff) and reply == cmd.ACCEPTED:
+                self.store.put("tariff", json.dumps(decoded.command.tariff.as_json()))
+        else:
+            assert decoded.refusal is not None
+            reply, effects = decoded.refusal, []
+            log.info("command %s (id %s) refused: %s%s", name, decoded.id, reply.reason,
+                     f" ({decoded.detail})" if decoded.detail else "")
+        text = wire.reply_json(decoded.id, reply)
+        if decoded.id is not None and decoded.authentic:
+            self.store.remember_reply(decoded.id, text)
+        self.apply(effects)
+        self._reply(text, msg)
+
+    def _reply(self, text: str, msg: mqtt.MQTTMessage) -> None:
+        self.link.publish(self.topics.replies, text)
+        asked = getattr(msg, "properties", None)
+        response_topic = getattr(asked, "ResponseTopic", None)
+        if response_topic:
+            props = Properties(PacketTypes.PUBLISH)
+            correlation = getattr(asked, "CorrelationData", None)
+            if correlation is not None:
+                props.CorrelationData = correlation
+            self.link.publish(response_topic, text, properties=props)
+
+    def publish_status(self, cid: int) -> None:
+        status = self.pile.connectors[cid].status(self.now())
+        self.link.publish(self.topics.status(cid), json.dumps(status, separators=(",", ":")),
+                          retain=True)
+
+    def _online_message(self, online: bool) -> tuple[str, bytes]:
+        s = self.settings
+        body: dict[str, Any] = {"v": 1, "online": online, "pile": s.pile.id,
+                                "boot_id": self.boot_id}
+        if online:
+            body |= {"firmware": __version__, "connectors": sorted(self.pile.connectors),
+                     "location": {"lat": s.pile.location.lat, "lon": s.pile.location.lon},
+                     "public_key": self.key.public_b64}
+        body["ts"] = iso(self.now())
+        return self.topics.online, json.dumps(body, separators=(",", ":")).encode()
+
+    # --- the control socket --------------------------------------------------------------------
+
+    def control(self, request: dict[str, Any]) -> dict[str, Any]:
+        match request.get("cmd"):
+            case "status":
+                return self.status_report()
+            case "sim":
+                self.simulate([str(a) for a in request.get("args", [])])
+                return {}
+        raise RequestError(f"unknown request {request.get('cmd')!r}")
+
+    def status_report(self) -> dict[str, Any]:
+        t = self.now()
+        connectors = []
+        for c in self.pile.connectors.values():
+            s = c.status(t)
+            connectors.append({
+                "id": c.id, "state": s["state"], "status": s["status"],
+                "reservation_id": s["reservation_id"], "transaction_id": s["transaction_id"],
+                "energy_wh": s["energy_wh"], "power_w": s["power_w"], "cost": s["cost"],
+                "relay_closed": c.relay_feedback, "cable_locked": c.lock_feedback,
+                "fault": s["fault"],
+            })
+        return {"pile_id": self.settings.pile.id,
+                "backend": {"connected": self.link.connected, "outbox": self.store.outbox_depth()},
+                "connectors": connectors}
+
+    def simulate(self, args: list[str]) -> None:
+        if not isinstance(self.hardware, SimPile):
+            raise RequestError('pilectl sim needs hal.driver = "sim"')
+        if args[:1] == ["clock"]:
+            self.skip_time(args[1:])
+            return
+        try:
+            drive(self.hardware, args)
+        except ValueError as exc:
+            raise RequestError(str(exc)) from None
+
+
+    def skip_time(self, args: list[str]) -> None:
+        """`sim clock +SECONDS`: the pile's clock jumps ahead, as trio's MockClock does for tests.
+
+        The meters are read at the new time before timers run, so the jump itself does not make
+        them look stale."""
+        if len(args) != 1 or not args[0].lstrip("+").isdigit():
+            raise RequestError("usage: sim clock +SECONDS")
+        self.clock_offset += timedelta(seconds=int(args[0].lstrip("+")))
+        for cid, hw in self.hardware.connectors.items():
+            with contextlib.suppress(MeterError):
+                self.feed(ev.MeterReading(cid, dataclasses.replace(hw.meter.read(), at=self.now())))
+        self.feed(ev.Tick())
+
+
+def actuate(hardware: Hardware, effect: fx.Effect) -> bool:
+    """Carries out a relay or lock effect; False for effects that are not the hardware's."""
+    match effect:
+        case fx.CloseRelay(connector=c):
+            hardware.connectors[c].relay.close()
+        case fx.OpenRelay(connector=c):
+            hardware.connectors[c].relay.open()
+        case fx.LockCable(connector=c):
+            hardware.connectors[c].lock.lock()
+        case fx.UnlockCable(connector=c):
+            hardware.connectors[c].lock.unlock()
+        case _:
+            return False
+    return True
+
+
+def notify_systemd(state: str) -> None:
+    """sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET, if systemd gave one."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.sendto(state.encode(), address)
+
+
+def open_hardware(settings: config.Settings) -> Hardware:
+    if settings.hal.driver != "sim":
+        raise config.ConfigError(['hal.driver: "rpi" is not supported by this version yet'])
+    return SimPile([c.id for c in settings.connectors])
+
+
+def check_config(path: str) -> int:
+    try:
+        config.load(Path(path))
+    except config.ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    print(f"{path}: OK")
+    return 0
+
+
+def default_config() -> Path:
+    env = os.environ.get("PILE_CONTROLLER_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check-config"]:
+        if len(argv) != 2:
+            print("usage: pile-controller check-config PATH", file=sys.stderr)
+            return 2
+        return check_config(argv[1])
+    parser = argparse.ArgumentParser(prog="pile-controller", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=None, help="config file (TOML)")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every state change
+    path = args.config or default_config()
+    try:
+        settings = config.load(path)
+        hardware = open_hardware(settings)
+    except config.ConfigError as exc:
+        for problem in exc.problems:
+            print(f"pile-controller: {problem}", file=sys.stderr)
+        return 1
+
+    async def run() -> None:
+        await Daemon(settings, hardware).run()
+
+    try:
+        asyncio.run(run())
+    except OSError as exc:
+        print(f"pile-controller: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

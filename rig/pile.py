@@ -1,0 +1,117 @@
+"""The daemon as a subprocess with a temporary config, and its control socket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pile_controller.cli import CliError, ask
+
+CONFIG = """\
+[pile]
+id = "{pile_id}"
+state_dir = "{state}"
+location = {{ lat = 22.5431, lon = 114.0579 }}
+timezone = "{timezone}"
+
+[backend]
+host = "127.0.0.1"
+port = {port}
+topic_prefix = "{prefix}"
+{backend_extra}
+
+[hal]
+driver = "sim"
+relay_feedback_ms = 200
+
+[reservation]
+max_attempts = {max_attempts}
+lockout_s = {lockout_s}
+
+[control]
+socket = "{state}/control.sock"
+
+[metering]
+interval_s = {interval_s}
+stale_after_s = 5
+
+[payment]
+url_template = "https://pay.example.com/p?pile={{pile_id}}&tx={{transaction_id}}&amount={{amount}}&cur={{currency}}"
+{payment_extra}
+
+[display]
+driver = "{display}"
+path = "{state}/screen-{{connector}}.png"
+start_url_template = "https://app.example.com/start?pile={{pile_id}}&c={{connector}}"
+
+[tariff]
+tariff_id = "T-FLAT"
+currency = "CNY"
+energy_price = "1.20"
+service_fee = "0.80"
+{connectors}"""
+
+
+class PileProcess:
+    def __init__(self, workdir: Path, broker_port: int, connectors: int = 2, **options: Any):
+        self.workdir = workdir
+        self.state = workdir / "state"
+        self.pile_id = options.get("pile_id", "PILE-T1")
+        self.prefix = options.get("prefix", "piles")
+        self.config = workdir / "pile.toml"
+        self.socket = self.state / "control.sock"
+        self.log = workdir / "daemon.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.config.write_text(CONFIG.format(
+            pile_id=self.pile_id, state=self.state, port=broker_port, prefix=self.prefix,
+            timezone=options.get("timezone", "UTC"),
+            backend_extra=options.get("backend_extra", ""),
+            payment_extra=options.get("payment_extra", ""),
+            max_attempts=options.get("max_attempts", 5), lockout_s=options.get("lockout_s", 300),
+            interval_s=options.get("interval_s", 10), display=options.get("display", "none"),
+            connectors="".join(f'\n[[connectors]]\nid = {i}\nmeter = {{ model = "sim" }}\n'
+                               for i in range(1, connectors + 1)),
+        ))
+
+    def start(self, timeout: float = 15.0) -> PileProcess:
+        log = open(self.log, "ab")  # noqa: SIM115 - lives with the process
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pile_controller.daemon", "--config", str(self.config)],
+            stdout=log, stderr=log, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daemon exited with {self.process.returncode}:\n{self.logs()}")
+            try:
+                self.control({"cmd": "status"})
+                return self
+            except CliError:
+                time.sleep(0.02)
+        raise RuntimeError(f"daemon did not come up:\n{self.logs()}")
+
+    def control(self, request: dict[str, Any]) -> dict[str, Any]:
+        return ask(self.socket, request)
+
+    def sim(self, *args: object) -> None:
+        self.control({"cmd": "sim", "args": [str(a) for a in args]})
+
+    def status(self) -> dict[str, Any]:
+        return self.control({"cmd": "status"})
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(timeout=timeout)
+        self.process = None
+        return code
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
