@@ -24,6 +24,7 @@ class Record:
     at: float
     device: str
     what: str
+    context: dict[str, bool] = field(default_factory=dict)  # what else was true at that instant
 
 
 @dataclass
@@ -31,8 +32,8 @@ class History:
     clock: Clock
     records: list[Record] = field(default_factory=list)
 
-    def add(self, device: str, what: str) -> None:
-        self.records.append(Record(self.clock(), device, what))
+    def add(self, device: str, what: str, **context: bool) -> None:
+        self.records.append(Record(self.clock(), device, what, context))
 
     def of(self, device: str) -> list[Record]:
         return [r for r in self.records if r.device == device]
@@ -66,7 +67,11 @@ class SimRelay:
             if self.closed == closed:
                 return
             self.closed = closed
-            self.pile.history.add(f"relay{self.cid}", "closed" if closed else "opened")
+            # What the safety invariant depends on, as it was the instant the contacts moved.
+            self.pile.history.add(f"relay{self.cid}", "closed" if closed else "opened",
+                                  lock=self.pile.locks[self.cid].feedback,
+                                  plugged=self.pile.vehicles[self.cid].plugged,
+                                  estop=self.pile.estop)
         self.pile.report(ev.RelayFeedback(self.cid, self.feedback))
 
 

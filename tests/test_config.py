@@ -1,0 +1,147 @@
+"""config.toml: every key of CONTRACT §7 read and checked, one line per problem."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pile_controller import config
+from pile_controller.daemon import main
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACT_EXAMPLE = """
+[pile]
+id = "PILE-0001"
+state_dir = "/var/lib/pile-controller"
+location = { lat = 22.5431, lon = 114.0579 }
+
+[backend]
+host = "127.0.0.1"
+port = 1883
+topic_prefix = "piles"
+
+[hal]
+driver = "sim"
+relay_feedback_ms = 200
+
+[reservation]
+max_attempts = 5
+lockout_s = 300
+
+[control]
+socket = "/run/pile-controller/control.sock"
+
+[metering]
+interval_s = 10
+stale_after_s = 5
+
+[payment]
+url_template = "https://pay.example.com/p?pile={pile_id}&tx={transaction_id}&amount={amount}&cur={currency}"
+
+[display]
+driver = "png"
+language = "both"
+path = "/var/lib/pile-controller/screen-{connector}.png"
+start_url_template = "https://app.example.com/start?pile={pile_id}&c={connector}"
+
+[[connectors]]
+id = 1
+meter = { model = "sim" }
+"""
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(path)
+    return caught.value.problems
+
+
+def edit(old: str, new: str) -> str:
+    assert old in CONTRACT_EXAMPLE
+    return CONTRACT_EXAMPLE.replace(old, new)
+
+
+def test_the_shipped_default_config_is_valid() -> None:
+    s = config.load(ROOT / "config.toml")
+    assert s.hal.driver == "sim" and [c.meter.model for c in s.connectors] == ["sim", "sim"]
+    assert s.backend.host == "127.0.0.1" and s.backend.port == 1883
+    assert s.pile.state_dir == ROOT / "state"  # relative to the file, not the working dir
+
+
+def test_the_contract_example_reads_into_typed_settings(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(CONTRACT_EXAMPLE)
+    s = config.load(path)
+    assert s.pile.id == "PILE-0001" and s.pile.location.lat == 22.5431
+    assert s.reservation.max_attempts == 5 and s.metering.stale_after_s == 5
+    assert s.control.socket == Path("/run/pile-controller/control.sock")
+    assert s.payment.release_after_s is None and s.backend.public_key is None
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ("relay_feedback_ms = 200", "relay_feedback_ms = 200\nrelay_feedbak = 1",
+     "hal.relay_feedbak: unknown key"),
+    ("[metering]", "[meterin]\nx = 1\n[metering]", "meterin: unknown key"),
+    ("port = 1883", 'port = "1883"', "backend.port: expected an integer, got a string"),
+    ('id = "PILE-0001"\n', "", "pile.id: required key is missing"),
+    ("max_attempts = 5", "max_attempts = 0", "reservation.max_attempts: must be between 1 and 100, got 0"),
+    ('driver = "sim"', 'driver = "arduino"', 'hal.driver: must be one of "sim", "rpi", got \'arduino\''),
+    ('id = "PILE-0001"', 'id = "PILE 0001"', "pile.id: must be 1..64 of A-Za-z0-9._-, got 'PILE 0001'"),
+    ("lat = 22.5431", "lat = 122.5", "pile.location.lat: must be between -90 and 90, got 122.5"),
+    ("tx={transaction_id}", "tx={txid}", "payment.url_template: unknown placeholder {txid}"),
+    ('meter = { model = "sim" }', 'meter = { model = "sdm999" }',
+     "connectors[0].meter.model: unknown meter model 'sdm999'"),
+    ('meter = { model = "sim" }', 'meter = { model = "sim" }\n[[connectors]]\nid = 1\nmeter = { model = "sim" }',
+     "connectors[1].id: duplicate connector id 1"),
+    ("lockout_s = 300", "lockout_s = true", "reservation.lockout_s: expected an integer, got a boolean"),
+])
+def test_each_mistake_is_one_line_naming_the_key(tmp_path: Path, old: str, new: str,
+                                                 expected: str) -> None:
+    found = problems(tmp_path, edit(old, new))
+    assert len(found) == 1, found
+    assert found[0].startswith(expected), found
+
+
+def test_all_mistakes_are_reported_at_once(tmp_path: Path) -> None:
+    text = edit("port = 1883", "port = 0").replace("interval_s = 10", "interval_s = -1")
+    assert problems(tmp_path, text) == [
+        "backend.port: must be between 1 and 65535, got 0",
+        "metering.interval_s: must be between 1 and 3600, got -1",
+    ]
+
+
+def test_missing_connectors_are_reported(tmp_path: Path) -> None:
+    text = CONTRACT_EXAMPLE.split("[[connectors]]")[0]
+    assert problems(tmp_path, text) == ["connectors: required key is missing",
+                                        "connectors: at least one [[connectors]] table is required"]
+
+
+def test_not_toml_is_one_line(tmp_path: Path) -> None:
+    [line] = problems(tmp_path, "[pile\nid=")
+    assert "not valid TOML" in line
+
+
+def test_check_config_exits_zero_for_a_valid_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", str(ROOT / "config.toml")]) == 0
+
+
+def test_check_config_prints_one_line_per_problem_and_no_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(edit("port = 1883", 'port = "x"').replace("lockout_s = 300", "lockout_s = 0"))
+    run = subprocess.run([sys.executable, "-m", "pile_controller.daemon", "check-config", str(path)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        "backend.port: expected an integer, got a string",
+        "reservation.lockout_s: must be between 1 and 86400, got 0",
+    ]
+
+
+def test_check_config_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "pile_controller.daemon", "check-config",
+                          str(tmp_path / "nope.toml")], capture_output=True, text=True, check=False)
+    assert run.returncode == 1 and len(run.stderr.splitlines()) == 1
+    assert "cannot read" in run.stderr

@@ -1,0 +1,162 @@
+"""Random walks through everything that can happen to a pile; after every step the relay and
+the cable lock of the simulated hardware obey the invariants of CONTRACT §2."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from pile_controller.core import commands as cmd
+from tests.bench import Bench
+
+CONNECTORS = st.sampled_from([1, 2])
+RELEASABLE = {"idle", "reserved", "unlocked", "unavailable"}
+
+
+class PileWalk(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.b = Bench(release_after=timedelta(hours=2))
+        self.stopped: dict[str, int] = {}  # transaction id -> times reported stopped
+        self.seen = 0
+        self.seen_history = 0
+
+    @rule(c=CONNECTORS)
+    def plug(self, c: int) -> None:
+        if not self.b.sim.vehicles[c].plugged:
+            self.b.do("plug", c)
+
+    @rule(c=CONNECTORS)
+    def unplug(self, c: int) -> None:
+        if self.b.sim.vehicles[c].plugged:
+            self.b.do("unplug", c)
+
+    @rule(c=CONNECTORS, right=st.booleans())
+    def code(self, c: int, right: bool) -> None:
+        self.b.do("code", c, "123456" if right else "999999")
+
+    @rule(c=st.sampled_from([0, 1, 2]), rid=st.sampled_from(["R1", "R2"]),
+          minutes=st.integers(-1, 90))
+    def reserve(self, c: int, rid: str, minutes: int) -> None:
+        self.b.reserve(c, rid=rid, minutes=minutes)
+
+    @rule(rid=st.sampled_from(["R1", "R2"]))
+    def cancel(self, rid: str) -> None:
+        self.b.command(cmd.CancelReservation(rid))
+
+    @rule(c=CONNECTORS)
+    def remote_start(self, c: int) -> None:
+        self.b.command(cmd.RemoteStart(c, "app"))
+
+    @rule(c=CONNECTORS)
+    def stop(self, c: int) -> None:
+        tx = self.b.c(c).transaction
+        if tx is not None:
+            self.b.command(cmd.RemoteStop(tx.transaction_id))
+
+    @rule(c=CONNECTORS)
+    def stop_button(self, c: int) -> None:
+        self.b.do("stop_button", c)
+
+    @rule(c=CONNECTORS, exact=st.booleans())
+    def pay(self, c: int, exact: bool) -> None:
+        tx = self.b.c(c).transaction
+        if tx is not None:
+            amount = (tx.amount or Decimal(0)) + (0 if exact else Decimal("0.01"))
+            self.b.command(cmd.Payment(tx.transaction_id, "paid", amount))
+
+    @rule(c=st.sampled_from([0, 1, 2]), available=st.booleans())
+    def availability(self, c: int, available: bool) -> None:
+        self.b.command(cmd.SetAvailability(c, available))
+
+    @rule(c=CONNECTORS)
+    def technician_unlock(self, c: int) -> None:
+        self.b.command(cmd.Unlock(c))
+
+    @rule(on=st.booleans())
+    def estop(self, on: bool) -> None:
+        self.b.sim.set_estop(on)
+        self.b.apply([])
+
+    @rule(c=CONNECTORS, on=st.booleans())
+    def weld(self, c: int, on: bool) -> None:
+        self.b.do("weld", c, on)
+
+    @rule(c=CONNECTORS, on=st.booleans())
+    def jam(self, c: int, on: bool) -> None:
+        self.b.do("jam_lock", c, on)
+
+    @rule(c=CONNECTORS, dead=st.booleans())
+    def meter(self, c: int, dead: bool) -> None:
+        self.b.sim.kill_meter(c, dead)
+
+    @rule(c=CONNECTORS, watts=st.sampled_from([0, 3700, 22000]))
+    def ev_power(self, c: int, watts: int) -> None:
+        self.b.sim.ev_power(c, watts)
+
+    @rule(seconds=st.sampled_from([0.1, 1, 7, 60, 400, 3600]))
+    def wait(self, seconds: float) -> None:
+        self.b.advance(seconds, step=min(seconds, 1.0) if seconds < 60 else 10.0)
+
+    @invariant()
+    def relay_never_closed_even_for_an_instant_when_unsafe(self) -> None:
+        records = self.b.sim.history.records
+        for r in records[self.seen_history:]:
+            if r.device.startswith("relay") and r.what == "closed":
+                assert r.context == {"lock": True, "plugged": True, "estop": False}, r
+        self.seen_history = len(records)
+
+    @invariant()
+    def relay_closed_only_while_safe_to_charge(self) -> None:
+        for cid, c in self.b.pile.connectors.items():
+            if self.b.sim.relays[cid].closed:
+                assert c.state == "charging"
+                assert self.b.sim.locks[cid].feedback, "relay closed without the lock locked"
+                assert self.b.sim.vehicles[cid].plugged, "relay closed without a vehicle"
+                assert not c.faults and not self.b.sim.estop
+
+    @invariant()
+    def cable_released_only_where_allowed(self) -> None:
+        for p in self.b.published[self.seen:]:
+            if p.type == "cable.unlocked":
+                c = self.b.c(p.connector or 0)
+                assert not self.b.sim.relays[c.id].feedback
+            if p.type == "transaction.stopped":
+                tid = p.data["transaction_id"]
+                self.stopped[tid] = self.stopped.get(tid, 0) + 1
+                assert self.stopped[tid] == 1, "a transaction was reported stopped twice"
+                assert p.data["energy_wh"] == p.data["meter_stop_wh"] - p.data["meter_start_wh"]
+        self.seen = len(self.b.published)
+        for cid, c in self.b.pile.connectors.items():
+            if self.b.sim.locks[cid].locked and c.state in RELEASABLE:
+                # held in a releasable state only while the relay reports closed (welded)
+                assert self.b.sim.relays[cid].feedback
+
+    @invariant()
+    def unpaid_transactions_keep_the_cable(self) -> None:
+        for cid, c in self.b.pile.connectors.items():
+            tx = c.transaction
+            if tx is not None and tx.unpaid:
+                assert self.b.sim.locks[cid].locked, "an unpaid cable was released"
+
+    def teardown(self) -> None:
+        # Whatever happened, every transaction that started is eventually stopped, once.
+        b = self.b
+        b.sim.set_estop(False)
+        for cid in b.pile.connectors:
+            b.sim.kill_meter(cid, False)
+            b.do("weld", cid, False)
+        b.apply([])
+        for cid, c in b.pile.connectors.items():
+            if c.transaction is not None and not c.transaction.finished:
+                b.do("stop_button", cid)
+        b.advance(6)
+        started = {e["transaction_id"] for e in b.events("transaction.started")}
+        stopped = [e["transaction_id"] for e in b.events("transaction.stopped")]
+        assert sorted(stopped) == sorted(started)
+
+
+TestPileWalk = PileWalk.TestCase
+TestPileWalk.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)

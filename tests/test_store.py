@@ -1,0 +1,42 @@
+"""The journal: seq never goes back or skips, delivered events leave, replies are remembered."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pile_controller.core.effects import Publish
+from pile_controller.store import Store
+
+AT = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+
+
+def events(n: int) -> list[Publish]:
+    return [Publish("fault.raised", 1, {"code": "X", "message": str(i)}, AT) for i in range(n)]
+
+
+def test_seq_starts_at_one_and_survives_reopening(tmp_path: Path) -> None:
+    store = Store(tmp_path / "j.sqlite")
+    assert [e.seq for e in store.append_events(events(3))] == [1, 2, 3]
+    for seq in (1, 2, 3):
+        store.delivered(seq)
+    store.close()
+    store = Store(tmp_path / "j.sqlite")
+    assert [e.seq for e in store.append_events(events(2))] == [4, 5]
+
+
+def test_undelivered_events_come_back_in_seq_order_after_reopening(tmp_path: Path) -> None:
+    store = Store(tmp_path / "j.sqlite")
+    store.append_events(events(5))
+    store.delivered(2)
+    store.close()
+    store = Store(tmp_path / "j.sqlite")
+    assert [e.seq for e in store.undelivered()] == [1, 3, 4, 5]
+    assert [e.seq for e in store.undelivered(after=3)] == [4, 5]
+    assert store.outbox_depth() == 4
+
+
+def test_the_first_reply_to_a_command_id_is_kept(tmp_path: Path) -> None:
+    store = Store(tmp_path / "j.sqlite")
+    store.remember_reply("c1", "first")
+    store.remember_reply("c1", "second")
+    assert store.reply_for("c1") == "first"
+    assert store.reply_for("c2") is None
