@@ -296,7 +296,10 @@ class Daemon:
         them look stale."""
         if len(args) != 1 or not args[0].lstrip("+").isdigit():
             raise RequestError("usage: sim clock +SECONDS")
-        self.clock_offset += timedelta(seconds=int(args[0].lstrip("+")))
+        seconds = int(args[0].lstrip("+"))
+        self.clock_offset += timedelta(seconds=seconds)
+        assert isinstance(self.hardware, SimPile)
+        self.hardware.skip(seconds)
         for cid, hw in self.hardware.connectors.items():
             with contextlib.suppress(MeterError):
                 self.feed(ev.MeterReading(cid, dataclasses.replace(hw.meter.read(), at=self.now())))

@@ -1,0 +1,77 @@
+"""End-to-end fixtures: a real mosquitto on a free port, the daemon as a subprocess with a
+temporary config, and a scripted backend. Everything the pile publishes during a test is
+checked against the JSON Schemas when the test ends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pile_controller.backend.schemas import first_error
+from rig.backend import Backend
+from rig.broker import Broker
+from rig.pile import PileProcess
+
+
+def schema_for(topic: str) -> str | None:
+    for suffix, name in (("/online", "online"), ("/status", "status"), ("/events", "event"),
+                         ("/replies", "reply")):
+        if topic.endswith(suffix):
+            return name
+    return None
+
+
+class Rig:
+    def __init__(self, workdir: Path, **options: Any):
+        self.workdir = workdir
+        self.broker = Broker(workdir / "broker").start()
+        self.pile = PileProcess(workdir, self.broker.port, **options).start()
+        self.backend = Backend(self.broker.port, self.pile.pile_id).connect()
+        self.backend.online()
+
+    def close(self) -> None:
+        self.backend.close()
+        self.pile.stop()
+        self.broker.stop()
+
+    def check_schemas(self) -> None:
+        for m in self.backend.snapshot():
+            name = schema_for(m.topic)
+            if name is not None and "/cmd/" not in m.topic:
+                problem = first_error(name, m.payload)
+                assert problem is None, f"{m.topic} breaks {name}.json: {problem}\n{m.payload}"
+
+
+@pytest.fixture
+def make_rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    rigs: list[Rig] = []
+
+    def make(**options: Any) -> Rig:
+        rig = Rig(tmp_path / f"rig{len(rigs)}", **options)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        try:
+            rig.check_schemas()
+        finally:
+            logs = rig.pile.logs()
+            rig.close()
+            if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+                print(f"--- daemon log ---\n{logs}")
+
+
+@pytest.fixture
+def rig(make_rig: Any) -> Rig:
+    return make_rig()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

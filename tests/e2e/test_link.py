@@ -1,0 +1,215 @@
+"""The backend link under duplicates, malformed input, outages and restarts."""
+
+import base64
+import json
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from pile_controller.core.times import iso
+from pile_controller.signing import canonical, verify
+from rig.backend import Backend
+
+
+def later(minutes: float) -> str:
+    return iso(datetime.now(UTC) + timedelta(minutes=minutes))
+
+
+def reserve_fields(rid: str = "R1", connector: int = 1) -> dict[str, Any]:
+    return {"connector": connector, "reservation_id": rid, "code": "1234", "id_token": "u",
+            "expires_at": later(30)}
+
+
+def charge(rig: Any, connector: int = 1) -> str:
+    rig.pile.sim("plug", connector)
+    mark = rig.backend.mark()
+    rig.backend.ask("start", connector=connector, id_token="tester")
+    return str(rig.backend.event("transaction.started", since=mark)["data"]["transaction_id"])
+
+
+def test_a_duplicate_command_id_is_executed_once_and_answered_alike(rig: Any) -> None:
+    be = rig.backend
+    cid = be.command("reserve", **reserve_fields("R1"))
+    first = be.reply(cid)
+    be.command("reserve", command_id=cid, **reserve_fields("R2", connector=2))
+    be.wait(lambda m: len(be.replies(cid)) == 2)
+    assert be.replies(cid) == [first, first]
+    assert [e["data"]["reservation_id"] for e in be.events()
+            if e["type"] == "reservation.accepted"] == ["R1"]
+    assert rig.pile.status()["connectors"][1]["state"] == "idle"
+
+
+def test_malformed_commands_are_rejected_and_change_nothing(rig: Any) -> None:
+    be = rig.backend
+    be.raw("reserve", b"{this is not json")
+    assert be.reply(None) == {"v": 1, "id": None, "status": "Rejected", "reason": "InvalidPayload"}
+    bad = [("reserve", {**reserve_fields(), "code": "12"}),
+           ("reserve", {**reserve_fields(), "connector": -1}),
+           ("payment", {"transaction_id": "t", "status": "paid", "amount": 3.5}),
+           ("start", {"connector": "one", "id_token": "x"}),
+           ("availability", {"connector": 1}),
+           ("reserve", {**reserve_fields(), "expires_at": "soon"})]
+    for name, fields in bad:
+        reply = be.ask(name, **fields)
+        assert (reply["status"], reply["reason"]) == ("Rejected", "InvalidPayload"), (name, fields)
+    assert be.ask("selfdestruct")["reason"] == "UnknownCommand"
+    assert be.ask("start", connector=9, id_token="x")["reason"] == "UnknownConnector"
+    assert be.ask("stop", transaction_id="nope")["reason"] == "UnknownTransaction"
+    be.raw("stop", b"\xff\xfe")
+    be.raw("stop", b"[]")
+    be.wait(lambda m: len(be.replies(None)) == 3)
+    assert be.events() == []
+    assert [c["state"] for c in rig.pile.status()["connectors"]] == ["idle", "idle"]
+
+
+def test_reply_goes_to_the_response_topic_with_the_correlation_data(rig: Any) -> None:
+    be = rig.backend
+    cid = be.command("trigger", what="status", response_topic=True)
+    m = be.wait(lambda m: m.topic.endswith("/responses"))
+    assert m.payload == {"v": 1, "id": cid, "status": "Accepted"}
+    assert m.correlation == cid.encode()
+    assert be.reply(cid)["status"] == "Accepted"  # and on P/ID/replies as well
+
+
+def test_trigger_republishes_online_status_and_meter(rig: Any) -> None:
+    be = rig.backend
+    mark = be.mark()
+    for what in ("online", "status", "meter"):
+        assert be.ask("trigger", what=what)["status"] == "Accepted"
+    be.online()
+    be.status(2, since=mark)
+    be.event("meter.values", since=mark, context="Sample.Periodic")
+
+
+def test_estop_while_charging_stops_bills_and_holds_faulted(rig: Any) -> None:
+    be, pile = rig.backend, rig.pile
+    tx = charge(rig)
+    pile.sim("clock", "+900")
+    pile.sim("estop", "on")
+    stopped = be.event("transaction.stopped", transaction_id=tx)["data"]
+    assert stopped["reason"] == "EmergencyStop" and stopped["energy_wh"] > 1700
+    be.event("fault.raised", code="EmergencyStop")
+    be.status(1, state="faulted", status="Faulted", fault={"code": "EmergencyStop",
+                                                           "message": "Emergency stop pressed"})
+    report = pile.status()["connectors"][0]
+    assert not report["relay_closed"] and report["cable_locked"]
+    pile.sim("estop", "off")
+    be.event("fault.cleared", code="EmergencyStop")
+    be.status(1, state="awaiting_payment")
+
+
+def test_broker_restart_while_charging_loses_and_doubles_nothing(rig: Any) -> None:
+    be, pile = rig.backend, rig.pile
+    tx = charge(rig)
+    be.close()
+    rig.broker.stop()
+    pile.sim("clock", "+600")
+    pile.sim("stop-button", 1)  # events produced while the broker is away
+    report = pile.status()
+    assert not report["backend"]["connected"] and report["backend"]["outbox"] >= 3
+    rig.broker.start()
+    rig.backend = be = Backend(rig.broker.port, pile.pile_id).connect()
+    stopped = be.event("transaction.stopped", transaction_id=tx, timeout=30)
+    be.event("payment.requested", transaction_id=tx)
+    be.wait(lambda m: pile.status()["backend"]["outbox"] == 0, timeout=10)
+    seqs = [e["seq"] for e in be.events()]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert stopped["data"]["reason"] == "Local"
+
+
+def test_seq_continues_across_a_daemon_restart(rig: Any) -> None:
+    be, pile = rig.backend, rig.pile
+    be.ask("reserve", **reserve_fields("R1"))
+    first = be.event("reservation.accepted")["seq"]
+    pile.stop()
+    pile.start()
+    mark = be.mark()
+    be.ask("reserve", **reserve_fields("R2", connector=2))
+    assert be.event("reservation.accepted", reservation_id="R2", since=mark)["seq"] == first + 1
+
+
+def test_the_last_will_says_offline_when_the_daemon_dies(rig: Any) -> None:
+    be, pile = rig.backend, rig.pile
+    pile.stop(signal.SIGKILL)
+    be.online(online=False, timeout=60)
+
+
+def test_a_clean_stop_says_offline_too(rig: Any) -> None:
+    rig.pile.stop()
+    assert rig.backend.online(online=False)["pile"] == rig.pile.pile_id
+
+
+def test_tariff_is_applied_and_kept_across_restarts(rig: Any) -> None:
+    be, pile = rig.backend, rig.pile
+    body = {"v": 1, "id": "tariff-7", "ts": iso(datetime.now(UTC)), "tariff_id": "T-7",
+            "currency": "CNY", "energy_price": "0.50", "service_fee": "0.10"}
+    be.raw("tariff", json.dumps(body), retain=True)
+    assert be.reply("tariff-7")["status"] == "Accepted"
+    be.raw("tariff", b"", retain=True)  # the broker forgets it; the pile must not
+    pile.stop()
+    pile.start()
+    tx = charge(rig)
+    pile.sim("clock", "+3600")
+    pile.sim("stop-button", 1)
+    cost = be.event("transaction.stopped", transaction_id=tx)["data"]["cost"]
+    assert cost["tariff_id"] == "T-7"
+
+
+def test_the_receipt_verifies_with_the_key_in_the_birth_message(rig: Any) -> None:
+    be, pile = rig.backend, rig.pile
+    key = base64.b64decode(be.online()["public_key"])
+    tx = charge(rig)
+    pile.sim("clock", "+60")
+    pile.sim("stop-button", 1)
+    receipt = dict(be.event("transaction.stopped", transaction_id=tx)["data"]["receipt"])
+    sig = receipt.pop("sig")
+    assert verify(key, receipt, sig)
+
+
+def test_signed_commands_only_when_a_backend_key_is_set(make_rig: Any) -> None:
+    backend_key = Ed25519PrivateKey.generate()
+    public = base64.b64encode(backend_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    rig = make_rig(backend_extra=f'public_key = "{public.decode()}"')
+    be = rig.backend
+    unsigned = be.ask("reserve", **reserve_fields("R1"))
+    assert (unsigned["status"], unsigned["reason"]) == ("Rejected", "BadSignature")
+    be.sign = lambda body: base64.b64encode(backend_key.sign(canonical(body))).decode()
+    assert be.ask("reserve", **reserve_fields("R1"))["status"] == "Accepted"
+    forged_id = be.command("cancel_reservation", reservation_id="R1")
+    be.reply(forged_id)
+    be.sign = None
+    # A forged command reusing a genuine id gets no execution, and does not poison the id.
+    be.command("unlock", command_id="genuine-later", connector=1)
+    assert be.reply("genuine-later")["reason"] == "BadSignature"
+    be.sign = lambda body: base64.b64encode(backend_key.sign(canonical(body))).decode()
+    be.command("trigger", command_id="genuine-later", what="status")
+    be.wait(lambda m: len(be.replies("genuine-later")) == 2)
+    assert be.replies("genuine-later")[1]["status"] == "Accepted"
+
+
+def test_pilectl_status_json_and_table(rig: Any) -> None:
+    charge(rig, 2)
+    run = subprocess.run([sys.executable, "-m", "pile_controller.cli", "--config",
+                          str(rig.pile.config), "status", "--json"],
+                         capture_output=True, text=True, check=True)
+    report = json.loads(run.stdout)
+    assert report["pile_id"] == "PILE-T1" and report["backend"] == {"connected": True, "outbox": 0}
+    c2 = report["connectors"][1]
+    assert set(c2) == {"id", "state", "status", "reservation_id", "transaction_id", "energy_wh",
+                       "power_w", "cost", "relay_closed", "cable_locked", "fault"}
+    assert (c2["id"], c2["state"], c2["relay_closed"], c2["cable_locked"]) == (2, "charging", True, True)
+    table = subprocess.run([sys.executable, "-m", "pile_controller.cli", "--socket",
+                            str(rig.pile.socket), "status"], capture_output=True, text=True, check=True)
+    assert "charging" in table.stdout and "connected" in table.stdout
+
+
+def test_pilectl_sim_refuses_nonsense_in_one_line(rig: Any) -> None:
+    run = subprocess.run([sys.executable, "-m", "pile_controller.cli", "--socket",
+                          str(rig.pile.socket), "sim", "plug", "7"], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert run.stderr.strip() == "pilectl: no connector '7' (have [1, 2])"
