@@ -68,10 +68,13 @@ class SimRelay:
                 return
             self.closed = closed
             # What the safety invariant depends on, as it was the instant the contacts moved.
-            self.pile.history.add(f"relay{self.cid}", "closed" if closed else "opened",
-                                  lock=self.pile.locks[self.cid].feedback,
-                                  plugged=self.pile.vehicles[self.cid].plugged,
-                                  estop=self.pile.estop)
+            self.pile.history.add(
+                f"relay{self.cid}",
+                "closed" if closed else "opened",
+                lock=self.pile.locks[self.cid].feedback,
+                plugged=self.pile.vehicles[self.cid].plugged,
+                estop=self.pile.estop,
+            )
         self.pile.report(ev.RelayFeedback(self.cid, self.feedback))
 
 
@@ -125,7 +128,9 @@ class SimMeter:
             power = self.power_w()
             current = round(power / 3 / self.VOLTAGE, 3)
             # Whole watt-hours, as a meter's counter shows them (rounding off float dust first).
-            return ev.Reading(int(round(self.register_wh, 6)), power, (self.VOLTAGE,) * 3, (current,) * 3)
+            return ev.Reading(
+                int(round(self.register_wh, 6)), power, (self.VOLTAGE,) * 3, (current,) * 3
+            )
 
     def close(self) -> None:
         pass
@@ -145,8 +150,10 @@ class SimPile:
         self.relays = {c: SimRelay(c, self) for c in connector_ids}
         self.locks = {c: SimLock(c, self) for c in connector_ids}
         self.meters = {c: SimMeter(c, self) for c in connector_ids}
-        self.connectors = {c: ConnectorHardware(self.relays[c], self.locks[c], self.meters[c])
-                           for c in connector_ids}
+        self.connectors = {
+            c: ConnectorHardware(self.relays[c], self.locks[c], self.meters[c])
+            for c in connector_ids
+        }
 
     def attach(self, sink: Sink) -> None:
         self.sink = sink
@@ -214,8 +221,10 @@ class SimPile:
         self.meters[cid].dead = dead
 
 
-SIM_USAGE = ("plug N | unplug N | code N DIGITS | stop-button N | ev-power N WATTS | "
-             "estop on|off | weld N on|off | lock-jam N on|off | meter-dead N on|off")
+SIM_USAGE = (
+    "plug N | unplug N | code N DIGITS | stop-button N | ev-power N WATTS | "
+    "estop on|off | weld N on|off | lock-jam N on|off | meter-dead N on|off"
+)
 
 
 def drive(pile: SimPile, args: list[str]) -> None:

@@ -61,19 +61,43 @@ def ask(path: Path, request: dict[str, Any]) -> dict[str, Any]:
 
 def show_status(report: dict[str, Any]) -> str:
     backend = report["backend"]
-    lines = [f"pile {report['pile_id']}  backend: "
-             f"{'connected' if backend['connected'] else 'DISCONNECTED'}  outbox: {backend['outbox']}"]
+    lines = [
+        f"pile {report['pile_id']}  backend: "
+        f"{'connected' if backend['connected'] else 'DISCONNECTED'}  outbox: {backend['outbox']}"
+    ]
     row = "{:>2}  {:<16} {:<13} {:<12} {:<28} {:>10} {:>8} {:>8}  {:<6} {:<8} {}"
-    lines.append(row.format("#", "state", "status", "reservation", "transaction", "energy",
-                            "power", "cost", "relay", "lock", "fault"))
+    lines.append(
+        row.format(
+            "#",
+            "state",
+            "status",
+            "reservation",
+            "transaction",
+            "energy",
+            "power",
+            "cost",
+            "relay",
+            "lock",
+            "fault",
+        )
+    )
     for c in report["connectors"]:
         fault = c["fault"]["code"] if c["fault"] else "-"
-        lines.append(row.format(
-            c["id"], c["state"], c["status"], c["reservation_id"] or "-",
-            c["transaction_id"] or "-", f"{c['energy_wh'] / 1000:.3f} kWh",
-            f"{c['power_w'] / 1000:.1f} kW", c["cost"] or "-",
-            "closed" if c["relay_closed"] else "open", "locked" if c["cable_locked"] else "free",
-            fault))
+        lines.append(
+            row.format(
+                c["id"],
+                c["state"],
+                c["status"],
+                c["reservation_id"] or "-",
+                c["transaction_id"] or "-",
+                f"{c['energy_wh'] / 1000:.3f} kWh",
+                f"{c['power_w'] / 1000:.1f} kW",
+                c["cost"] or "-",
+                "closed" if c["relay_closed"] else "open",
+                "locked" if c["cable_locked"] else "free",
+                fault,
+            )
+        )
     return "\n".join(lines)
 
 

@@ -206,7 +206,7 @@ def decimal_price(value: str) -> str | None:
     try:
         price = Decimal(value)
     except InvalidOperation:
-        return f"must be a decimal string like \"1.20\", got {value!r}"
+        return f'must be a decimal string like "1.20", got {value!r}'
     return None if price.is_finite() and price >= 0 else f"must be zero or more, got {value!r}"
 
 
@@ -226,91 +226,162 @@ def ed25519_key(value: str) -> str | None:
 PORT = between(1, 65535)
 
 SCHEMA: dict[str, Key] = {
-    "pile": Key("table", required=True, table={
-        "id": Key("str", required=True, check=matches(PILE_ID, "1..64 of A-Za-z0-9._-")),
-        "state_dir": Key("str", required=True),
-        "location": Key("table", required=True, table={
-            "lat": Key("number", required=True, check=between(-90, 90)),
-            "lon": Key("number", required=True, check=between(-180, 180)),
-        }),
-        "timezone": Key("str", default="UTC", check=time_zone),
-        "plug_timeout_s": Key("int", default=120, check=between(10, 3600)),
-    }),
-    "backend": Key("table", required=True, table={
-        "host": Key("str", required=True),
-        "port": Key("int", default=1883, check=PORT),
-        "topic_prefix": Key("str", default="piles",
-                            check=matches(re.compile(r"^[^#+\s]+$"), "a topic level without # or +")),
-        "username": Key("str"),
-        "password": Key("str"),
-        "tls": Key("table", table={"ca": Key("str"), "cert": Key("str"), "key": Key("str")}),
-        "public_key": Key("str", check=ed25519_key),
-        "max_clock_skew_s": Key("int", default=300, check=between(1, 86400)),
-        "keepalive_s": Key("int", default=30, check=between(5, 3600)),
-    }),
-    "hal": Key("table", required=True, table={
-        "driver": Key("str", required=True, check=one_of("sim", "rpi")),
-        "relay_feedback_ms": Key("int", default=200, check=between(10, 5000)),
-        "lock_feedback_ms": Key("int", default=1000, check=between(10, 10000)),
-    }),
-    "reservation": Key("table", default={}, table={
-        "max_attempts": Key("int", default=5, check=between(1, 100)),
-        "lockout_s": Key("int", default=300, check=between(1, 86400)),
-    }),
-    "control": Key("table", default={}, table={
-        "socket": Key("str", default="/run/pile-controller/control.sock"),
-    }),
-    "metering": Key("table", default={}, table={
-        "interval_s": Key("int", default=10, check=between(1, 3600)),
-        "stale_after_s": Key("int", default=5, check=between(1, 600)),
-    }),
-    "payment": Key("table", required=True, table={
-        "url_template": Key("str", required=True, check=url_template),
-        "release_after_s": Key("int", check=between(1, 7 * 86400)),
-    }),
-    "display": Key("table", default={}, table={
-        "driver": Key("str", default="png", check=one_of("png", "framebuffer", "none")),
-        "language": Key("str", default="both", check=one_of("zh", "en", "both")),
-        "path": Key("str", default="/var/lib/pile-controller/screen-{connector}.png"),
-        "start_url_template": Key("str", default="https://app.example.com/start?pile={pile_id}&c={connector}",
-                                  check=url_template),
-    }),
-    "tariff": Key("table", table={
-        "tariff_id": Key("str", required=True),
-        "currency": Key("str", required=True, check=matches(re.compile(r"^[A-Z]{3}$"), "an ISO 4217 code")),
-        "energy_price": Key("str", required=True, check=decimal_price),
-        "service_fee": Key("str", default="0", check=decimal_price),
-        "periods": Key("array", default=[], table={
-            "start": Key("str", required=True, check=clock_time),
+    "pile": Key(
+        "table",
+        required=True,
+        table={
+            "id": Key("str", required=True, check=matches(PILE_ID, "1..64 of A-Za-z0-9._-")),
+            "state_dir": Key("str", required=True),
+            "location": Key(
+                "table",
+                required=True,
+                table={
+                    "lat": Key("number", required=True, check=between(-90, 90)),
+                    "lon": Key("number", required=True, check=between(-180, 180)),
+                },
+            ),
+            "timezone": Key("str", default="UTC", check=time_zone),
+            "plug_timeout_s": Key("int", default=120, check=between(10, 3600)),
+        },
+    ),
+    "backend": Key(
+        "table",
+        required=True,
+        table={
+            "host": Key("str", required=True),
+            "port": Key("int", default=1883, check=PORT),
+            "topic_prefix": Key(
+                "str",
+                default="piles",
+                check=matches(re.compile(r"^[^#+\s]+$"), "a topic level without # or +"),
+            ),
+            "username": Key("str"),
+            "password": Key("str"),
+            "tls": Key("table", table={"ca": Key("str"), "cert": Key("str"), "key": Key("str")}),
+            "public_key": Key("str", check=ed25519_key),
+            "max_clock_skew_s": Key("int", default=300, check=between(1, 86400)),
+            "keepalive_s": Key("int", default=30, check=between(5, 3600)),
+        },
+    ),
+    "hal": Key(
+        "table",
+        required=True,
+        table={
+            "driver": Key("str", required=True, check=one_of("sim", "rpi")),
+            "relay_feedback_ms": Key("int", default=200, check=between(10, 5000)),
+            "lock_feedback_ms": Key("int", default=1000, check=between(10, 10000)),
+        },
+    ),
+    "reservation": Key(
+        "table",
+        default={},
+        table={
+            "max_attempts": Key("int", default=5, check=between(1, 100)),
+            "lockout_s": Key("int", default=300, check=between(1, 86400)),
+        },
+    ),
+    "control": Key(
+        "table",
+        default={},
+        table={
+            "socket": Key("str", default="/run/pile-controller/control.sock"),
+        },
+    ),
+    "metering": Key(
+        "table",
+        default={},
+        table={
+            "interval_s": Key("int", default=10, check=between(1, 3600)),
+            "stale_after_s": Key("int", default=5, check=between(1, 600)),
+        },
+    ),
+    "payment": Key(
+        "table",
+        required=True,
+        table={
+            "url_template": Key("str", required=True, check=url_template),
+            "release_after_s": Key("int", check=between(1, 7 * 86400)),
+        },
+    ),
+    "display": Key(
+        "table",
+        default={},
+        table={
+            "driver": Key("str", default="png", check=one_of("png", "framebuffer", "none")),
+            "language": Key("str", default="both", check=one_of("zh", "en", "both")),
+            "path": Key("str", default="/var/lib/pile-controller/screen-{connector}.png"),
+            "start_url_template": Key(
+                "str",
+                default="https://app.example.com/start?pile={pile_id}&c={connector}",
+                check=url_template,
+            ),
+        },
+    ),
+    "tariff": Key(
+        "table",
+        table={
+            "tariff_id": Key("str", required=True),
+            "currency": Key(
+                "str", required=True, check=matches(re.compile(r"^[A-Z]{3}$"), "an ISO 4217 code")
+            ),
             "energy_price": Key("str", required=True, check=decimal_price),
-        }),
-    }),
-    "connectors": Key("array", required=True, table={
-        "id": Key("int", required=True, check=between(1, 32)),
-        "meter": Key("table", required=True, table={
-            "model": Key("str", required=True),
-            "transport": Key("str", check=one_of("tcp", "rtu")),
-            "host": Key("str"),
-            "port": Key("int", check=PORT),
-            "device": Key("str"),
-            "baudrate": Key("int", default=9600, check=between(300, 921600)),
-            "parity": Key("str", default="N", check=one_of("N", "E", "O")),
-            "stopbits": Key("int", default=1, check=between(1, 2)),
-            "unit": Key("int", default=1, check=between(1, 247)),
-        }),
-    }),
+            "service_fee": Key("str", default="0", check=decimal_price),
+            "periods": Key(
+                "array",
+                default=[],
+                table={
+                    "start": Key("str", required=True, check=clock_time),
+                    "energy_price": Key("str", required=True, check=decimal_price),
+                },
+            ),
+        },
+    ),
+    "connectors": Key(
+        "array",
+        required=True,
+        table={
+            "id": Key("int", required=True, check=between(1, 32)),
+            "meter": Key(
+                "table",
+                required=True,
+                table={
+                    "model": Key("str", required=True),
+                    "transport": Key("str", check=one_of("tcp", "rtu")),
+                    "host": Key("str"),
+                    "port": Key("int", check=PORT),
+                    "device": Key("str"),
+                    "baudrate": Key("int", default=9600, check=between(300, 921600)),
+                    "parity": Key("str", default="N", check=one_of("N", "E", "O")),
+                    "stopbits": Key("int", default=1, check=between(1, 2)),
+                    "unit": Key("int", default=1, check=between(1, 247)),
+                },
+            ),
+        },
+    ),
 }
 
 
 # --- reading -------------------------------------------------------------------------------
 
-KIND_NAMES = {"int": "an integer", "number": "a number", "str": "a string", "bool": "true or false",
-              "table": "a table", "array": "an array of tables"}
+KIND_NAMES = {
+    "int": "an integer",
+    "number": "a number",
+    "str": "a string",
+    "bool": "true or false",
+    "table": "a table",
+    "array": "an array of tables",
+}
 
 
 def type_name(value: Any) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-             dict: "a table", list: "an array"}
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        dict: "a table",
+        list: "an array",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -326,8 +397,10 @@ def has_kind(value: Any, kind: str) -> bool:
     }.get(kind, False)
 
 
-def read_table(raw: dict[str, Any], spec: dict[str, Key], path: str, problems: list[str]) -> dict[str, Any]:
-    """Checks `raw` against `spec`, filling defaults; every problem found is appended to `problems`."""
+def read_table(
+    raw: dict[str, Any], spec: dict[str, Key], path: str, problems: list[str]
+) -> dict[str, Any]:
+    """Checks `raw` against `spec`, filling defaults; appends every problem to `problems`."""
     prefix = f"{path}." if path else ""
     for name in raw:
         if name not in spec:
@@ -338,7 +411,9 @@ def read_table(raw: dict[str, Any], spec: dict[str, Key], path: str, problems: l
         if name not in raw:
             if key.required:
                 problems.append(f"{where}: required key is missing")
-            out[name] = read_value(key.default, key, where, problems) if key.default is not None else None
+            out[name] = (
+                read_value(key.default, key, where, problems) if key.default is not None else None
+            )
             continue
         out[name] = read_value(raw[name], key, where, problems)
     return out
@@ -351,7 +426,9 @@ def read_value(value: Any, key: Key, where: str, problems: list[str]) -> Any:
     if key.kind == "table" and key.table is not None:
         return read_table(value, key.table, where, problems)
     if key.kind == "array" and key.table is not None:
-        return [read_table(item, key.table, f"{where}[{i}]", problems) for i, item in enumerate(value)]
+        return [
+            read_table(item, key.table, f"{where}[{i}]", problems) for i, item in enumerate(value)
+        ]
     if key.check is not None:
         problem = key.check(value)
         if problem:
@@ -360,7 +437,9 @@ def read_value(value: Any, key: Key, where: str, problems: list[str]) -> Any:
     return value
 
 
-def check_connectors(connectors: list[dict[str, Any]], problems: list[str], meter_models: set[str]) -> None:
+def check_connectors(
+    connectors: list[dict[str, Any]], problems: list[str], meter_models: set[str]
+) -> None:
     seen: set[int] = set()
     for i, connector in enumerate(connectors):
         where = f"connectors[{i}]"
@@ -375,7 +454,9 @@ def check_connectors(connectors: list[dict[str, Any]], problems: list[str], mete
         problems.append("connectors: at least one [[connectors]] table is required")
 
 
-def check_meter(meter: dict[str, Any], where: str, problems: list[str], meter_models: set[str]) -> None:
+def check_meter(
+    meter: dict[str, Any], where: str, problems: list[str], meter_models: set[str]
+) -> None:
     model = meter.get("model")
     if model is None:
         return
@@ -426,17 +507,24 @@ def build(v: dict[str, Any], source: Path) -> Settings:
     tls = backend["tls"]
     return Settings(
         pile=PileSettings(
-            id=pile["id"], state_dir=local(pile["state_dir"]),
+            id=pile["id"],
+            state_dir=local(pile["state_dir"]),
             location=Location(float(pile["location"]["lat"]), float(pile["location"]["lon"])),
-            timezone=pile["timezone"], plug_timeout_s=pile["plug_timeout_s"],
+            timezone=pile["timezone"],
+            plug_timeout_s=pile["plug_timeout_s"],
         ),
         backend=BackendSettings(
-            host=backend["host"], port=backend["port"], topic_prefix=backend["topic_prefix"],
-            username=backend["username"], password=backend["password"],
+            host=backend["host"],
+            port=backend["port"],
+            topic_prefix=backend["topic_prefix"],
+            username=backend["username"],
+            password=backend["password"],
             tls=TlsSettings(*(local(tls[k]) if tls[k] else None for k in ("ca", "cert", "key")))
-            if tls is not None else None,
+            if tls is not None
+            else None,
             public_key=base64.b64decode(backend["public_key"]) if backend["public_key"] else None,
-            max_clock_skew_s=backend["max_clock_skew_s"], keepalive_s=backend["keepalive_s"],
+            max_clock_skew_s=backend["max_clock_skew_s"],
+            keepalive_s=backend["keepalive_s"],
         ),
         hal=HalSettings(**v["hal"]),
         reservation=ReservationSettings(**v["reservation"]),
@@ -445,13 +533,20 @@ def build(v: dict[str, Any], source: Path) -> Settings:
         payment=PaymentSettings(**v["payment"]),
         display=DisplaySettings(**{**v["display"], "path": str(local(v["display"]["path"]))}),
         tariff=TariffSettings(
-            tariff_id=tariff["tariff_id"], currency=tariff["currency"],
-            energy_price=Decimal(tariff["energy_price"]), service_fee=Decimal(tariff["service_fee"]),
-            periods=tuple(TariffPeriodSettings(p["start"], Decimal(p["energy_price"]))
-                          for p in tariff["periods"]),
-        ) if tariff is not None else None,
+            tariff_id=tariff["tariff_id"],
+            currency=tariff["currency"],
+            energy_price=Decimal(tariff["energy_price"]),
+            service_fee=Decimal(tariff["service_fee"]),
+            periods=tuple(
+                TariffPeriodSettings(p["start"], Decimal(p["energy_price"]))
+                for p in tariff["periods"]
+            ),
+        )
+        if tariff is not None
+        else None,
         connectors=tuple(
-            ConnectorSettings(id=c["id"], meter=MeterSettings(**c["meter"])) for c in v["connectors"]
+            ConnectorSettings(id=c["id"], meter=MeterSettings(**c["meter"]))
+            for c in v["connectors"]
         ),
         source=source,
     )

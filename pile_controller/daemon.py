@@ -62,8 +62,9 @@ class Daemon:
         self.key = PileKey.load_or_create(state / "pile.key")
         self.boot_id = str(uuid.uuid4())
         self.topics = Topics(settings.backend.topic_prefix, settings.pile.id)
-        self.security = wire.Security(settings.backend.public_key,
-                                      timedelta(seconds=settings.backend.max_clock_skew_s))
+        self.security = wire.Security(
+            settings.backend.public_key, timedelta(seconds=settings.backend.max_clock_skew_s)
+        )
         self.pile = Pile([c.id for c in settings.connectors], self._context(), self.now())
         self.display: Display = open_display(settings)
         self._stopping = asyncio.Event()
@@ -75,7 +76,8 @@ class Daemon:
     def _context(self) -> Context:
         s = self.settings
         return Context(
-            pile_id=s.pile.id, max_attempts=s.reservation.max_attempts,
+            pile_id=s.pile.id,
+            max_attempts=s.reservation.max_attempts,
             lockout=timedelta(seconds=s.reservation.lockout_s),
             relay_feedback=timedelta(milliseconds=s.hal.relay_feedback_ms),
             lock_feedback=timedelta(milliseconds=s.hal.lock_feedback_ms),
@@ -83,8 +85,10 @@ class Daemon:
             interval=timedelta(seconds=s.metering.interval_s),
             plug_timeout=timedelta(seconds=s.pile.plug_timeout_s),
             release_after=timedelta(seconds=s.payment.release_after_s)
-            if s.payment.release_after_s else None,
-            zone=ZoneInfo(s.pile.timezone), payment_url_template=s.payment.url_template,
+            if s.payment.release_after_s
+            else None,
+            zone=ZoneInfo(s.pile.timezone),
+            payment_url_template=s.payment.url_template,
             tariff=self._initial_tariff(),
             new_transaction_id=lambda: f"{s.pile.id}-{uuid.uuid4().hex[:16]}",
             sign=self.key.sign,
@@ -97,9 +101,16 @@ class Daemon:
         t = self.settings.tariff
         if t is None:
             return FREE
-        return Tariff(t.tariff_id, t.currency, t.energy_price, t.service_fee,
-                      tuple(Period(datetime.strptime(p.start, "%H:%M").time(), p.energy_price)
-                            for p in t.periods))
+        return Tariff(
+            t.tariff_id,
+            t.currency,
+            t.energy_price,
+            t.service_fee,
+            tuple(
+                Period(datetime.strptime(p.start, "%H:%M").time(), p.energy_price)
+                for p in t.periods
+            ),
+        )
 
     # --- running -------------------------------------------------------------------------------
 
@@ -107,18 +118,31 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
-        self.hardware.attach(lambda event: loop.call_soon_threadsafe(self.feed, event))
-        self.link = Link(self.settings.backend, client_id=f"pile-{self.settings.pile.id}",
-                         will=self._online_message(False), on_connect=self._on_connect,
-                         on_message=self._on_message, on_ack=lambda mid: self.outbox.acked(mid))
+
+        def hand_over(event: ev.Event) -> None:  # devices may report from their own threads
+            loop.call_soon_threadsafe(self.feed, event)
+
+        self.hardware.attach(hand_over)
+        self.link = Link(
+            self.settings.backend,
+            client_id=f"pile-{self.settings.pile.id}",
+            will=self._online_message(False),
+            on_connect=self._on_connect,
+            on_message=self._on_message,
+            on_ack=lambda mid: self.outbox.acked(mid),
+        )
         self.outbox = Outbox(self.store, self.link, self.topics.events)
         server = await serve(self.settings.control.socket, self.control)
         tasks = [asyncio.create_task(t) for t in (self.link.run(), self._ticks(), self._meters())]
         for c in self.pile.connectors.values():
             self.display.show(c, self.now())
         notify_systemd("READY=1")
-        log.info("pile %s up: %d connectors, firmware %s", self.settings.pile.id,
-                 len(self.pile.connectors), __version__)
+        log.info(
+            "pile %s up: %d connectors, firmware %s",
+            self.settings.pile.id,
+            len(self.pile.connectors),
+            __version__,
+        )
         await self._stopping.wait()
         log.info("stopping")
         await self._shut_down(tasks, server)
@@ -185,7 +209,9 @@ class Daemon:
                     self.publish_status(c)
                     shown.add(c)
                 case fx.PublishOnline():
-                    self.link.publish(self.topics.online, self._online_message(True)[1], retain=True)
+                    self.link.publish(
+                        self.topics.online, self._online_message(True)[1], retain=True
+                    )
         if published:
             self.outbox.pump()
         for c in shown:
@@ -204,7 +230,7 @@ class Daemon:
         name = self.topics.command_name(msg.topic)
         if name is None:
             return
-        decoded = wire.decode(name, msg.payload, self.now(), self.security)
+        decoded = wire.decode(name, bytes(msg.payload), self.now(), self.security)
         if decoded.id is not None and (previous := self.store.reply_for(decoded.id)):
             self._reply(previous, msg)
             return
@@ -215,8 +241,13 @@ class Daemon:
         else:
             assert decoded.refusal is not None
             reply, effects = decoded.refusal, []
-            log.info("command %s (id %s) refused: %s%s", name, decoded.id, reply.reason,
-                     f" ({decoded.detail})" if decoded.detail else "")
+            log.info(
+                "command %s (id %s) refused: %s%s",
+                name,
+                decoded.id,
+                reply.reason,
+                f" ({decoded.detail})" if decoded.detail else "",
+            )
         text = wire.reply_json(decoded.id, reply)
         if decoded.id is not None and decoded.authentic:
             self.store.remember_reply(decoded.id, text)
@@ -236,17 +267,25 @@ class Daemon:
 
     def publish_status(self, cid: int) -> None:
         status = self.pile.connectors[cid].status(self.now())
-        self.link.publish(self.topics.status(cid), json.dumps(status, separators=(",", ":")),
-                          retain=True)
+        self.link.publish(
+            self.topics.status(cid), json.dumps(status, separators=(",", ":")), retain=True
+        )
 
     def _online_message(self, online: bool) -> tuple[str, bytes]:
         s = self.settings
-        body: dict[str, Any] = {"v": 1, "online": online, "pile": s.pile.id,
-                                "boot_id": self.boot_id}
+        body: dict[str, Any] = {
+            "v": 1,
+            "online": online,
+            "pile": s.pile.id,
+            "boot_id": self.boot_id,
+        }
         if online:
-            body |= {"firmware": __version__, "connectors": sorted(self.pile.connectors),
-                     "location": {"lat": s.pile.location.lat, "lon": s.pile.location.lon},
-                     "public_key": self.key.public_b64}
+            body |= {
+                "firmware": __version__,
+                "connectors": sorted(self.pile.connectors),
+                "location": {"lat": s.pile.location.lat, "lon": s.pile.location.lon},
+                "public_key": self.key.public_b64,
+            }
         body["ts"] = iso(self.now())
         return self.topics.online, json.dumps(body, separators=(",", ":")).encode()
 
@@ -266,16 +305,26 @@ class Daemon:
         connectors = []
         for c in self.pile.connectors.values():
             s = c.status(t)
-            connectors.append({
-                "id": c.id, "state": s["state"], "status": s["status"],
-                "reservation_id": s["reservation_id"], "transaction_id": s["transaction_id"],
-                "energy_wh": s["energy_wh"], "power_w": s["power_w"], "cost": s["cost"],
-                "relay_closed": c.relay_feedback, "cable_locked": c.lock_feedback,
-                "fault": s["fault"],
-            })
-        return {"pile_id": self.settings.pile.id,
-                "backend": {"connected": self.link.connected, "outbox": self.store.outbox_depth()},
-                "connectors": connectors}
+            connectors.append(
+                {
+                    "id": c.id,
+                    "state": s["state"],
+                    "status": s["status"],
+                    "reservation_id": s["reservation_id"],
+                    "transaction_id": s["transaction_id"],
+                    "energy_wh": s["energy_wh"],
+                    "power_w": s["power_w"],
+                    "cost": s["cost"],
+                    "relay_closed": c.relay_feedback,
+                    "cable_locked": c.lock_feedback,
+                    "fault": s["fault"],
+                }
+            )
+        return {
+            "pile_id": self.settings.pile.id,
+            "backend": {"connected": self.link.connected, "outbox": self.store.outbox_depth()},
+            "connectors": connectors,
+        }
 
     def simulate(self, args: list[str]) -> None:
         if not isinstance(self.hardware, SimPile):
@@ -287,7 +336,6 @@ class Daemon:
             drive(self.hardware, args)
         except ValueError as exc:
             raise RequestError(str(exc)) from None
-
 
     def skip_time(self, args: list[str]) -> None:
         """`sim clock +SECONDS`: the pile's clock jumps ahead, as trio's MockClock does for tests.
@@ -366,8 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=None, help="config file (TOML)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every state change
     path = args.config or default_config()
     try:

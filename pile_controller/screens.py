@@ -38,14 +38,21 @@ def screen_for(c: Connector, now: datetime, start_url: str) -> Screen:
         case "reserved":
             assert c.reservation is not None
             until = c.reservation.expires_at.astimezone(c.ctx.zone).strftime("%H:%M")
-            return Screen("Reserved", (f"Connector {c.id}", f"until {until}",
-                                       "Plug in, then enter your code"))
+            return Screen(
+                "Reserved", (f"Connector {c.id}", f"until {until}", "Plug in, then enter your code")
+            )
         case "authenticating":
             left = c.gate.attempts_left(now)
             return Screen("Enter your code or scan", (f"Attempts left: {left}",), start_url)
         case "charging" if tx is not None:
-            return Screen("Charging", (f"{tx.energy_wh / 1000:.2f} kWh", f"{tx.power_w / 1000:.1f} kW",
-                                       f"{tx.cost:.2f} {tx.tariff.currency}"))
+            return Screen(
+                "Charging",
+                (
+                    f"{tx.energy_wh / 1000:.2f} kWh",
+                    f"{tx.power_w / 1000:.1f} kW",
+                    f"{tx.cost:.2f} {tx.tariff.currency}",
+                ),
+            )
         case "awaiting_payment" if tx is not None:
             return Screen("Please pay", (f"{tx.amount} {tx.tariff.currency}",), tx.qr_payload)
         case "unlocked":
@@ -68,8 +75,10 @@ def render(screen: Screen) -> Image.Image:
         code.add_data(screen.qr)
         picture = code.make_image(fill_color="black", back_color="white").get_image()
         side = SIZE[1] - 32
-        image.paste(picture.convert("RGB").resize((side, side), Image.Resampling.NEAREST),
-                    (SIZE[0] - side - 16, 16))
+        image.paste(
+            picture.convert("RGB").resize((side, side), Image.Resampling.NEAREST),
+            (SIZE[0] - side - 16, 16),
+        )
     return image
 
 
@@ -92,8 +101,9 @@ class PngDisplay:
         self.shown: dict[int, Screen] = {}
 
     def show(self, connector: Connector, now: datetime) -> None:
-        start_url = self.start_template.format(pile_id=self.pile_id, connector=connector.id,
-                                               transaction_id="", amount="", currency="")
+        start_url = self.start_template.format(
+            pile_id=self.pile_id, connector=connector.id, transaction_id="", amount="", currency=""
+        )
         screen = screen_for(connector, now, start_url)
         if self.shown.get(connector.id) == screen:
             return  # redraw only on change

@@ -52,8 +52,15 @@ class Store:
             seq = int(self.get("seq") or 0)
             for event in events:
                 seq += 1
-                envelope = {"v": 1, "seq": seq, "id": str(uuid.uuid4()), "type": event.type,
-                            "ts": iso(event.at), "connector": event.connector, "data": event.data}
+                envelope = {
+                    "v": 1,
+                    "seq": seq,
+                    "id": str(uuid.uuid4()),
+                    "type": event.type,
+                    "ts": iso(event.at),
+                    "connector": event.connector,
+                    "data": event.data,
+                }
                 payload = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
                 self.db.execute("INSERT INTO outbox (seq, payload) VALUES (?, ?)", (seq, payload))
                 out.append(Envelope(seq, payload))
@@ -62,8 +69,9 @@ class Store:
         return out
 
     def undelivered(self, after: int = 0, limit: int = 500) -> list[Envelope]:
-        rows = self.db.execute("SELECT seq, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-                               (after, limit))
+        rows = self.db.execute(
+            "SELECT seq, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+        )
         return [Envelope(seq, payload) for seq, payload in rows]
 
     def delivered(self, seq: int) -> None:
@@ -80,10 +88,12 @@ class Store:
 
     def remember_reply(self, command_id: str, reply: str) -> None:
         with self._transaction():
-            self.db.execute("INSERT OR IGNORE INTO handled (id, reply) VALUES (?, ?)",
-                            (command_id, reply))
-            self.db.execute("DELETE FROM handled WHERE n <= (SELECT max(n) FROM handled) - ?",
-                            (HANDLED_KEPT,))
+            self.db.execute(
+                "INSERT OR IGNORE INTO handled (id, reply) VALUES (?, ?)", (command_id, reply)
+            )
+            self.db.execute(
+                "DELETE FROM handled WHERE n <= (SELECT max(n) FROM handled) - ?", (HANDLED_KEPT,)
+            )
 
     # --- small facts ---------------------------------------------------------------------------
 
@@ -96,8 +106,11 @@ class Store:
             self._put(key, value)
 
     def _put(self, key: str, value: str) -> None:
-        self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
-                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)

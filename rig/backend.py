@@ -35,11 +35,13 @@ class Backend:
         self.sign = sign  # callable(dict) -> base64 signature, for signed-command piles
         self.messages: list[Message] = []
         self._cond = threading.Condition()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"backend-{uuid.uuid4()}",
-                                  protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"backend-{uuid.uuid4()}", protocol=mqtt.MQTTv5
+        )
         self.client.on_message = self._received
         self.client.on_connect = lambda c, *_: c.subscribe(
-            [(f"{self.base}/#", 1), (f"rig/{self.base}/responses", 1)])
+            [(f"{self.base}/#", 1), (f"rig/{self.base}/responses", 1)]
+        )
 
     def connect(self) -> Backend:
         self.client.connect("127.0.0.1", self.port)
@@ -57,14 +59,21 @@ class Backend:
             payload = msg.payload
         correlation = getattr(msg.properties, "CorrelationData", None)
         with self._cond:
-            self.messages.append(Message(msg.topic, payload, bool(msg.retain), correlation,
-                                         time.monotonic()))
+            self.messages.append(
+                Message(msg.topic, payload, bool(msg.retain), correlation, time.monotonic())
+            )
             self._cond.notify_all()
 
     # --- sending -------------------------------------------------------------------------------
 
-    def command(self, name: str, *, command_id: str | None = None, response_topic: bool = False,
-                **fields: Any) -> str:
+    def command(
+        self,
+        name: str,
+        *,
+        command_id: str | None = None,
+        response_topic: bool = False,
+        **fields: Any,
+    ) -> str:
         """Sends P/ID/cmd/NAME with a fresh id (or the given one); returns the id."""
         command_id = command_id or str(uuid.uuid4())
         body = {"v": 1, "id": command_id, "ts": iso(datetime.now(UTC)), **fields}
@@ -73,15 +82,23 @@ class Backend:
         self.raw(name, json.dumps(body), response_topic=response_topic, correlation=command_id)
         return command_id
 
-    def raw(self, name: str, payload: str | bytes, *, response_topic: bool = False,
-            correlation: str | None = None, retain: bool = False) -> None:
+    def raw(
+        self,
+        name: str,
+        payload: str | bytes,
+        *,
+        response_topic: bool = False,
+        correlation: str | None = None,
+        retain: bool = False,
+    ) -> None:
         props = None
         if response_topic:
             props = Properties(PacketTypes.PUBLISH)
             props.ResponseTopic = f"rig/{self.base}/responses"
             props.CorrelationData = (correlation or "").encode()
-        self.client.publish(f"{self.base}/cmd/{name}", payload, qos=1, retain=retain,
-                            properties=props).wait_for_publish(5)
+        self.client.publish(
+            f"{self.base}/cmd/{name}", payload, qos=1, retain=retain, properties=props
+        ).wait_for_publish(5)
 
     def ask(self, name: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
         """Sends a command and waits for its reply."""
@@ -89,8 +106,9 @@ class Backend:
 
     # --- watching ------------------------------------------------------------------------------
 
-    def wait(self, match: Callable[[Message], bool], timeout: float = 10.0,
-             since: int = 0) -> Message:
+    def wait(
+        self, match: Callable[[Message], bool], timeout: float = 10.0, since: int = 0
+    ) -> Message:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -104,43 +122,70 @@ class Backend:
                 self._cond.wait(left)
 
     def reply(self, command_id: str | None, timeout: float = 10.0) -> dict[str, Any]:
-        m = self.wait(lambda m: m.topic == f"{self.base}/replies"
-                      and isinstance(m.payload, dict) and m.payload.get("id") == command_id,
-                      timeout)
+        m = self.wait(
+            lambda m: (
+                m.topic == f"{self.base}/replies"
+                and isinstance(m.payload, dict)
+                and m.payload.get("id") == command_id
+            ),
+            timeout,
+        )
         return dict(m.payload)
 
     def replies(self, command_id: str | None) -> list[dict[str, Any]]:
-        return [m.payload for m in self.snapshot() if m.topic == f"{self.base}/replies"
-                and isinstance(m.payload, dict) and m.payload.get("id") == command_id]
+        return [
+            m.payload
+            for m in self.snapshot()
+            if m.topic == f"{self.base}/replies"
+            and isinstance(m.payload, dict)
+            and m.payload.get("id") == command_id
+        ]
 
     def mark(self) -> int:
         """A cursor: waits given `since=mark()` look only at what arrives after this call."""
         with self._cond:
             return len(self.messages)
 
-    def event(self, type_: str, timeout: float = 10.0, since: int = 0,
-              **data: Any) -> dict[str, Any]:
+    def event(
+        self, type_: str, timeout: float = 10.0, since: int = 0, **data: Any
+    ) -> dict[str, Any]:
         """Waits for an event of `type_` whose data has the given values."""
+
         def match(m: Message) -> bool:
             p = m.payload
-            return (m.topic == f"{self.base}/events" and isinstance(p, dict)
-                    and p.get("type") == type_
-                    and all(p["data"].get(k) == v for k, v in data.items()))
+            return (
+                m.topic == f"{self.base}/events"
+                and isinstance(p, dict)
+                and p.get("type") == type_
+                and all(p["data"].get(k) == v for k, v in data.items())
+            )
+
         return dict(self.wait(match, timeout, since).payload)
 
-    def status(self, connector: int, timeout: float = 10.0, since: int = 0,
-               **fields: Any) -> dict[str, Any]:
+    def status(
+        self, connector: int, timeout: float = 10.0, since: int = 0, **fields: Any
+    ) -> dict[str, Any]:
         """Waits for a status of `connector` with the given field values."""
         topic = f"{self.base}/connectors/{connector}/status"
 
         def match(m: Message) -> bool:
-            return m.topic == topic and isinstance(m.payload, dict) and all(
-                m.payload.get(k) == v for k, v in fields.items())
+            return (
+                m.topic == topic
+                and isinstance(m.payload, dict)
+                and all(m.payload.get(k) == v for k, v in fields.items())
+            )
+
         return dict(self.wait(match, timeout, since).payload)
 
     def online(self, timeout: float = 10.0, online: bool = True) -> dict[str, Any]:
-        m = self.wait(lambda m: m.topic == f"{self.base}/online" and isinstance(m.payload, dict)
-                      and m.payload.get("online") is online, timeout)
+        m = self.wait(
+            lambda m: (
+                m.topic == f"{self.base}/online"
+                and isinstance(m.payload, dict)
+                and m.payload.get("online") is online
+            ),
+            timeout,
+        )
         return dict(m.payload)
 
     def snapshot(self) -> list[Message]:

@@ -16,8 +16,9 @@ def free_port() -> int:
 
 
 def mosquitto_binary() -> str:
-    found = shutil.which("mosquitto") or ("/usr/sbin/mosquitto"
-                                          if Path("/usr/sbin/mosquitto").exists() else None)
+    found = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
     if found is None:
         raise RuntimeError("mosquitto is not installed (scripts/bootstrap installs it)")
     return found
@@ -40,8 +41,9 @@ class Broker:
 
     def start(self, timeout: float = 10.0) -> Broker:
         log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115 - lives with the process
-        self.process = subprocess.Popen([mosquitto_binary(), "-c", str(self.conf)],
-                                        stdout=log, stderr=log)
+        self.process = subprocess.Popen(
+            [mosquitto_binary(), "-c", str(self.conf)], stdout=log, stderr=log
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -49,7 +51,9 @@ class Broker:
                 return self
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"mosquitto exited: see {self.workdir}/mosquitto.log")
+                    raise RuntimeError(
+                        f"mosquitto exited: see {self.workdir}/mosquitto.log"
+                    ) from None
                 time.sleep(0.02)
         raise RuntimeError(f"mosquitto did not listen on port {self.port}")
 

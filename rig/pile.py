@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,23 +68,35 @@ class PileProcess:
         self.socket = self.state / "control.sock"
         self.log = workdir / "daemon.log"
         self.process: subprocess.Popen[bytes] | None = None
-        self.config.write_text(CONFIG.format(
-            pile_id=self.pile_id, state=self.state, port=broker_port, prefix=self.prefix,
-            timezone=options.get("timezone", "UTC"),
-            backend_extra=options.get("backend_extra", ""),
-            payment_extra=options.get("payment_extra", ""),
-            max_attempts=options.get("max_attempts", 5), lockout_s=options.get("lockout_s", 300),
-            interval_s=options.get("interval_s", 10), display=options.get("display", "none"),
-            connectors="".join(f'\n[[connectors]]\nid = {i}\nmeter = {{ model = "sim" }}\n'
-                               for i in range(1, connectors + 1)),
-        ))
+        self.config.write_text(
+            CONFIG.format(
+                pile_id=self.pile_id,
+                state=self.state,
+                port=broker_port,
+                prefix=self.prefix,
+                timezone=options.get("timezone", "UTC"),
+                backend_extra=options.get("backend_extra", ""),
+                payment_extra=options.get("payment_extra", ""),
+                max_attempts=options.get("max_attempts", 5),
+                lockout_s=options.get("lockout_s", 300),
+                interval_s=options.get("interval_s", 10),
+                display=options.get("display", "none"),
+                connectors="".join(
+                    f'\n[[connectors]]\nid = {i}\nmeter = {{ model = "sim" }}\n'
+                    for i in range(1, connectors + 1)
+                ),
+            )
+        )
 
     def start(self, timeout: float = 15.0) -> PileProcess:
         log = open(self.log, "ab")  # noqa: SIM115 - lives with the process
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pile_controller.daemon", "--config", str(self.config)],
-            stdout=log, stderr=log, env=env)
+            stdout=log,
+            stderr=log,
+            env=env,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -103,6 +116,14 @@ class PileProcess:
 
     def status(self) -> dict[str, Any]:
         return self.control({"cmd": "status"})
+
+    def wait_until(self, check: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> None:
+        """Polls `pilectl status` until `check(report)` holds."""
+        deadline = time.monotonic() + timeout
+        while not check(report := self.status()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"status never matched; last: {report}")
+            time.sleep(0.02)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
         if self.process is None:

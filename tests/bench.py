@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hal.interfaces import MeterError
 from hal.sim import SimPile
 from pile_controller.core import commands as cmd
-from pile_controller.core import events as ev
 from pile_controller.core import effects as fx
+from pile_controller.core import events as ev
 from pile_controller.core.connector import Connector, Context
 from pile_controller.core.pile import Pile
 from pile_controller.core.tariff import Tariff
@@ -43,8 +43,12 @@ class Bench:
         self.sim.attach(self.inbox.append)
         ids = itertools.count(1)
         defaults: dict[str, Any] = {
-            "tariff": FLAT, "payment_url_template": PAY_URL, "zone": ZoneInfo("UTC"),
-            "new_transaction_id": lambda: f"TX{next(ids)}", "sign": KEY.sign}
+            "tariff": FLAT,
+            "payment_url_template": PAY_URL,
+            "zone": ZoneInfo("UTC"),
+            "new_transaction_id": lambda: f"TX{next(ids)}",
+            "sign": KEY.sign,
+        }
         self.ctx = Context("P1", **{**defaults, **context})
         self.pile = Pile(connectors, self.ctx, self.now)
         self.published: list[fx.Publish] = []
@@ -103,10 +107,17 @@ class Bench:
 
     # --- what a user does ----------------------------------------------------------------------
 
-    def reserve(self, connector: int = 1, rid: str = "R1", code: str = "123456",
-                minutes: float = 30, id_token: str = "user-1") -> cmd.Reply:
-        return self.command(cmd.Reserve(connector, rid, code, id_token,
-                                        self.now + timedelta(minutes=minutes)))
+    def reserve(
+        self,
+        connector: int = 1,
+        rid: str = "R1",
+        code: str = "123456",
+        minutes: float = 30,
+        id_token: str = "user-1",
+    ) -> cmd.Reply:
+        return self.command(
+            cmd.Reserve(connector, rid, code, id_token, self.now + timedelta(minutes=minutes))
+        )
 
     def start_reserved_session(self, cid: int = 1, code: str = "123456") -> str:
         """Reserve, plug, enter the code: returns the transaction id."""

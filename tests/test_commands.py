@@ -16,13 +16,22 @@ from pile_controller.signing import canonical
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 OPEN = Security(None, timedelta(seconds=300))
 BACKEND_KEY = Ed25519PrivateKey.generate()
-SIGNED = Security(BACKEND_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
-                  timedelta(seconds=300))
+SIGNED = Security(
+    BACKEND_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw), timedelta(seconds=300)
+)
 
 
 def reserve(**changes: Any) -> dict[str, Any]:
-    body = {"v": 1, "id": "c-1", "ts": iso(NOW), "connector": 1, "reservation_id": "R1",
-            "code": "123456", "id_token": "u", "expires_at": iso(NOW + timedelta(hours=1))}
+    body = {
+        "v": 1,
+        "id": "c-1",
+        "ts": iso(NOW),
+        "connector": 1,
+        "reservation_id": "R1",
+        "code": "123456",
+        "id_token": "u",
+        "expires_at": iso(NOW + timedelta(hours=1)),
+    }
     body.update(changes)
     return {k: v for k, v in body.items() if v is not None}
 
@@ -44,8 +53,13 @@ def test_not_json_is_invalid_payload_with_no_id() -> None:
 
 
 def test_schema_breaks_are_invalid_payload_with_the_id() -> None:
-    for bad in (reserve(code="12"), reserve(connector="1"), reserve(extra=1),
-                reserve(reservation_id=None), reserve(expires_at="tomorrow")):
+    for bad in (
+        reserve(code="12"),
+        reserve(connector="1"),
+        reserve(extra=1),
+        reserve(reservation_id=None),
+        reserve(expires_at="tomorrow"),
+    ):
         d = decode("reserve", json.dumps(bad).encode(), NOW, OPEN)
         assert (d.id, d.refusal) == ("c-1", cmd.rejected("InvalidPayload")), bad
         assert d.detail
@@ -62,18 +76,31 @@ def test_unknown_command_name_is_rejected() -> None:
 
 
 def test_payment_pending_needs_a_qr_payload() -> None:
-    body = {"v": 1, "id": "p", "ts": iso(NOW), "transaction_id": "t", "status": "pending",
-            "amount": "1.00"}
+    body = {
+        "v": 1,
+        "id": "p",
+        "ts": iso(NOW),
+        "transaction_id": "t",
+        "status": "pending",
+        "amount": "1.00",
+    }
     assert decode("payment", json.dumps(body).encode(), NOW, OPEN).refusal is not None
     body["qr_payload"] = "https://pay/x"
     assert decode("payment", json.dumps(body).encode(), NOW, OPEN).refusal is None
 
 
 def test_money_must_be_a_decimal_string_never_a_float() -> None:
-    body = {"v": 1, "id": "p", "ts": iso(NOW), "transaction_id": "t", "status": "paid",
-            "amount": 1.0}
+    body = {
+        "v": 1,
+        "id": "p",
+        "ts": iso(NOW),
+        "transaction_id": "t",
+        "status": "paid",
+        "amount": 1.0,
+    }
     assert decode("payment", json.dumps(body).encode(), NOW, OPEN).refusal == cmd.rejected(
-        "InvalidPayload")
+        "InvalidPayload"
+    )
 
 
 def test_a_correctly_signed_command_is_accepted() -> None:

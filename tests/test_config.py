@@ -81,25 +81,58 @@ def test_the_contract_example_reads_into_typed_settings(tmp_path: Path) -> None:
     assert s.payment.release_after_s is None and s.backend.public_key is None
 
 
-@pytest.mark.parametrize(("old", "new", "expected"), [
-    ("relay_feedback_ms = 200", "relay_feedback_ms = 200\nrelay_feedbak = 1",
-     "hal.relay_feedbak: unknown key"),
-    ("[metering]", "[meterin]\nx = 1\n[metering]", "meterin: unknown key"),
-    ("port = 1883", 'port = "1883"', "backend.port: expected an integer, got a string"),
-    ('id = "PILE-0001"\n', "", "pile.id: required key is missing"),
-    ("max_attempts = 5", "max_attempts = 0", "reservation.max_attempts: must be between 1 and 100, got 0"),
-    ('driver = "sim"', 'driver = "arduino"', 'hal.driver: must be one of "sim", "rpi", got \'arduino\''),
-    ('id = "PILE-0001"', 'id = "PILE 0001"', "pile.id: must be 1..64 of A-Za-z0-9._-, got 'PILE 0001'"),
-    ("lat = 22.5431", "lat = 122.5", "pile.location.lat: must be between -90 and 90, got 122.5"),
-    ("tx={transaction_id}", "tx={txid}", "payment.url_template: unknown placeholder {txid}"),
-    ('meter = { model = "sim" }', 'meter = { model = "sdm999" }',
-     "connectors[0].meter.model: unknown meter model 'sdm999'"),
-    ('meter = { model = "sim" }', 'meter = { model = "sim" }\n[[connectors]]\nid = 1\nmeter = { model = "sim" }',
-     "connectors[1].id: duplicate connector id 1"),
-    ("lockout_s = 300", "lockout_s = true", "reservation.lockout_s: expected an integer, got a boolean"),
-])
-def test_each_mistake_is_one_line_naming_the_key(tmp_path: Path, old: str, new: str,
-                                                 expected: str) -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "relay_feedback_ms = 200",
+            "relay_feedback_ms = 200\nrelay_feedbak = 1",
+            "hal.relay_feedbak: unknown key",
+        ),
+        ("[metering]", "[meterin]\nx = 1\n[metering]", "meterin: unknown key"),
+        ("port = 1883", 'port = "1883"', "backend.port: expected an integer, got a string"),
+        ('id = "PILE-0001"\n', "", "pile.id: required key is missing"),
+        (
+            "max_attempts = 5",
+            "max_attempts = 0",
+            "reservation.max_attempts: must be between 1 and 100, got 0",
+        ),
+        (
+            'driver = "sim"',
+            'driver = "arduino"',
+            'hal.driver: must be one of "sim", "rpi", got \'arduino\'',
+        ),
+        (
+            'id = "PILE-0001"',
+            'id = "PILE 0001"',
+            "pile.id: must be 1..64 of A-Za-z0-9._-, got 'PILE 0001'",
+        ),
+        (
+            "lat = 22.5431",
+            "lat = 122.5",
+            "pile.location.lat: must be between -90 and 90, got 122.5",
+        ),
+        ("tx={transaction_id}", "tx={txid}", "payment.url_template: unknown placeholder {txid}"),
+        (
+            'meter = { model = "sim" }',
+            'meter = { model = "sdm999" }',
+            "connectors[0].meter.model: unknown meter model 'sdm999'",
+        ),
+        (
+            'meter = { model = "sim" }',
+            'meter = { model = "sim" }\n[[connectors]]\nid = 1\nmeter = { model = "sim" }',
+            "connectors[1].id: duplicate connector id 1",
+        ),
+        (
+            "lockout_s = 300",
+            "lockout_s = true",
+            "reservation.lockout_s: expected an integer, got a boolean",
+        ),
+    ],
+)
+def test_each_mistake_is_one_line_naming_the_key(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
     found = problems(tmp_path, edit(old, new))
     assert len(found) == 1, found
     assert found[0].startswith(expected), found
@@ -115,8 +148,10 @@ def test_all_mistakes_are_reported_at_once(tmp_path: Path) -> None:
 
 def test_missing_connectors_are_reported(tmp_path: Path) -> None:
     text = CONTRACT_EXAMPLE.split("[[connectors]]")[0]
-    assert problems(tmp_path, text) == ["connectors: required key is missing",
-                                        "connectors: at least one [[connectors]] table is required"]
+    assert problems(tmp_path, text) == [
+        "connectors: required key is missing",
+        "connectors: at least one [[connectors]] table is required",
+    ]
 
 
 def test_not_toml_is_one_line(tmp_path: Path) -> None:
@@ -131,8 +166,12 @@ def test_check_config_exits_zero_for_a_valid_file(capsys: pytest.CaptureFixture[
 def test_check_config_prints_one_line_per_problem_and_no_traceback(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(edit("port = 1883", 'port = "x"').replace("lockout_s = 300", "lockout_s = 0"))
-    run = subprocess.run([sys.executable, "-m", "pile_controller.daemon", "check-config", str(path)],
-                         capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "pile_controller.daemon", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 1
     assert run.stderr.splitlines() == [
         "backend.port: expected an integer, got a string",
@@ -141,7 +180,17 @@ def test_check_config_prints_one_line_per_problem_and_no_traceback(tmp_path: Pat
 
 
 def test_check_config_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "pile_controller.daemon", "check-config",
-                          str(tmp_path / "nope.toml")], capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pile_controller.daemon",
+            "check-config",
+            str(tmp_path / "nope.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 1 and len(run.stderr.splitlines()) == 1
     assert "cannot read" in run.stderr

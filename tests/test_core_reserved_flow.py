@@ -36,9 +36,16 @@ def test_reserved_session_walks_reserve_charge_pay_unlock_unplug() -> None:
     b.do("unplug")
     assert b.c(1).state == "idle"
     assert b.types() == [
-        "reservation.accepted", "transaction.started", "reservation.ended", "meter.values",
-        *["meter.values"] * 360, "meter.values", "transaction.stopped", "payment.requested",
-        "payment.settled", "cable.unlocked",
+        "reservation.accepted",
+        "transaction.started",
+        "reservation.ended",
+        "meter.values",
+        *["meter.values"] * 360,
+        "meter.values",
+        "transaction.stopped",
+        "payment.requested",
+        "payment.settled",
+        "cable.unlocked",
     ]
 
 
@@ -123,7 +130,11 @@ def test_wrong_codes_lock_the_keypad_out_then_it_reopens() -> None:
     b.do("code", 1, "123456")  # right code, but locked out
     rejected = b.events("authorization.rejected")
     assert [(r["reason"], r["attempts_left"]) for r in rejected] == [
-        ("WrongCode", 2), ("WrongCode", 1), ("WrongCode", 0), ("LockedOut", 0)]
+        ("WrongCode", 2),
+        ("WrongCode", 1),
+        ("WrongCode", 0),
+        ("LockedOut", 0),
+    ]
     assert b.c(1).state == "authenticating" and not b.cable_locked()
     b.advance(299)
     b.do("code", 1, "123456")
@@ -202,7 +213,9 @@ def test_connector_zero_takes_any_free_connector() -> None:
     assert b.reserve(0, rid="R1") == cmd.ACCEPTED
     assert b.reserve(0, rid="R2") == cmd.ACCEPTED
     assert (b.c(1).reservation.reservation_id, b.c(2).reservation.reservation_id) == (  # type: ignore[union-attr]
-        "R1", "R2")
+        "R1",
+        "R2",
+    )
     assert b.reserve(0, rid="R3") == cmd.Reply(cmd.ReplyStatus.OCCUPIED)
     assert b.reserve(0, rid="R1", code="999999") == cmd.ACCEPTED  # replaced where it is
 

@@ -37,8 +37,9 @@ class PileWalk(RuleBasedStateMachine):
     def code(self, c: int, right: bool) -> None:
         self.b.do("code", c, "123456" if right else "999999")
 
-    @rule(c=st.sampled_from([0, 1, 2]), rid=st.sampled_from(["R1", "R2"]),
-          minutes=st.integers(-1, 90))
+    @rule(
+        c=st.sampled_from([0, 1, 2]), rid=st.sampled_from(["R1", "R2"]), minutes=st.integers(-1, 90)
+    )
     def reserve(self, c: int, rid: str, minutes: int) -> None:
         self.b.reserve(c, rid=rid, minutes=minutes)
 
@@ -103,7 +104,7 @@ class PileWalk(RuleBasedStateMachine):
     @invariant()
     def relay_never_closed_even_for_an_instant_when_unsafe(self) -> None:
         records = self.b.sim.history.records
-        for r in records[self.seen_history:]:
+        for r in records[self.seen_history :]:
             if r.device.startswith("relay") and r.what == "closed":
                 assert r.context == {"lock": True, "plugged": True, "estop": False}, r
         self.seen_history = len(records)
@@ -119,7 +120,7 @@ class PileWalk(RuleBasedStateMachine):
 
     @invariant()
     def cable_released_only_where_allowed(self) -> None:
-        for p in self.b.published[self.seen:]:
+        for p in self.b.published[self.seen :]:
             if p.type == "cable.unlocked":
                 c = self.b.c(p.connector or 0)
                 assert not self.b.sim.relays[c.id].feedback

@@ -9,10 +9,16 @@ from pile_controller.core.tariff import Period, Tariff, round_money
 from tests.bench import Bench
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-TOU = Tariff("T-TOU", "CNY", Decimal("1.00"), Decimal("0.50"), (
-    Period(time(8, 0), Decimal("1.20")),
-    Period(time(22, 0), Decimal("0.30")),
-))
+TOU = Tariff(
+    "T-TOU",
+    "CNY",
+    Decimal("1.00"),
+    Decimal("0.50"),
+    (
+        Period(time(8, 0), Decimal("1.20")),
+        Period(time(22, 0), Decimal("0.30")),
+    ),
+)
 
 
 def test_flat_price_is_energy_plus_service_fee() -> None:
@@ -64,10 +70,14 @@ def test_session_across_a_period_boundary_prices_each_part_at_its_period() -> No
 
 def test_tariff_command_applies_to_the_next_transaction() -> None:
     b = Bench()
-    assert b.command(cmd.SetTariff(Tariff("T2", "EUR", Decimal("0.40"), Decimal("0")))) \
-        == cmd.ACCEPTED
+    assert (
+        b.command(cmd.SetTariff(Tariff("T2", "EUR", Decimal("0.40"), Decimal("0")))) == cmd.ACCEPTED
+    )
     b.start_reserved_session()
     b.advance(3600)
     b.do("stop_button")
     assert b.events("transaction.stopped")[0]["cost"] == {
-        "total": "2.80", "currency": "EUR", "tariff_id": "T2"}
+        "total": "2.80",
+        "currency": "EUR",
+        "tariff_id": "T2",
+    }

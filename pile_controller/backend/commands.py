@@ -80,8 +80,13 @@ def build(name: str, m: dict[str, Any]) -> cmd.Command:
     """The core command for a schema-valid message; ValueError for what a schema cannot say."""
     match name:
         case "reserve":
-            return cmd.Reserve(m["connector"], m["reservation_id"], m["code"], m["id_token"],
-                               parse_iso(m["expires_at"]))
+            return cmd.Reserve(
+                m["connector"],
+                m["reservation_id"],
+                m["code"],
+                m["id_token"],
+                parse_iso(m["expires_at"]),
+            )
         case "cancel_reservation":
             return cmd.CancelReservation(m["reservation_id"])
         case "start":
@@ -89,8 +94,9 @@ def build(name: str, m: dict[str, Any]) -> cmd.Command:
         case "stop":
             return cmd.RemoteStop(m["transaction_id"])
         case "payment":
-            return cmd.Payment(m["transaction_id"], m["status"], Decimal(m["amount"]),
-                               m.get("qr_payload"))
+            return cmd.Payment(
+                m["transaction_id"], m["status"], Decimal(m["amount"]), m.get("qr_payload")
+            )
         case "tariff":
             return cmd.SetTariff(Tariff.from_json(m))
         case "availability":

@@ -33,7 +33,7 @@ class Backoff:
         self.rng = rng or random.Random()
 
     def next(self) -> float:
-        ceiling = min(self.cap, self.base * 2 ** self.attempt)
+        ceiling = min(self.cap, self.base * 2**self.attempt)
         self.attempt += 1
         return self.rng.uniform(0, ceiling)
 
@@ -42,9 +42,15 @@ class Backoff:
 
 
 class Link:
-    def __init__(self, settings: BackendSettings, client_id: str, will: tuple[str, bytes],
-                 on_connect: Callable[[], None], on_message: Callable[[mqtt.MQTTMessage], None],
-                 on_ack: Callable[[int], None]):
+    def __init__(
+        self,
+        settings: BackendSettings,
+        client_id: str,
+        will: tuple[str, bytes],
+        on_connect: Callable[[], None],
+        on_message: Callable[[mqtt.MQTTMessage], None],
+        on_ack: Callable[[int], None],
+    ):
         self.settings = settings
         self.connected = False
         self._on_connect, self._on_message, self._on_ack = on_connect, on_message, on_ack
@@ -54,17 +60,20 @@ class Link:
         self._failures = 0  # consecutive, for rate-limited logging
         self._backoff = Backoff()
         self._loop_thread = threading.get_ident()
-        self.client = client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                           protocol=mqtt.MQTTv5)
+        self.client = client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
         client.will_set(will[0], will[1], qos=1, retain=True)
         if settings.username is not None:
             client.username_pw_set(settings.username, settings.password)
         if settings.tls is not None:
             tls = settings.tls
-            client.tls_set(ca_certs=str(tls.ca) if tls.ca else None,
-                           certfile=str(tls.cert) if tls.cert else None,
-                           keyfile=str(tls.key) if tls.key else None,
-                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            client.tls_set(
+                ca_certs=str(tls.ca) if tls.ca else None,
+                certfile=str(tls.cert) if tls.cert else None,
+                keyfile=str(tls.key) if tls.key else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
         client.max_inflight_messages_set(100)
         client.connect_timeout = 5.0
         client.on_connect = self._connected
@@ -87,15 +96,23 @@ class Link:
                     await self._loop.run_in_executor(None, self._connect)
                     await self._lost.wait()
                 except OSError as exc:
-                    self._failed(f"cannot reach broker {self.settings.host}:{self.settings.port}: "
-                                 f"{exc.strerror or exc}")
+                    self._failed(
+                        f"cannot reach broker {self.settings.host}:{self.settings.port}: "
+                        f"{exc.strerror or exc}"
+                    )
                 if not self._closing:
                     await asyncio.sleep(self._backoff.next())
         finally:
             misc.cancel()
 
-    def publish(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False,
-                properties: Properties | None = None) -> int | None:
+    def publish(
+        self,
+        topic: str,
+        payload: str | bytes,
+        qos: int = 1,
+        retain: bool = False,
+        properties: Properties | None = None,
+    ) -> int | None:
         """Publishes if connected; returns the message id paho will acknowledge, else None."""
         if not self.connected:
             return None
@@ -118,12 +135,16 @@ class Link:
 
     def _connect(self) -> None:
         props = Properties(PacketTypes.CONNECT)
-        # The broker keeps commands for us across a short outage, no longer than a command
-        # stays fresh.
+        # The session (our subscription and the commands queued on it) outlives an outage or
+        # a daemon restart, but no longer than a command stays fresh.
         props.SessionExpiryInterval = self.settings.max_clock_skew_s
-        self.client.connect(self.settings.host, self.settings.port,
-                            keepalive=self.settings.keepalive_s,
-                            clean_start=mqtt.MQTT_CLEAN_START_FIRST_ONLY, properties=props)
+        self.client.connect(
+            self.settings.host,
+            self.settings.port,
+            keepalive=self.settings.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
 
     def _connected(self, _c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:

@@ -21,8 +21,11 @@ def validator(name: str) -> Draft202012Validator:
 
 def command_names() -> set[str]:
     folder = resources.files(__package__).joinpath("schemas")
-    return {p.name[len("command."):-len(".json")] for p in folder.iterdir()
-            if p.name.startswith("command.")}
+    return {
+        p.name[len("command.") : -len(".json")]
+        for p in folder.iterdir()
+        if p.name.startswith("command.")
+    }
 
 
 def first_error(name: str, message: Any) -> str | None:

@@ -33,4 +33,4 @@ class Topics:
 
     def command_name(self, topic: str) -> str | None:
         head = f"{self.base}/cmd/"
-        return topic[len(head):] if topic.startswith(head) else None
+        return topic[len(head) :] if topic.startswith(head) else None

@@ -87,5 +87,14 @@ class Trigger:
     what: str  # "status" | "online" | "meter"
 
 
-Command = (Reserve | CancelReservation | RemoteStart | RemoteStop | Payment | SetTariff
-           | SetAvailability | Unlock | Trigger)
+Command = (
+    Reserve
+    | CancelReservation
+    | RemoteStart
+    | RemoteStop
+    | Payment
+    | SetTariff
+    | SetAvailability
+    | Unlock
+    | Trigger
+)

@@ -40,12 +40,25 @@ from pile_controller.core.reservations import CodeGate, Reservation, Verdict
 from pile_controller.core.tariff import FREE, Tariff, round_money
 from pile_controller.core.times import iso
 
-STATES = ["idle", "reserved", "authenticating", "charging", "awaiting_payment", "unlocked",
-          "unavailable", "faulted"]
+STATES = [
+    "idle",
+    "reserved",
+    "authenticating",
+    "charging",
+    "awaiting_payment",
+    "unlocked",
+    "unavailable",
+    "faulted",
+]
 OCPP_STATUS = {
-    "idle": "Available", "reserved": "Reserved", "authenticating": "Preparing",
-    "charging": "Charging", "awaiting_payment": "Finishing", "unlocked": "Finishing",
-    "unavailable": "Unavailable", "faulted": "Faulted",
+    "idle": "Available",
+    "reserved": "Reserved",
+    "authenticating": "Preparing",
+    "charging": "Charging",
+    "awaiting_payment": "Finishing",
+    "unlocked": "Finishing",
+    "unavailable": "Unavailable",
+    "faulted": "Faulted",
 }
 RELEASABLE = {"idle", "reserved", "unlocked", "unavailable"}
 SUSPENDED_EV_BELOW_W = 10.0  # a vehicle drawing less than this is not charging
@@ -62,8 +75,10 @@ REST: list[tuple[str, list[str]]] = [
 
 
 def to_rest(trigger: str, source: str | list[str]) -> list[dict[str, Any]]:
-    return [{"trigger": trigger, "source": source, "dest": dest, "conditions": conditions}
-            for dest, conditions in REST]
+    return [
+        {"trigger": trigger, "source": source, "dest": dest, "conditions": conditions}
+        for dest, conditions in REST
+    ]
 
 
 TRANSITIONS: list[dict[str, Any]] = [
@@ -84,7 +99,7 @@ TRANSITIONS: list[dict[str, Any]] = [
 
 @dataclass
 class Context:
-    """What all connectors of a pile share: settings, the current tariff, and the pile's services."""
+    """What all connectors of a pile share: settings, the current tariff, the pile's services."""
 
     pile_id: str
     max_attempts: int = 5
@@ -165,8 +180,14 @@ class Connector:
         self.disabled = False
         self._announced_available = True
         self._effects: list[Effect] = []
-        Machine(model=self, states=STATES, transitions=TRANSITIONS, initial="idle",
-                auto_transitions=False, after_state_change="_on_state_change")
+        Machine(
+            model=self,
+            states=STATES,
+            transitions=TRANSITIONS,
+            initial="idle",
+            auto_transitions=False,
+            after_state_change="_on_state_change",
+        )
         self._status_key = self._key()
 
     # --- the interface the pile uses --------------------------------------------------------
@@ -221,15 +242,19 @@ class Connector:
         self.gate.reset()
         if self.state == "idle":
             self.trigger("reserve")
-        self._publish("reservation.accepted", reservation_id=reservation.reservation_id,
-                      expires_at=iso(reservation.expires_at))
+        self._publish(
+            "reservation.accepted",
+            reservation_id=reservation.reservation_id,
+            expires_at=iso(reservation.expires_at),
+        )
 
     def end_reservation(self, reason: str, now: datetime) -> None:
         self.now = now
         if self.reservation is None:
             return
-        self._publish("reservation.ended", reservation_id=self.reservation.reservation_id,
-                      reason=reason)
+        self._publish(
+            "reservation.ended", reservation_id=self.reservation.reservation_id, reason=reason
+        )
         self.reservation = None
         if self.state == "reserved":
             self.trigger("unreserve")
@@ -240,12 +265,16 @@ class Connector:
             return cmd.rejected(self.state.capitalize())
         if self.state not in ("idle", "reserved", "authenticating") or self.authorization:
             return cmd.rejected("Occupied")
-        if self.reservation and start.reservation_id != self.reservation.reservation_id \
-                and start.id_token != self.reservation.id_token:
+        if (
+            self.reservation
+            and start.reservation_id != self.reservation.reservation_id
+            and start.id_token != self.reservation.id_token
+        ):
             return cmd.rejected("Reserved")
         reservation_id = self.reservation.reservation_id if self.reservation else None
-        self.authorization = Authorization(start.id_token, reservation_id,
-                                           now + self.ctx.plug_timeout)
+        self.authorization = Authorization(
+            start.id_token, reservation_id, now + self.ctx.plug_timeout
+        )
         if self.state != "authenticating":
             self.trigger("authorize")
         if self.plugged:
@@ -289,8 +318,9 @@ class Connector:
             return cmd.ACCEPTED
         if self.state == "faulted":
             return cmd.ACCEPTED  # comes to rest `unavailable` once the fault clears
-        if self.state in ("idle", "reserved") or (self.state == "authenticating"
-                                                  and not self.lock_locked):
+        if self.state in ("idle", "reserved") or (
+            self.state == "authenticating" and not self.lock_locked
+        ):
             self.end_reservation("Unavailable", now)
             self.authorization = None
             self.trigger("disable")
@@ -314,16 +344,25 @@ class Connector:
         if r is None:
             return
         tx = self.transaction
-        self._publish("meter.values", transaction_id=tx.transaction_id if tx and not tx.finished
-                      else None, energy_register_wh=r.energy_register_wh, power_w=r.power_w,
-                      voltage_v=list(r.voltage_v), current_a=list(r.current_a), context=context)
+        self._publish(
+            "meter.values",
+            transaction_id=tx.transaction_id if tx and not tx.finished else None,
+            energy_register_wh=r.energy_register_wh,
+            power_w=r.power_w,
+            voltage_v=list(r.voltage_v),
+            current_a=list(r.current_a),
+            context=context,
+        )
 
     def status(self, now: datetime) -> dict[str, Any]:
         tx = self.transaction
         fault = next(iter(self.faults.values()), None)
         running_cost = round_money(tx.cost, tx.tariff.currency) if tx else None
         return {
-            "v": 1, "connector": self.id, "state": self.state, "status": self.ocpp_status(),
+            "v": 1,
+            "connector": self.id,
+            "state": self.state,
+            "status": self.ocpp_status(),
             "reservation_id": self.reservation.reservation_id if self.reservation else None,
             "transaction_id": tx.transaction_id if tx else None,
             "energy_wh": tx.energy_wh if tx else 0,
@@ -381,17 +420,24 @@ class Connector:
         if self.state != "authenticating" or self.authorization is not None:
             return  # the keypad means nothing outside code entry
         if self.reservation is None:
-            self._publish("authorization.rejected", reason="NoReservation",
-                          attempts_left=self.gate.attempts_left(self.now))
+            self._publish(
+                "authorization.rejected",
+                reason="NoReservation",
+                attempts_left=self.gate.attempts_left(self.now),
+            )
             return
         verdict = self.gate.check(digits, self.reservation, self.now)
         if verdict is Verdict.MATCH:
-            self.authorization = Authorization(self.reservation.id_token,
-                                               self.reservation.reservation_id, self.now)
+            self.authorization = Authorization(
+                self.reservation.id_token, self.reservation.reservation_id, self.now
+            )
             self._engage_lock()
         else:
-            self._publish("authorization.rejected", reason=verdict.value,
-                          attempts_left=self.gate.attempts_left(self.now))
+            self._publish(
+                "authorization.rejected",
+                reason=verdict.value,
+                attempts_left=self.gate.attempts_left(self.now),
+            )
 
     def _engage_lock(self) -> None:
         if not self.lock_locked:
@@ -416,23 +462,39 @@ class Connector:
 
     def _try_begin(self) -> None:
         auth = self.authorization
-        ready = (self.state == "authenticating" and auth is not None and self.plugged
-                 and self.lock_locked and self.lock_feedback and not self.faults)
+        ready = (
+            self.state == "authenticating"
+            and auth is not None
+            and self.plugged
+            and self.lock_locked
+            and self.lock_feedback
+            and not self.faults
+        )
         if not ready or not self._meter_fresh():
             return
         assert auth is not None and self.reading is not None
         self.authorization = None
         register = self.reading.energy_register_wh
         tx = Transaction(
-            transaction_id=self.ctx.new_transaction_id(), id_token=auth.id_token,
-            reservation_id=auth.reservation_id, started_at=self.now, meter_start_wh=register,
-            tariff=self.ctx.tariff, meter_last_wh=register, last_sample_at=self.now,
+            transaction_id=self.ctx.new_transaction_id(),
+            id_token=auth.id_token,
+            reservation_id=auth.reservation_id,
+            started_at=self.now,
+            meter_start_wh=register,
+            tariff=self.ctx.tariff,
+            meter_last_wh=register,
+            last_sample_at=self.now,
             power_w=self.reading.power_w,
         )
         self.transaction = tx
-        self._publish("transaction.started", transaction_id=tx.transaction_id,
-                      reservation_id=tx.reservation_id, id_token=tx.id_token,
-                      meter_start_wh=register, started_at=iso(self.now))
+        self._publish(
+            "transaction.started",
+            transaction_id=tx.transaction_id,
+            reservation_id=tx.reservation_id,
+            id_token=tx.id_token,
+            meter_start_wh=register,
+            started_at=iso(self.now),
+        )
         if self.reservation is not None:
             self.end_reservation("Used", self.now)
         self.trigger("begin")
@@ -477,35 +539,65 @@ class Connector:
         tx.stopped_at = self.now
         tx.power_w = 0.0
         tx.amount = round_money(tx.cost, tx.tariff.currency)
-        cost = {"total": str(tx.amount), "currency": tx.tariff.currency,
-                "tariff_id": tx.tariff.tariff_id}
-        facts = {
-            "pile": self.ctx.pile_id, "connector": self.id, "transaction_id": tx.transaction_id,
-            "id_token": tx.id_token, "started_at": iso(tx.started_at),
-            "stopped_at": iso(self.now), "meter_start_wh": tx.meter_start_wh,
-            "meter_stop_wh": tx.meter_last_wh, "energy_wh": tx.energy_wh, "cost": cost,
+        cost = {
+            "total": str(tx.amount),
+            "currency": tx.tariff.currency,
+            "tariff_id": tx.tariff.tariff_id,
         }
-        self._publish("transaction.stopped", transaction_id=tx.transaction_id,
-                      meter_start_wh=tx.meter_start_wh, meter_stop_wh=tx.meter_last_wh,
-                      energy_wh=tx.energy_wh, stopped_at=iso(self.now), reason=tx.stop_reason,
-                      cost=cost, receipt={**facts, "sig": self.ctx.sign(facts)})
+        facts = {
+            "pile": self.ctx.pile_id,
+            "connector": self.id,
+            "transaction_id": tx.transaction_id,
+            "id_token": tx.id_token,
+            "started_at": iso(tx.started_at),
+            "stopped_at": iso(self.now),
+            "meter_start_wh": tx.meter_start_wh,
+            "meter_stop_wh": tx.meter_last_wh,
+            "energy_wh": tx.energy_wh,
+            "cost": cost,
+        }
+        self._publish(
+            "transaction.stopped",
+            transaction_id=tx.transaction_id,
+            meter_start_wh=tx.meter_start_wh,
+            meter_stop_wh=tx.meter_last_wh,
+            energy_wh=tx.energy_wh,
+            stopped_at=iso(self.now),
+            reason=tx.stop_reason,
+            cost=cost,
+            receipt={**facts, "sig": self.ctx.sign(facts)},
+        )
         if self.state == "charging":
             self.trigger("finish")
         if tx.amount == 0:
             self._settle("Free")
             return
         tx.qr_payload = self.ctx.payment_url_template.format(
-            pile_id=self.ctx.pile_id, connector=self.id, transaction_id=tx.transaction_id,
-            amount=tx.amount, currency=tx.tariff.currency)
-        self._publish("payment.requested", transaction_id=tx.transaction_id,
-                      amount=str(tx.amount), currency=tx.tariff.currency, qr_payload=tx.qr_payload)
+            pile_id=self.ctx.pile_id,
+            connector=self.id,
+            transaction_id=tx.transaction_id,
+            amount=tx.amount,
+            currency=tx.tariff.currency,
+        )
+        self._publish(
+            "payment.requested",
+            transaction_id=tx.transaction_id,
+            amount=str(tx.amount),
+            currency=tx.tariff.currency,
+            qr_payload=tx.qr_payload,
+        )
 
     def _settle(self, how: str) -> None:
         tx = self.transaction
         assert tx is not None and tx.unpaid and tx.amount is not None
         tx.settled = how
-        self._publish("payment.settled", transaction_id=tx.transaction_id, amount=str(tx.amount),
-                      currency=tx.tariff.currency, how=how)
+        self._publish(
+            "payment.settled",
+            transaction_id=tx.transaction_id,
+            amount=str(tx.amount),
+            currency=tx.tariff.currency,
+            how=how,
+        )
         if self.state == "awaiting_payment":
             self.trigger("settle")
             if not self.plugged:
@@ -541,18 +633,27 @@ class Connector:
         if auth and not self.plugged and now >= auth.plug_by:
             self.authorization = None
             self.trigger("leave")
-        if self.lock_feedback != self.lock_locked and \
-                now - self.lock_changed_at >= self.ctx.lock_feedback:
+        if (
+            self.lock_feedback != self.lock_locked
+            and now - self.lock_changed_at >= self.ctx.lock_feedback
+        ):
             self._set_fault(FaultCode.CABLE_LOCK_FAILURE, True)
-        if self.relay_feedback != self.relay_closed and \
-                now - self.relay_changed_at >= self.ctx.relay_feedback:
+        if (
+            self.relay_feedback != self.relay_closed
+            and now - self.relay_changed_at >= self.ctx.relay_feedback
+        ):
             welded = FaultCode.RELAY_WELDED if self.relay_feedback else FaultCode.RELAY_FAILURE
             self._set_fault(welded, True)
         if not self._meter_fresh():
             self._set_fault(FaultCode.METER_FAILURE, True)
         tx = self.transaction
-        if self.ctx.release_after and tx is not None and tx.unpaid and tx.stopped_at and \
-                now - tx.stopped_at >= self.ctx.release_after:
+        if (
+            self.ctx.release_after
+            and tx is not None
+            and tx.unpaid
+            and tx.stopped_at
+            and now - tx.stopped_at >= self.ctx.release_after
+        ):
             self._settle("ReleasedByPolicy")
 
     def _meter_fresh(self) -> bool:
@@ -561,15 +662,25 @@ class Connector:
 
     def _reconcile(self) -> None:
         tx = self.transaction
-        may_close = (self.state == "charging" and tx is not None and tx.stop_reason is None
-                     and self.lock_locked and self.lock_feedback and self.plugged
-                     and not self.faults)
+        may_close = (
+            self.state == "charging"
+            and tx is not None
+            and tx.stop_reason is None
+            and self.lock_locked
+            and self.lock_feedback
+            and self.plugged
+            and not self.faults
+        )
         if self.relay_closed and not may_close:
             self.relay_closed = False
             self.relay_changed_at = self.now
             self._effects.append(OpenRelay(self.id))
-        may_release = (self.state in RELEASABLE and not self.relay_closed
-                       and not self.relay_feedback and not self.has_unpaid_transaction())
+        may_release = (
+            self.state in RELEASABLE
+            and not self.relay_closed
+            and not self.relay_feedback
+            and not self.has_unpaid_transaction()
+        )
         if self.lock_locked and may_release:
             self.lock_locked = False
             self.lock_changed_at = self.now
@@ -593,7 +704,10 @@ class Connector:
 
     def _key(self) -> tuple[Any, ...]:
         tx = self.transaction
-        return (self.state, self.ocpp_status(), self.reservation and self.reservation.reservation_id,
-                tx and (tx.transaction_id, tx.finished, tx.settled, tx.qr_payload),
-                tuple(self.faults))
-
+        return (
+            self.state,
+            self.ocpp_status(),
+            self.reservation and self.reservation.reservation_id,
+            tx and (tx.transaction_id, tx.finished, tx.settled, tx.qr_payload),
+            tuple(self.faults),
+        )

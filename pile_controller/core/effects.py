@@ -55,5 +55,13 @@ class PublishOnline:
     pass
 
 
-Effect = (CloseRelay | OpenRelay | LockCable | UnlockCable | ReadMeter | Publish | PublishStatus
-          | PublishOnline)
+Effect = (
+    CloseRelay
+    | OpenRelay
+    | LockCable
+    | UnlockCable
+    | ReadMeter
+    | Publish
+    | PublishStatus
+    | PublishOnline
+)

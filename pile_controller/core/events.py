@@ -71,5 +71,14 @@ class Tick:
     """Time passed; timers due by `now` fire."""
 
 
-Event = (PlugIn | Unplug | CodeEntered | StopButton | LockFeedback | RelayFeedback | MeterReading
-         | EmergencyStop | Tick)
+Event = (
+    PlugIn
+    | Unplug
+    | CodeEntered
+    | StopButton
+    | LockFeedback
+    | RelayFeedback
+    | MeterReading
+    | EmergencyStop
+    | Tick
+)

@@ -27,15 +27,35 @@ class Fault:
 CATALOGUE: dict[FaultCode, Fault] = {
     f.code: f
     for f in (
-        Fault(FaultCode.EMERGENCY_STOP, "Emergency stop pressed", "EmergencyStop",
-              "the emergency stop is released"),
-        Fault(FaultCode.RELAY_WELDED, "Contactor reports closed after it was opened", "Other",
-              "the relay feedback reports open"),
-        Fault(FaultCode.RELAY_FAILURE, "Contactor did not report closed when closed", "Other",
-              "the relay feedback follows the command again"),
-        Fault(FaultCode.CABLE_LOCK_FAILURE, "Cable lock feedback does not follow the command",
-              "Other", "the lock feedback follows the command again"),
-        Fault(FaultCode.METER_FAILURE, "No valid energy meter reading", "Other",
-              "a valid meter reading arrives"),
+        Fault(
+            FaultCode.EMERGENCY_STOP,
+            "Emergency stop pressed",
+            "EmergencyStop",
+            "the emergency stop is released",
+        ),
+        Fault(
+            FaultCode.RELAY_WELDED,
+            "Contactor reports closed after it was opened",
+            "Other",
+            "the relay feedback reports open",
+        ),
+        Fault(
+            FaultCode.RELAY_FAILURE,
+            "Contactor did not report closed when closed",
+            "Other",
+            "the relay feedback follows the command again",
+        ),
+        Fault(
+            FaultCode.CABLE_LOCK_FAILURE,
+            "Cable lock feedback does not follow the command",
+            "Other",
+            "the lock feedback follows the command again",
+        ),
+        Fault(
+            FaultCode.METER_FAILURE,
+            "No valid energy meter reading",
+            "Other",
+            "a valid meter reading arrives",
+        ),
     )
 }

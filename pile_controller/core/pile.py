@@ -61,16 +61,23 @@ class Pile:
                 return cmd.ACCEPTED
             case cmd.RemoteStart(connector=cid):
                 connector = self.connectors.get(cid)
-                return connector.remote_start(command, now) if connector else cmd.rejected(
-                    "UnknownConnector")
+                return (
+                    connector.remote_start(command, now)
+                    if connector
+                    else cmd.rejected("UnknownConnector")
+                )
             case cmd.RemoteStop(transaction_id=tid):
                 connector = self._with_transaction(tid)
-                return connector.remote_stop(now) if connector else cmd.rejected(
-                    "UnknownTransaction")
+                return (
+                    connector.remote_stop(now) if connector else cmd.rejected("UnknownTransaction")
+                )
             case cmd.Payment(transaction_id=tid):
                 connector = self._with_transaction(tid)
-                return connector.payment(command, now) if connector else cmd.rejected(
-                    "UnknownTransaction")
+                return (
+                    connector.payment(command, now)
+                    if connector
+                    else cmd.rejected("UnknownTransaction")
+                )
             case cmd.SetTariff(tariff=tariff):
                 self.ctx.tariff = tariff  # running transactions keep the tariff they began with
                 return cmd.ACCEPTED
@@ -78,8 +85,11 @@ class Pile:
                 return self._set_availability(cid, available, now)
             case cmd.Unlock(connector=cid):
                 connector = self.connectors.get(cid)
-                return connector.technician_unlock(now) if connector else cmd.rejected(
-                    "UnknownConnector")
+                return (
+                    connector.technician_unlock(now)
+                    if connector
+                    else cmd.rejected("UnknownConnector")
+                )
             case cmd.Trigger(what=what):
                 self._trigger(what, now)
                 return cmd.ACCEPTED
@@ -90,7 +100,9 @@ class Pile:
             return cmd.rejected("AlreadyExpired")
         holder = self._holding_reservation(reserve.reservation_id)
         if reserve.connector == 0:
-            target = holder or next((c for c in self.connectors.values() if c.state == "idle"), None)
+            target = holder or next(
+                (c for c in self.connectors.values() if c.state == "idle"), None
+            )
             if target is None:
                 return self._none_free()
         elif reserve.connector in self.connectors:
@@ -102,8 +114,10 @@ class Pile:
             return refusal
         if holder is not None and holder is not target:
             holder.end_reservation("Replaced", now)
-        target.take_reservation(Reservation(reserve.reservation_id, reserve.code,
-                                            reserve.id_token, reserve.expires_at), now)
+        target.take_reservation(
+            Reservation(reserve.reservation_id, reserve.code, reserve.id_token, reserve.expires_at),
+            now,
+        )
         return cmd.ACCEPTED
 
     def _none_free(self) -> cmd.Reply:
@@ -132,9 +146,21 @@ class Pile:
                 connector.meter_values("Sample.Periodic", now)
 
     def _holding_reservation(self, reservation_id: str) -> Connector | None:
-        return next((c for c in self.connectors.values() if c.reservation is not None
-                     and c.reservation.reservation_id == reservation_id), None)
+        return next(
+            (
+                c
+                for c in self.connectors.values()
+                if c.reservation is not None and c.reservation.reservation_id == reservation_id
+            ),
+            None,
+        )
 
     def _with_transaction(self, transaction_id: str) -> Connector | None:
-        return next((c for c in self.connectors.values() if c.transaction is not None
-                     and c.transaction.transaction_id == transaction_id), None)
+        return next(
+            (
+                c
+                for c in self.connectors.values()
+                if c.transaction is not None and c.transaction.transaction_id == transaction_id
+            ),
+            None,
+        )

@@ -13,9 +13,30 @@ from zoneinfo import ZoneInfo
 
 # ISO 4217 minor units that are not 2 (the default).
 MINOR_UNITS = {
-    "BHD": 3, "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0,
-    "KMF": 0, "KRW": 0, "KWD": 3, "LYD": 3, "OMR": 3, "PYG": 0, "RWF": 0, "TND": 3, "UGX": 0,
-    "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    "BHD": 3,
+    "BIF": 0,
+    "CLP": 0,
+    "DJF": 0,
+    "GNF": 0,
+    "IQD": 3,
+    "ISK": 0,
+    "JOD": 3,
+    "JPY": 0,
+    "KMF": 0,
+    "KRW": 0,
+    "KWD": 3,
+    "LYD": 3,
+    "OMR": 3,
+    "PYG": 0,
+    "RWF": 0,
+    "TND": 3,
+    "UGX": 0,
+    "UYI": 0,
+    "VND": 0,
+    "VUV": 0,
+    "XAF": 0,
+    "XOF": 0,
+    "XPF": 0,
 }
 WH_PER_KWH = Decimal(1000)
 
@@ -40,7 +61,7 @@ class Tariff:
     periods: tuple[Period, ...] = ()
 
     def price_per_kwh(self, local: time) -> Decimal:
-        """Energy price of the period `local` falls in (periods repeat daily) plus the service fee."""
+        """Energy price of the period `local` falls in (repeating daily) plus the service fee."""
         energy = self.energy_price
         if self.periods:
             ordered = sorted(self.periods, key=lambda p: p.start)
@@ -56,10 +77,14 @@ class Tariff:
 
     def as_json(self) -> dict[str, object]:
         return {
-            "tariff_id": self.tariff_id, "currency": self.currency,
-            "energy_price": str(self.energy_price), "service_fee": str(self.service_fee),
-            "periods": [{"start": p.start.strftime("%H:%M"), "energy_price": str(p.energy_price)}
-                        for p in self.periods],
+            "tariff_id": self.tariff_id,
+            "currency": self.currency,
+            "energy_price": str(self.energy_price),
+            "service_fee": str(self.service_fee),
+            "periods": [
+                {"start": p.start.strftime("%H:%M"), "energy_price": str(p.energy_price)}
+                for p in self.periods
+            ],
         }
 
     @classmethod
@@ -68,11 +93,14 @@ class Tariff:
         periods = data.get("periods") or []
         assert isinstance(periods, list)
         return cls(
-            tariff_id=str(data["tariff_id"]), currency=str(data["currency"]),
+            tariff_id=str(data["tariff_id"]),
+            currency=str(data["currency"]),
             energy_price=Decimal(str(data["energy_price"])),
             service_fee=Decimal(str(data["service_fee"])),
-            periods=tuple(Period(time.fromisoformat(str(p["start"])), Decimal(str(p["energy_price"])))
-                          for p in periods),
+            periods=tuple(
+                Period(time.fromisoformat(str(p["start"])), Decimal(str(p["energy_price"])))
+                for p in periods
+            ),
         )
 
 

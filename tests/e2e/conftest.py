@@ -17,8 +17,12 @@ from rig.pile import PileProcess
 
 
 def schema_for(topic: str) -> str | None:
-    for suffix, name in (("/online", "online"), ("/status", "status"), ("/events", "event"),
-                         ("/replies", "reply")):
+    for suffix, name in (
+        ("/online", "online"),
+        ("/status", "status"),
+        ("/events", "event"),
+        ("/replies", "reply"),
+    ):
         if topic.endswith(suffix):
             return name
     return None

@@ -12,8 +12,14 @@ def later(minutes: float) -> str:
 
 def test_reserved_user_reserve_code_charge_stop_pay_unlock_unplug(rig: Any) -> None:
     be, pile = rig.backend, rig.pile
-    reply = be.ask("reserve", connector=1, reservation_id="R1", code="246810", id_token="alice",
-                   expires_at=later(30))
+    reply = be.ask(
+        "reserve",
+        connector=1,
+        reservation_id="R1",
+        code="246810",
+        id_token="alice",
+        expires_at=later(30),
+    )
     assert reply["status"] == "Accepted"
     be.status(1, state="reserved", status="Reserved", reservation_id="R1")
 
@@ -36,7 +42,10 @@ def test_reserved_user_reserve_code_charge_stop_pay_unlock_unplug(rig: Any) -> N
     assert 7000 <= stopped["energy_wh"] <= 7000 + 7 * 5  # plus the few real seconds around it
     request = be.event("payment.requested", transaction_id=tx)["data"]
     assert request["amount"] == stopped["cost"]["total"]
-    assert f"tx={tx}" in request["qr_payload"] and f"amount={request['amount']}" in request["qr_payload"]
+    assert (
+        f"tx={tx}" in request["qr_payload"]
+        and f"amount={request['amount']}" in request["qr_payload"]
+    )
     be.status(1, state="awaiting_payment", status="Finishing")
     assert pile.status()["connectors"][0]["cable_locked"]
 
@@ -78,8 +87,9 @@ def test_vehicle_unplug_stops_with_ev_disconnected(rig: Any) -> None:
 def test_wrong_codes_then_lockout(make_rig: Any) -> None:
     rig = make_rig(max_attempts=3, lockout_s=300)
     be, pile = rig.backend, rig.pile
-    be.ask("reserve", connector=1, reservation_id="R1", code="1111", id_token="u",
-           expires_at=later(60))
+    be.ask(
+        "reserve", connector=1, reservation_id="R1", code="1111", id_token="u", expires_at=later(60)
+    )
     pile.sim("plug", 1)
     for _ in range(3):
         pile.sim("code", 1, "9999")
@@ -95,8 +105,9 @@ def test_wrong_codes_then_lockout(make_rig: Any) -> None:
 
 def test_reservation_expires(rig: Any) -> None:
     be, pile = rig.backend, rig.pile
-    be.ask("reserve", connector=1, reservation_id="R9", code="1234", id_token="u",
-           expires_at=later(10))
+    be.ask(
+        "reserve", connector=1, reservation_id="R9", code="1234", id_token="u", expires_at=later(10)
+    )
     mark = be.mark()
     pile.sim("clock", "+601")
     be.event("reservation.ended", reservation_id="R9", reason="Expired", since=mark)
@@ -106,22 +117,45 @@ def test_reservation_expires(rig: Any) -> None:
 def test_cancel_replace_and_occupied(rig: Any) -> None:
     be = rig.backend
     common = {"id_token": "u", "expires_at": later(30)}
-    assert be.ask("reserve", connector=1, reservation_id="A", code="1234", **common)["status"] == "Accepted"
-    assert be.ask("reserve", connector=1, reservation_id="B", code="1234", **common)["status"] == "Occupied"
-    assert be.ask("reserve", connector=1, reservation_id="A", code="5678", **common)["status"] == "Accepted"
+    assert (
+        be.ask("reserve", connector=1, reservation_id="A", code="1234", **common)["status"]
+        == "Accepted"
+    )
+    assert (
+        be.ask("reserve", connector=1, reservation_id="B", code="1234", **common)["status"]
+        == "Occupied"
+    )
+    assert (
+        be.ask("reserve", connector=1, reservation_id="A", code="5678", **common)["status"]
+        == "Accepted"
+    )
     be.event("reservation.ended", reservation_id="A", reason="Replaced")
     assert be.ask("cancel_reservation", reservation_id="A")["status"] == "Accepted"
     be.event("reservation.ended", reservation_id="A", reason="Cancelled")
     reply = be.ask("cancel_reservation", reservation_id="A")
-    assert reply == {"v": 1, "id": reply["id"], "status": "Rejected", "reason": "UnknownReservation"}
+    assert reply == {
+        "v": 1,
+        "id": reply["id"],
+        "status": "Rejected",
+        "reason": "UnknownReservation",
+    }
 
 
 def test_connector_zero_reserves_any_free_connector(rig: Any) -> None:
     be, pile = rig.backend, rig.pile
     pile.sim("plug", 1)
     be.status(1, state="authenticating")
-    assert be.ask("reserve", connector=0, reservation_id="Z", code="1234", id_token="u",
-                  expires_at=later(30))["status"] == "Accepted"
+    assert (
+        be.ask(
+            "reserve",
+            connector=0,
+            reservation_id="Z",
+            code="1234",
+            id_token="u",
+            expires_at=later(30),
+        )["status"]
+        == "Accepted"
+    )
     be.status(2, state="reserved", reservation_id="Z")
 
 

@@ -21,8 +21,13 @@ def later(minutes: float) -> str:
 
 
 def reserve_fields(rid: str = "R1", connector: int = 1) -> dict[str, Any]:
-    return {"connector": connector, "reservation_id": rid, "code": "1234", "id_token": "u",
-            "expires_at": later(30)}
+    return {
+        "connector": connector,
+        "reservation_id": rid,
+        "code": "1234",
+        "id_token": "u",
+        "expires_at": later(30),
+    }
 
 
 def charge(rig: Any, connector: int = 1) -> str:
@@ -39,8 +44,9 @@ def test_a_duplicate_command_id_is_executed_once_and_answered_alike(rig: Any) ->
     be.command("reserve", command_id=cid, **reserve_fields("R2", connector=2))
     be.wait(lambda m: len(be.replies(cid)) == 2)
     assert be.replies(cid) == [first, first]
-    assert [e["data"]["reservation_id"] for e in be.events()
-            if e["type"] == "reservation.accepted"] == ["R1"]
+    assert [
+        e["data"]["reservation_id"] for e in be.events() if e["type"] == "reservation.accepted"
+    ] == ["R1"]
     assert rig.pile.status()["connectors"][1]["state"] == "idle"
 
 
@@ -48,12 +54,14 @@ def test_malformed_commands_are_rejected_and_change_nothing(rig: Any) -> None:
     be = rig.backend
     be.raw("reserve", b"{this is not json")
     assert be.reply(None) == {"v": 1, "id": None, "status": "Rejected", "reason": "InvalidPayload"}
-    bad = [("reserve", {**reserve_fields(), "code": "12"}),
-           ("reserve", {**reserve_fields(), "connector": -1}),
-           ("payment", {"transaction_id": "t", "status": "paid", "amount": 3.5}),
-           ("start", {"connector": "one", "id_token": "x"}),
-           ("availability", {"connector": 1}),
-           ("reserve", {**reserve_fields(), "expires_at": "soon"})]
+    bad = [
+        ("reserve", {**reserve_fields(), "code": "12"}),
+        ("reserve", {**reserve_fields(), "connector": -1}),
+        ("payment", {"transaction_id": "t", "status": "paid", "amount": 3.5}),
+        ("start", {"connector": "one", "id_token": "x"}),
+        ("availability", {"connector": 1}),
+        ("reserve", {**reserve_fields(), "expires_at": "soon"}),
+    ]
     for name, fields in bad:
         reply = be.ask(name, **fields)
         assert (reply["status"], reply["reason"]) == ("Rejected", "InvalidPayload"), (name, fields)
@@ -94,8 +102,12 @@ def test_estop_while_charging_stops_bills_and_holds_faulted(rig: Any) -> None:
     stopped = be.event("transaction.stopped", transaction_id=tx)["data"]
     assert stopped["reason"] == "EmergencyStop" and stopped["energy_wh"] > 1700
     be.event("fault.raised", code="EmergencyStop")
-    be.status(1, state="faulted", status="Faulted", fault={"code": "EmergencyStop",
-                                                           "message": "Emergency stop pressed"})
+    be.status(
+        1,
+        state="faulted",
+        status="Faulted",
+        fault={"code": "EmergencyStop", "message": "Emergency stop pressed"},
+    )
     report = pile.status()["connectors"][0]
     assert not report["relay_closed"] and report["cable_locked"]
     pile.sim("estop", "off")
@@ -110,13 +122,13 @@ def test_broker_restart_while_charging_loses_and_doubles_nothing(rig: Any) -> No
     rig.broker.stop()
     pile.sim("clock", "+600")
     pile.sim("stop-button", 1)  # events produced while the broker is away
-    report = pile.status()
-    assert not report["backend"]["connected"] and report["backend"]["outbox"] >= 3
+    pile.wait_until(lambda r: r["backend"]["outbox"] >= 3)
+    assert not pile.status()["backend"]["connected"]
     rig.broker.start()
     rig.backend = be = Backend(rig.broker.port, pile.pile_id).connect()
     stopped = be.event("transaction.stopped", transaction_id=tx, timeout=30)
     be.event("payment.requested", transaction_id=tx)
-    be.wait(lambda m: pile.status()["backend"]["outbox"] == 0, timeout=10)
+    pile.wait_until(lambda r: r["backend"]["outbox"] == 0)
     seqs = [e["seq"] for e in be.events()]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     assert stopped["data"]["reason"] == "Local"
@@ -146,8 +158,15 @@ def test_a_clean_stop_says_offline_too(rig: Any) -> None:
 
 def test_tariff_is_applied_and_kept_across_restarts(rig: Any) -> None:
     be, pile = rig.backend, rig.pile
-    body = {"v": 1, "id": "tariff-7", "ts": iso(datetime.now(UTC)), "tariff_id": "T-7",
-            "currency": "CNY", "energy_price": "0.50", "service_fee": "0.10"}
+    body = {
+        "v": 1,
+        "id": "tariff-7",
+        "ts": iso(datetime.now(UTC)),
+        "tariff_id": "T-7",
+        "currency": "CNY",
+        "energy_price": "0.50",
+        "service_fee": "0.10",
+    }
     be.raw("tariff", json.dumps(body), retain=True)
     assert be.reply("tariff-7")["status"] == "Accepted"
     be.raw("tariff", b"", retain=True)  # the broker forgets it; the pile must not
@@ -194,22 +213,65 @@ def test_signed_commands_only_when_a_backend_key_is_set(make_rig: Any) -> None:
 
 def test_pilectl_status_json_and_table(rig: Any) -> None:
     charge(rig, 2)
-    run = subprocess.run([sys.executable, "-m", "pile_controller.cli", "--config",
-                          str(rig.pile.config), "status", "--json"],
-                         capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pile_controller.cli",
+            "--config",
+            str(rig.pile.config),
+            "status",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     report = json.loads(run.stdout)
     assert report["pile_id"] == "PILE-T1" and report["backend"] == {"connected": True, "outbox": 0}
     c2 = report["connectors"][1]
-    assert set(c2) == {"id", "state", "status", "reservation_id", "transaction_id", "energy_wh",
-                       "power_w", "cost", "relay_closed", "cable_locked", "fault"}
-    assert (c2["id"], c2["state"], c2["relay_closed"], c2["cable_locked"]) == (2, "charging", True, True)
-    table = subprocess.run([sys.executable, "-m", "pile_controller.cli", "--socket",
-                            str(rig.pile.socket), "status"], capture_output=True, text=True, check=True)
+    assert set(c2) == {
+        "id",
+        "state",
+        "status",
+        "reservation_id",
+        "transaction_id",
+        "energy_wh",
+        "power_w",
+        "cost",
+        "relay_closed",
+        "cable_locked",
+        "fault",
+    }
+    assert (c2["id"], c2["state"], c2["relay_closed"], c2["cable_locked"]) == (
+        2,
+        "charging",
+        True,
+        True,
+    )
+    table = subprocess.run(
+        [sys.executable, "-m", "pile_controller.cli", "--socket", str(rig.pile.socket), "status"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "charging" in table.stdout and "connected" in table.stdout
 
 
 def test_pilectl_sim_refuses_nonsense_in_one_line(rig: Any) -> None:
-    run = subprocess.run([sys.executable, "-m", "pile_controller.cli", "--socket",
-                          str(rig.pile.socket), "sim", "plug", "7"], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pile_controller.cli",
+            "--socket",
+            str(rig.pile.socket),
+            "sim",
+            "plug",
+            "7",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 1
     assert run.stderr.strip() == "pilectl: no connector '7' (have [1, 2])"
