@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -34,11 +35,15 @@ class Backend:
         self.port = port
         self.sign = sign  # callable(dict) -> base64 signature, for signed-command piles
         self.messages: list[Message] = []
+        self.listeners: list[Callable[[Message], None]] = []  # called for each arrival
         self._cond = threading.Condition()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"backend-{uuid.uuid4()}", protocol=mqtt.MQTTv5
         )
         self.client.on_message = self._received
+        self.client.on_socket_open = lambda _c, _u, sock: sock.setsockopt(
+            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
+        )
         self.client.on_connect = lambda c, *_: c.subscribe(
             [(f"{self.base}/#", 1), (f"rig/{self.base}/responses", 1)]
         )
@@ -58,10 +63,11 @@ class Backend:
         except ValueError:
             payload = msg.payload
         correlation = getattr(msg.properties, "CorrelationData", None)
+        message = Message(msg.topic, payload, bool(msg.retain), correlation, time.monotonic())
+        for listener in self.listeners:
+            listener(message)
         with self._cond:
-            self.messages.append(
-                Message(msg.topic, payload, bool(msg.retain), correlation, time.monotonic())
-            )
+            self.messages.append(message)
             self._cond.notify_all()
 
     # --- sending -------------------------------------------------------------------------------

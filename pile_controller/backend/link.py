@@ -8,8 +8,10 @@ connects and publish acknowledgements to the daemon. It makes no decisions of it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -187,6 +189,10 @@ class Link:
             self._loop.call_soon_threadsafe(fn, *args)
 
     def _watch(self, sock: Any) -> None:
+        # A reply follows a status and an event within a millisecond: without this, Nagle's
+        # algorithm holds it back until the broker's delayed ACK, tens of milliseconds later.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._loop.add_reader(sock, self._read)
 
     def _unwatch(self, sock: Any) -> None:
