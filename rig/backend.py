@@ -29,6 +29,10 @@ class Message:
     at: float  # time.monotonic() on arrival
 
 
+def no_delay(_client: Any, _userdata: Any, sock: Any) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # replies are timed in benchmarks
+
+
 class Backend:
     def __init__(self, port: int, pile_id: str, prefix: str = "piles", sign: Any = None):
         self.base = f"{prefix}/{pile_id}"
@@ -41,9 +45,7 @@ class Backend:
             CallbackAPIVersion.VERSION2, client_id=f"backend-{uuid.uuid4()}", protocol=mqtt.MQTTv5
         )
         self.client.on_message = self._received
-        self.client.on_socket_open = lambda _c, _u, sock: sock.setsockopt(
-            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
-        )
+        self.client.on_socket_open = no_delay
         self.client.on_connect = lambda c, *_: c.subscribe(
             [(f"{self.base}/#", 1), (f"rig/{self.base}/responses", 1)]
         )
