@@ -162,12 +162,16 @@ class Daemon:
         self.settings.control.socket.unlink(missing_ok=True)
 
     async def _ticks(self) -> None:
-        watchdog = "WATCHDOG_USEC" in os.environ
+        # systemd wants a ping at least every WatchdogSec; once every quarter of it is plenty.
+        watchdog_s = int(os.environ.get("WATCHDOG_USEC", "0")) / 4e6
+        loop = asyncio.get_running_loop()
+        pinged = loop.time()
         while True:
             await asyncio.sleep(TICK_S)
             self.feed(ev.Tick())
-            if watchdog:
+            if watchdog_s and loop.time() - pinged >= watchdog_s:
                 notify_systemd("WATCHDOG=1")
+                pinged = loop.time()
 
     async def _meters(self) -> None:
         while True:
@@ -194,10 +198,15 @@ class Daemon:
     def feed(self, event: ev.Event) -> None:
         self.apply(self.pile.handle(event, self.now()))
 
-    def apply(self, effects: list[fx.Effect]) -> None:
+    def apply(self, effects: list[fx.Effect], answer: Answer | None = None) -> None:
+        """Commits the events (and the reply to the command that caused them) to the journal,
+        answers the command, then carries out the other effects: write ahead, then act."""
         published = [e for e in effects if isinstance(e, fx.Publish)]
-        if published:
-            self.store.append_events(published)  # write ahead, then act
+        remembered = answer.to_journal if answer else None
+        if published or remembered:
+            self.store.append_events(published, reply=remembered)
+        if answer is not None:
+            self._reply(answer.text, answer.msg)
         shown: set[int] = set()
         for effect in effects:
             if actuate(self.hardware, effect):
@@ -249,13 +258,10 @@ class Daemon:
                 f" ({decoded.detail})" if decoded.detail else "",
             )
         text = wire.reply_json(decoded.id, reply)
-        if decoded.id is not None and decoded.authentic:
-            self.store.remember_reply(decoded.id, text)
-        self.apply(effects)
-        self._reply(text, msg)
+        self.apply(effects, Answer(decoded.id, text, msg, remember=decoded.authentic))
 
     def _reply(self, text: str, msg: mqtt.MQTTMessage) -> None:
-        self.link.publish(self.topics.replies, text)
+        self.link.publish(self.topics.replies, text, now=True)  # the backend is waiting
         asked = getattr(msg, "properties", None)
         response_topic = getattr(asked, "ResponseTopic", None)
         if response_topic:
@@ -263,7 +269,7 @@ class Daemon:
             correlation = getattr(asked, "CorrelationData", None)
             if correlation is not None:
                 props.CorrelationData = correlation
-            self.link.publish(response_topic, text, properties=props)
+            self.link.publish(response_topic, text, properties=props, now=True)
 
     def publish_status(self, cid: int) -> None:
         status = self.pile.connectors[cid].status(self.now())
@@ -352,6 +358,23 @@ class Daemon:
             with contextlib.suppress(MeterError):
                 self.feed(ev.MeterReading(cid, dataclasses.replace(hw.meter.read(), at=self.now())))
         self.feed(ev.Tick())
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """The reply to a command: sent once the command's events are journaled, and remembered
+    with them (if `remember`) so a duplicate gets the same reply."""
+
+    command_id: str | None
+    text: str
+    msg: mqtt.MQTTMessage
+    remember: bool
+
+    @property
+    def to_journal(self) -> tuple[str, str] | None:
+        if self.remember and self.command_id is not None:
+            return self.command_id, self.text
+        return None
 
 
 def actuate(hardware: Hardware, effect: fx.Effect) -> bool:

@@ -45,10 +45,16 @@ class Store:
 
     # --- events --------------------------------------------------------------------------------
 
-    def append_events(self, events: Iterable[Publish]) -> list[Envelope]:
-        """Gives each event the next `seq` and commits them all at once."""
+    def append_events(
+        self, events: Iterable[Publish], reply: tuple[str, str] | None = None
+    ) -> list[Envelope]:
+        """Gives each event the next `seq` and commits them all at once, with the reply to the
+        command that caused them (command id, reply text) if there is one: one commit, one
+        fsync, and a crash cannot keep one without the other."""
         out: list[Envelope] = []
         with self._transaction():
+            if reply is not None:
+                self._remember_reply(*reply)
             seq = int(self.get("seq") or 0)
             for event in events:
                 seq += 1
@@ -88,12 +94,15 @@ class Store:
 
     def remember_reply(self, command_id: str, reply: str) -> None:
         with self._transaction():
-            self.db.execute(
-                "INSERT OR IGNORE INTO handled (id, reply) VALUES (?, ?)", (command_id, reply)
-            )
-            self.db.execute(
-                "DELETE FROM handled WHERE n <= (SELECT max(n) FROM handled) - ?", (HANDLED_KEPT,)
-            )
+            self._remember_reply(command_id, reply)
+
+    def _remember_reply(self, command_id: str, reply: str) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO handled (id, reply) VALUES (?, ?)", (command_id, reply)
+        )
+        self.db.execute(
+            "DELETE FROM handled WHERE n <= (SELECT max(n) FROM handled) - ?", (HANDLED_KEPT,)
+        )
 
     # --- small facts ---------------------------------------------------------------------------
 

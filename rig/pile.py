@@ -68,6 +68,7 @@ class PileProcess:
         self.socket = self.state / "control.sock"
         self.log = workdir / "daemon.log"
         self.process: subprocess.Popen[bytes] | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
         self.config.write_text(
             CONFIG.format(
                 pile_id=self.pile_id,

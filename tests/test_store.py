@@ -40,3 +40,12 @@ def test_the_first_reply_to_a_command_id_is_kept(tmp_path: Path) -> None:
     store.remember_reply("c1", "second")
     assert store.reply_for("c1") == "first"
     assert store.reply_for("c2") is None
+
+
+def test_a_reply_and_its_events_are_committed_together(tmp_path: Path) -> None:
+    store = Store(tmp_path / "j.sqlite")
+    [envelope] = store.append_events(events(1), reply=("c9", '{"status":"Accepted"}'))
+    store.close()
+    store = Store(tmp_path / "j.sqlite")
+    assert store.reply_for("c9") == '{"status":"Accepted"}'
+    assert [e.seq for e in store.undelivered()] == [envelope.seq]

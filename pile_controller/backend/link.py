@@ -114,11 +114,15 @@ class Link:
         qos: int = 1,
         retain: bool = False,
         properties: Properties | None = None,
+        now: bool = False,
     ) -> int | None:
-        """Publishes if connected; returns the message id paho will acknowledge, else None."""
+        """Publishes if connected; returns the message id paho will acknowledge, else None.
+        `now` writes it to the socket at once instead of when the loop next gets to it."""
         if not self.connected:
             return None
         info = self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        if now:
+            self.client.loop_write()
         return info.mid if info.rc == mqtt.MQTT_ERR_SUCCESS else None
 
     def subscribe(self, topic: str) -> None:

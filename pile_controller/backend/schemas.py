@@ -19,13 +19,14 @@ def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def command_names() -> set[str]:
+@cache
+def command_names() -> frozenset[str]:
     folder = resources.files(__package__).joinpath("schemas")
-    return {
+    return frozenset(
         p.name[len("command.") : -len(".json")]
         for p in folder.iterdir()
         if p.name.startswith("command.")
-    }
+    )
 
 
 def first_error(name: str, message: Any) -> str | None:

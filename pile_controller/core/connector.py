@@ -63,21 +63,37 @@ OCPP_STATUS = {
 RELEASABLE = {"idle", "reserved", "unlocked", "unavailable"}
 SUSPENDED_EV_BELOW_W = 10.0  # a vehicle drawing less than this is not charging
 
-# Where a connector comes to rest when nothing is under way: the first whose conditions hold.
-REST: list[tuple[str, list[str]]] = [
-    ("awaiting_payment", ["has_unpaid_transaction"]),
-    ("unavailable", ["is_disabled"]),
-    ("unlocked", ["holds_cable", "is_plugged"]),
-    ("authenticating", ["is_plugged"]),
-    ("reserved", ["has_reservation"]),
-    ("idle", []),
-]
+# Where a connector comes to rest when nothing is under way: the first place whose conditions
+# hold. Each trigger lists only the places it can reach, so the generated diagram shows no edge
+# that cannot happen.
+REST: dict[str, list[tuple[str, list[str]]]] = {
+    # after a fault: anything may be pending
+    "recover": [
+        ("awaiting_payment", ["has_unpaid_transaction"]),
+        ("unavailable", ["is_disabled"]),
+        ("unlocked", ["holds_cable", "is_plugged"]),
+        ("authenticating", ["is_plugged"]),
+        ("reserved", ["has_reservation"]),
+        ("idle", []),
+    ],
+    # the vehicle left (or never came after a remote start): no session, no plug
+    "leave": [
+        ("unavailable", ["is_disabled"]),
+        ("reserved", ["has_reservation"]),
+        ("idle", []),
+    ],
+    # back in service: reservations and sessions ended when it went out of service
+    "enable": [
+        ("authenticating", ["is_plugged"]),
+        ("idle", []),
+    ],
+}
 
 
 def to_rest(trigger: str, source: str | list[str]) -> list[dict[str, Any]]:
     return [
         {"trigger": trigger, "source": source, "dest": dest, "conditions": conditions}
-        for dest, conditions in REST
+        for dest, conditions in REST[trigger]
     ]
 
 

@@ -1,0 +1,150 @@
+"""Benchmarks of the daemon on this machine; prints figures (docs/BENCHMARKS.md quotes them).
+
+- boot: process start to the retained `online` birth on the broker (and to the control socket);
+- reply latency: `reserve` command -> reply, p50/p99 over N commands, beside the broker's own
+  publish -> receive round trip measured in the same run with the same client and QoS;
+- RSS and idle CPU of the daemon with two connectors.
+
+Run with `scripts/bench` (or `python -m benchmarks.run --commands 1000`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pile_controller.core.times import iso
+from rig.backend import Backend
+from rig.broker import Broker
+from rig.pile import PileProcess
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def boot_times(workdir: Path, broker: Broker, runs: int) -> tuple[list[float], list[float]]:
+    to_birth, to_socket = [], []
+    for i in range(runs):
+        pile = PileProcess(workdir / f"boot{i}", broker.port, pile_id=f"BOOT-{i}")
+        watcher = Backend(broker.port, pile.pile_id).connect()
+        time.sleep(0.2)  # subscribed before the daemon starts
+        started = time.monotonic()
+        pile.start()
+        to_socket.append(time.monotonic() - started)
+        to_birth.append(watcher.wait(lambda m: m.topic.endswith("/online")).at - started)
+        pile.stop()
+        watcher.close()
+    return to_birth, to_socket
+
+
+def broker_round_trips(broker: Broker, n: int) -> list[float]:
+    client = Backend(broker.port, "ECHO").connect()
+    client.client.subscribe("bench/echo", qos=1)
+    time.sleep(0.2)
+    times = []
+    for i in range(n):
+        mark = client.mark()
+        sent = time.monotonic()
+        client.client.publish("bench/echo", f'{{"i":{i}}}', qos=1)
+        times.append(client.wait(lambda m: m.topic == "bench/echo", since=mark).at - sent)
+    client.close()
+    return times
+
+
+def reply_latencies(backend: Backend, n: int) -> list[float]:
+    expires = iso(datetime.now(UTC) + timedelta(hours=1))
+    times = []
+    for _ in range(n):
+        rid = str(uuid.uuid4())
+        sent = time.monotonic()
+        cid = backend.command(
+            "reserve",
+            connector=1,
+            reservation_id=rid,
+            code="1234",
+            id_token="bench",
+            expires_at=expires,
+        )
+        reply = backend.wait(
+            lambda m, cid=cid: (
+                isinstance(m.payload, dict)  # type: ignore[misc]
+                and m.topic.endswith("/replies")
+                and m.payload.get("id") == cid
+            )
+        )
+        times.append(reply.at - sent)
+        assert reply.payload["status"] == "Accepted", reply.payload
+        backend.ask("cancel_reservation", reservation_id=rid)
+    return times
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--commands", type=int, default=1000)
+    parser.add_argument("--boots", type=int, default=5)
+    parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU sampling")
+    args = parser.parse_args()
+    ms = 1000.0
+    with tempfile.TemporaryDirectory() as tmp, Broker(Path(tmp) / "broker") as broker:
+        workdir = Path(tmp)
+        birth, socket_up = boot_times(workdir, broker, args.boots)
+        print(
+            f"boot to retained online birth: median {statistics.median(birth) * ms:.0f} ms, "
+            f"max {max(birth) * ms:.0f} ms ({args.boots} boots; control socket up: median "
+            f"{statistics.median(socket_up) * ms:.0f} ms)"
+        )
+
+        pile = PileProcess(workdir / "main", broker.port).start()
+        backend = Backend(broker.port, pile.pile_id).connect()
+        backend.online()
+        rtt = broker_round_trips(broker, args.commands)
+        replies = reply_latencies(backend, args.commands)
+        print(
+            f"broker publish->receive round trip: p50 {statistics.median(rtt) * ms:.2f} ms, "
+            f"p99 {percentile(rtt, 99) * ms:.2f} ms ({args.commands} messages, QoS 1)"
+        )
+        print(
+            f"reserve -> reply: p50 {statistics.median(replies) * ms:.2f} ms, "
+            f"p99 {percentile(replies, 99) * ms:.2f} ms ({args.commands} commands); "
+            f"p99 is {percentile(replies, 99) / percentile(rtt, 99):.1f} x the broker's p99"
+        )
+
+        assert pile.process is not None
+        pid = pile.process.pid
+        backend.close()
+        time.sleep(1.0)
+        before, started = cpu_seconds(pid), time.monotonic()
+        threading.Event().wait(args.idle)
+        idle = (cpu_seconds(pid) - before) / (time.monotonic() - started)
+        print(
+            f"daemon with 2 connectors: RSS {rss_mb(pid):.1f} MB after the run; idle CPU "
+            f"{idle * 100:.2f} % of one core over {args.idle:.0f} s"
+        )
+        pile.stop()
+
+
+if __name__ == "__main__":
+    main()
