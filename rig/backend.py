@@ -55,7 +55,7 @@ class Backend:
         # client is cut off (a broker restart) is queued for it, not lost to the test.
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
-        self.client.reconnect_delay_set(min_delay=0.1, max_delay=1)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.connect("127.0.0.1", self.port, clean_start=False, properties=props)
         self.client.loop_start()
         return self
