@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -38,6 +39,9 @@ class Broker:
             f"persistence_location {workdir}/\n"
             "max_queued_messages 10000\n"
             "set_tcp_nodelay true\n"  # as a latency-minded operator would run it
+            # Started as root, mosquitto would drop to its own user and then fail to save its
+            # persistence file here: sessions would not survive a broker restart.
+            f"user {getpass.getuser()}\n"
         )
 
     def start(self, timeout: float = 10.0) -> Broker:

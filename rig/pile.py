@@ -89,9 +89,9 @@ class PileProcess:
             )
         )
 
-    def start(self, timeout: float = 15.0) -> PileProcess:
+    def start(self, timeout: float = 15.0, env: dict[str, str] | None = None) -> PileProcess:
         log = open(self.log, "ab")  # noqa: SIM115 - lives with the process
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pile_controller.daemon", "--config", str(self.config)],
             stdout=log,

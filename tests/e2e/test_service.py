@@ -1,0 +1,47 @@
+"""The daemon as systemd runs it: readiness, watchdog, and start-up errors in one line."""
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from rig.broker import free_port
+from rig.pile import PileProcess
+
+
+def test_tells_systemd_it_is_ready_and_pings_the_watchdog(tmp_path: Path) -> None:
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(address)
+        listener.settimeout(10)
+        pile = PileProcess(tmp_path, free_port())  # no broker: readiness must not wait for it
+        pile.start(env={"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "2000000"})
+        try:
+            assert listener.recv(100) == b"READY=1"
+            assert listener.recv(100) == b"WATCHDOG=1"
+        finally:
+            pile.stop()
+
+
+def test_an_unsupported_driver_is_one_line_and_a_failed_start(tmp_path: Path) -> None:
+    pile = PileProcess(tmp_path, free_port())
+    pile.config.write_text(pile.config.read_text().replace('driver = "sim"', 'driver = "rpi"'))
+    run = subprocess.run(
+        [sys.executable, "-m", "pile_controller.daemon", "--config", str(pile.config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 1
+    assert run.stderr == 'pile-controller: hal.driver: "rpi" is not supported by this version yet\n'
+
+
+def test_status_reports_the_backend_down_when_there_is_no_broker(tmp_path: Path) -> None:
+    pile: Any = PileProcess(tmp_path, free_port()).start()
+    try:
+        report = pile.status()
+        assert report["backend"] == {"connected": False, "outbox": 0}
+        assert [c["state"] for c in report["connectors"]] == ["idle", "idle"]
+    finally:
+        pile.stop()
