@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -27,6 +27,11 @@ class Message:
     retained: bool
     correlation: bytes | None
     at: float  # time.monotonic() on arrival
+
+
+def in_minutes(minutes: float) -> str:
+    """A contract timestamp `minutes` from now (for `expires_at`)."""
+    return iso(datetime.now(UTC) + timedelta(minutes=minutes))
 
 
 def no_delay(_client: Any, _userdata: Any, sock: Any) -> None:

@@ -1,13 +1,8 @@
 """Both flows of CONTRACT §6, driven only through MQTT and the control socket."""
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pile_controller.core.times import iso
-
-
-def later(minutes: float) -> str:
-    return iso(datetime.now(UTC) + timedelta(minutes=minutes))
+from rig.backend import in_minutes
 
 
 def test_reserved_user_reserve_code_charge_stop_pay_unlock_unplug(rig: Any) -> None:
@@ -18,7 +13,7 @@ def test_reserved_user_reserve_code_charge_stop_pay_unlock_unplug(rig: Any) -> N
         reservation_id="R1",
         code="246810",
         id_token="alice",
-        expires_at=later(30),
+        expires_at=in_minutes(30),
     )
     assert reply["status"] == "Accepted"
     be.status(1, state="reserved", status="Reserved", reservation_id="R1")
@@ -88,7 +83,12 @@ def test_wrong_codes_then_lockout(make_rig: Any) -> None:
     rig = make_rig(max_attempts=3, lockout_s=300)
     be, pile = rig.backend, rig.pile
     be.ask(
-        "reserve", connector=1, reservation_id="R1", code="1111", id_token="u", expires_at=later(60)
+        "reserve",
+        connector=1,
+        reservation_id="R1",
+        code="1111",
+        id_token="u",
+        expires_at=in_minutes(60),
     )
     pile.sim("plug", 1)
     for _ in range(3):
@@ -106,7 +106,12 @@ def test_wrong_codes_then_lockout(make_rig: Any) -> None:
 def test_reservation_expires(rig: Any) -> None:
     be, pile = rig.backend, rig.pile
     be.ask(
-        "reserve", connector=1, reservation_id="R9", code="1234", id_token="u", expires_at=later(10)
+        "reserve",
+        connector=1,
+        reservation_id="R9",
+        code="1234",
+        id_token="u",
+        expires_at=in_minutes(10),
     )
     mark = be.mark()
     pile.sim("clock", "+601")
@@ -116,7 +121,7 @@ def test_reservation_expires(rig: Any) -> None:
 
 def test_cancel_replace_and_occupied(rig: Any) -> None:
     be = rig.backend
-    common = {"id_token": "u", "expires_at": later(30)}
+    common = {"id_token": "u", "expires_at": in_minutes(30)}
     assert (
         be.ask("reserve", connector=1, reservation_id="A", code="1234", **common)["status"]
         == "Accepted"
@@ -152,7 +157,7 @@ def test_connector_zero_reserves_any_free_connector(rig: Any) -> None:
             reservation_id="Z",
             code="1234",
             id_token="u",
-            expires_at=later(30),
+            expires_at=in_minutes(30),
         )["status"]
         == "Accepted"
     )

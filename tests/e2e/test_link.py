@@ -5,7 +5,7 @@ import json
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -13,10 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pile_controller.core.times import iso
 from pile_controller.signing import canonical, verify
-
-
-def later(minutes: float) -> str:
-    return iso(datetime.now(UTC) + timedelta(minutes=minutes))
+from rig.backend import in_minutes
 
 
 def reserve_fields(rid: str = "R1", connector: int = 1) -> dict[str, Any]:
@@ -25,7 +22,7 @@ def reserve_fields(rid: str = "R1", connector: int = 1) -> dict[str, Any]:
         "reservation_id": rid,
         "code": "1234",
         "id_token": "u",
-        "expires_at": later(30),
+        "expires_at": in_minutes(30),
     }
 
 
