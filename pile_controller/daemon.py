@@ -196,7 +196,14 @@ class Daemon:
     # --- the one step --------------------------------------------------------------------------
 
     def feed(self, event: ev.Event) -> None:
-        self.apply(self.pile.handle(event, self.now()))
+        try:
+            self.apply(self.pile.handle(event, self.now()))
+        except Exception:
+            # A bug must neither stop the daemon nor leave power on behind it: the core will see
+            # the relays disagree with what it commanded, fault, and stop (and bill) the session.
+            log.exception("handling %r failed; opening every relay", event)
+            for hardware in self.hardware.connectors.values():
+                hardware.relay.open()
 
     def apply(self, effects: list[fx.Effect], answer: Answer | None = None) -> None:
         """Commits the events (and the reply to the command that caused them) to the journal,
@@ -236,6 +243,14 @@ class Daemon:
         self.outbox.pump()
 
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._handle_command(msg)
+        except Exception:
+            log.exception("command on %s failed", msg.topic)
+            refusal = wire.reply_json(None, cmd.rejected("InternalError"))
+            self._reply(refusal, msg)
+
+    def _handle_command(self, msg: mqtt.MQTTMessage) -> None:
         name = self.topics.command_name(msg.topic)
         if name is None:
             return

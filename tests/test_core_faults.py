@@ -1,6 +1,12 @@
-"""Faults: the e-stop, a welded relay, a jammed lock, a dead meter."""
+"""Faults: the e-stop, a welded relay, a jammed lock, a dead meter, a bug."""
+
+from datetime import UTC, datetime
+
+import pytest
 
 from pile_controller.core import commands as cmd
+from pile_controller.core import events as ev
+from pile_controller.daemon import Daemon
 from tests.bench import Bench
 
 
@@ -117,3 +123,21 @@ def test_a_meter_register_going_backwards_is_not_a_reading() -> None:
     b.sim.meters[1].register_wh = 0
     b.advance(1)
     assert b.c(1).transaction.meter_last_wh == before  # type: ignore[union-attr]
+
+
+def test_a_failing_core_step_opens_the_relay_and_the_session_stops_billed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    b = Bench()
+    b.start_reserved_session()
+    b.advance(600)
+    daemon = Daemon.__new__(Daemon)  # only what feed() needs
+    daemon.hardware, daemon.clock_offset = b.sim, b.now - datetime.now(UTC)
+    daemon.pile = b.pile
+    monkeypatch.setattr(b.pile, "handle", lambda *_: 1 / 0)
+    daemon.feed(ev.StopButton(1))
+    assert not b.relay_closed()
+    monkeypatch.undo()
+    b.advance(1)
+    assert b.c(1).state == "faulted"
+    assert b.events("transaction.stopped")[0]["reason"] == "Other"
