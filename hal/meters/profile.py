@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 # Register count and struct format (big-endian bytes within a 16-bit register) of each type.
 TYPES: dict[str, tuple[int, str]] = {
@@ -135,51 +136,45 @@ class Profile:
         return image
 
 
-def parse(model: str, data: dict[str, object]) -> Profile:
+def parse(model: str, data: dict[str, Any]) -> Profile:
+    """A profile from its parsed TOML; ProfileError naming the model for anything malformed."""
     try:
-        function = int(data["function"])  # type: ignore[call-overload]
-        if function not in (3, 4):
-            raise ProfileError(f"{model}: function must be 3 (holding) or 4 (input)")
+        function = int(data["function"])
         order = str(data.get("word_order", "big"))
-        if order not in ("big", "little"):
-            raise ProfileError(f"{model}: word_order must be big or little")
-        quantities = data["quantities"]
-        assert isinstance(quantities, dict)
+        if function not in (3, 4) or order not in ("big", "little"):
+            raise ValueError("function must be 3 or 4, word_order big or little")
+        quantities: dict[str, Any] = data["quantities"]
 
-        def field(spec: dict[str, object], address: object) -> Field:
-            kind = str(spec["type"])
-            if kind not in TYPES:
-                raise ProfileError(f"{model}: unknown type {kind!r}")
-            sentinels = spec.get("not_available", [])
-            assert isinstance(sentinels, list)
+        def field(spec: dict[str, Any], address: int) -> Field:
+            if spec["type"] not in TYPES:
+                raise ValueError(f"unknown type {spec['type']!r}")
             return Field(
                 int(address),
-                kind,
-                float(spec.get("scale", 1.0)),  # type: ignore[call-overload, arg-type]
-                str(spec.get("word_order", order)),
-                tuple(int(s) for s in sentinels),
+                spec["type"],
+                float(spec.get("scale", 1.0)),
+                spec.get("word_order", order),
+                tuple(int(s) for s in spec.get("not_available", [])),
             )
 
-        def fields(name: str) -> tuple[Field, ...]:
-            spec = quantities.get(name, {"addresses": []})
-            return tuple(field(spec, a) for a in spec.get("addresses", []))
+        def per_phase(name: str) -> tuple[Field, ...]:
+            spec = quantities.get(name)
+            return tuple(field(spec, a) for a in spec["addresses"]) if spec else ()
 
+        energy, power = quantities["energy_import_wh"], quantities["power_w"]
         return Profile(
             model=model,
             vendor=str(data["vendor"]),
             document=str(data["document"]),
             function=function,
-            max_registers=int(data["max_registers"]),  # type: ignore[call-overload]
-            energy_import_wh=field(
-                quantities["energy_import_wh"], quantities["energy_import_wh"]["address"]
-            ),
-            power_w=field(quantities["power_w"], quantities["power_w"]["address"]),
-            voltage_v=fields("voltage_v"),
-            current_a=fields("current_a"),
+            max_registers=int(data["max_registers"]),
+            energy_import_wh=field(energy, energy["address"]),
+            power_w=field(power, power["address"]),
+            voltage_v=per_phase("voltage_v"),
+            current_a=per_phase("current_a"),
             connect_hint=str(data.get("connect_hint", "")),
         )
-    except (KeyError, TypeError, ValueError, AssertionError) as exc:
-        raise ProfileError(f"{model}: malformed profile ({exc!r})") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProfileError(f"{model}: malformed profile: {exc}") from None
 
 
 @cache
