@@ -28,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hal.interfaces import Hardware, MeterError
+from hal.modbus import endpoint_of, open_meter
 from hal.sim import SimPile, drive
 from pile_controller import __version__, config
 from pile_controller.backend import commands as wire
@@ -420,9 +421,17 @@ def notify_systemd(state: str) -> None:
 
 
 def open_hardware(settings: config.Settings) -> Hardware:
+    """The pile's devices: simulated relays and locks (the only driver yet), and each
+    connector's meter, simulated or over Modbus."""
     if settings.hal.driver != "sim":
         raise config.ConfigError(['hal.driver: "rpi" is not supported by this version yet'])
-    return SimPile([c.id for c in settings.connectors])
+    pile = SimPile([c.id for c in settings.connectors])
+    for c in settings.connectors:
+        if c.meter.model != config.SIM_METER:
+            pile.connectors[c.id].meter = open_meter(
+                c.meter.model, endpoint_of(c.meter), c.meter.unit
+            )
+    return pile
 
 
 def check_config(path: str) -> int:
