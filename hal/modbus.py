@@ -102,8 +102,11 @@ class Bus:
             f"{'input' if block.function == 4 else 'holding'} registers "
             f"0x{block.address:04X}+{block.count} from unit {unit} on {self.endpoint}"
         )
-        if not self.client.connected and not self.client.connect():
-            raise MeterError(f"cannot connect to {self.endpoint}")
+        if not self.client.connected:
+            if not self.client.connect():
+                raise MeterError(f"cannot connect to {self.endpoint}")
+            if isinstance(self.client, ModbusSerialClient) and self.client.socket is not None:
+                self.client.socket.reset_input_buffer()  # what a broken exchange left is noise
         read = (
             self.client.read_input_registers
             if block.function == 4
