@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hal.interfaces import MeterError
+from hal.meters import known_models
+from hal.modbus import Endpoint, open_meter
 from hal.sim import SIM_USAGE
 from pile_controller import config
 from pile_controller.daemon import default_config
@@ -111,10 +114,59 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     sim = sub.add_parser("sim", help="drive the simulated hardware", description=SIM_USAGE)
     sim.add_argument("args", nargs="+", metavar="ARG", help=SIM_USAGE)
+    meter = sub.add_parser("meter", help="read a meter directly (no daemon needed)")
+    meter_sub = meter.add_subparsers(dest="meter_command", required=True)
+    read = meter_sub.add_parser("read", help="one reading from a Modbus meter")
+    read.add_argument("--model", required=True, help=f"one of: {', '.join(sorted(known_models()))}")
+    line = read.add_mutually_exclusive_group(required=True)
+    line.add_argument("--tcp", metavar="HOST:PORT")
+    line.add_argument("--rtu", metavar="DEVICE")
+    read.add_argument("--baudrate", type=int, default=9600)
+    read.add_argument("--parity", choices=["N", "E", "O"], default="N")
+    read.add_argument("--unit", type=int, default=1)
+    read.add_argument("--json", action="store_true")
     return p
 
 
+def read_meter(args: argparse.Namespace) -> str:
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        if not host or not port.isdigit():
+            raise CliError(f"--tcp wants HOST:PORT, got {args.tcp!r}")
+        endpoint = Endpoint("tcp", host=host, port=int(port))
+    else:
+        endpoint = Endpoint("rtu", device=args.rtu, baudrate=args.baudrate, parity=args.parity)
+    try:
+        reading = open_meter(args.model, endpoint, args.unit).read()
+    except MeterError as exc:
+        raise CliError(str(exc)) from None
+    values = {
+        "energy_register_wh": reading.energy_register_wh,
+        "power_w": reading.power_w,
+        "voltage_v": list(reading.voltage_v),
+        "current_a": list(reading.current_a),
+    }
+    if args.json:
+        return json.dumps(values)
+    wh = reading.energy_register_wh
+    return "\n".join(
+        [
+            f"{args.model} unit {args.unit} on {endpoint}",
+            f"import register  {wh} Wh ({wh / 1000:.3f} kWh)",
+            f"power            {reading.power_w:g} W",
+            f"voltage          {per_phase(reading.voltage_v, 'V')}",
+            f"current          {per_phase(reading.current_a, 'A')}",
+        ]
+    )
+
+
+def per_phase(values: tuple[float, ...], unit: str) -> str:
+    return "  ".join(f"L{i} {v:g} {unit}" for i, v in enumerate(values, 1)) or "- (not measured)"
+
+
 def run(args: argparse.Namespace) -> str:
+    if args.command == "meter":
+        return read_meter(args)
     path = socket_path(args)
     if args.command == "status":
         report = ask(path, {"cmd": "status"})

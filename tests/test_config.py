@@ -194,3 +194,49 @@ def test_check_config_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
     )
     assert run.returncode == 1 and len(run.stderr.splitlines()) == 1
     assert "cannot read" in run.stderr
+
+
+MODBUS_METER = (
+    'meter = { model = "sdm630", transport = "tcp", host = "127.0.0.1", port = 502, unit = 1 }'
+)
+
+
+def test_the_contract_example_meter_is_valid(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(edit('meter = { model = "sim" }', MODBUS_METER))
+    meter = config.load(path).connectors[0].meter
+    assert (meter.model, meter.transport, meter.host, meter.port, meter.unit) == (
+        "sdm630",
+        "tcp",
+        "127.0.0.1",
+        502,
+        1,
+    )
+    assert (meter.baudrate, meter.parity, meter.stopbits) == (9600, "N", 1)
+
+
+@pytest.mark.parametrize(
+    ("meter", "expected"),
+    [
+        ('{ model = "sdm630" }', "connectors[0].meter.transport: required for model 'sdm630'"),
+        (
+            '{ model = "sdm630", transport = "tcp", port = 502 }',
+            "connectors[0].meter.host: required for transport 'tcp'",
+        ),
+        (
+            '{ model = "dtsu666", transport = "rtu" }',
+            "connectors[0].meter.device: required for transport 'rtu'",
+        ),
+        (
+            '{ model = "sdm630", transport = "rtu", device = "/dev/ttyUSB0", parity = "X" }',
+            'connectors[0].meter.parity: must be one of "N", "E", "O"',
+        ),
+        (
+            '{ model = "sdm630", transport = "tcp", host = "h", port = 502, unit = 300 }',
+            "connectors[0].meter.unit: must be between 1 and 247, got 300",
+        ),
+    ],
+)
+def test_meter_mistakes_name_the_key(tmp_path: Path, meter: str, expected: str) -> None:
+    [problem] = problems(tmp_path, edit('meter = { model = "sim" }', f"meter = {meter}"))
+    assert problem.startswith(expected), problem
