@@ -101,7 +101,21 @@ def show_status(report: dict[str, Any]) -> str:
                 fault,
             )
         )
+    for c in report["connectors"]:
+        lines.append(f"meter {c['id']}: {show_meter(c.get('meter'))}")
     return "\n".join(lines)
+
+
+def show_meter(meter: dict[str, Any] | None) -> str:
+    if meter is None:
+        return "no valid reading yet"
+    volts = " ".join(f"{v:g}" for v in meter["voltage_v"])
+    amps = " ".join(f"{a:g}" for a in meter["current_a"])
+    phases = f", {volts} V, {amps} A" if volts else ""
+    return (
+        f"{meter['energy_register_wh'] / 1000:.3f} kWh, {meter['power_w']:g} W{phases} "
+        f"({meter['age_s']:g} s ago)"
+    )
 
 
 def parser() -> argparse.ArgumentParser:

@@ -340,6 +340,7 @@ class Daemon:
                     "relay_closed": c.relay_feedback,
                     "cable_locked": c.lock_feedback,
                     "fault": s["fault"],
+                    "meter": meter_report(c.reading, t),
                 }
             )
         return {
@@ -391,6 +392,19 @@ class Answer:
         if self.remember and self.command_id is not None:
             return self.command_id, self.text
         return None
+
+
+def meter_report(reading: ev.Reading | None, now: datetime) -> dict[str, Any] | None:
+    """The last valid reading with its age: a technician sees at once whether it is live."""
+    if reading is None or reading.at is None:
+        return None
+    return {
+        "energy_register_wh": reading.energy_register_wh,
+        "power_w": reading.power_w,
+        "voltage_v": list(reading.voltage_v),
+        "current_a": list(reading.current_a),
+        "age_s": round((now - reading.at).total_seconds(), 1),
+    }
 
 
 def actuate(hardware: Hardware, effect: fx.Effect) -> bool:

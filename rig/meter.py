@@ -43,8 +43,8 @@ class ServedMeter:
 
     # --- serving -------------------------------------------------------------------------------
 
-    def serve_tcp(self) -> int:
-        port = free_port()
+    def serve_tcp(self, port: int | None = None) -> int:
+        port = port or free_port()
         self._start(
             lambda: ModbusTcpServer(
                 self._device(), address=("127.0.0.1", port), trace_packet=self._trace

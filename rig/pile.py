@@ -58,6 +58,9 @@ service_fee = "0.80"
 {connectors}"""
 
 
+SIM_METER = 'meter = { model = "sim" }'
+
+
 class PileProcess:
     def __init__(self, workdir: Path, broker_port: int, connectors: int = 2, **options: Any):
         self.workdir = workdir
@@ -68,6 +71,7 @@ class PileProcess:
         self.socket = self.state / "control.sock"
         self.log = workdir / "daemon.log"
         self.process: subprocess.Popen[bytes] | None = None
+        meters: dict[int, str] = options.get("meters", {})  # connector -> its `meter = ...` line
         workdir.mkdir(parents=True, exist_ok=True)
         self.config.write_text(
             CONFIG.format(
@@ -83,7 +87,7 @@ class PileProcess:
                 interval_s=options.get("interval_s", 10),
                 display=options.get("display", "none"),
                 connectors="".join(
-                    f'\n[[connectors]]\nid = {i}\nmeter = {{ model = "sim" }}\n'
+                    f"\n[[connectors]]\nid = {i}\n{meters.get(i, SIM_METER)}\n"
                     for i in range(1, connectors + 1)
                 ),
             )

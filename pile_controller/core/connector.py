@@ -357,8 +357,8 @@ class Connector:
         """Publishes the current reading (for `trigger meter` and the transaction's samples)."""
         self.now = now
         r = self.reading
-        if r is None:
-            return
+        if r is None or not self._meter_fresh():
+            return  # the last good reading is never published as if it were new
         tx = self.transaction
         self._publish(
             "meter.values",

@@ -237,6 +237,7 @@ def test_pilectl_status_json_and_table(rig: Any) -> None:
         "relay_closed",
         "cable_locked",
         "fault",
+        "meter",
     }
     assert (c2["id"], c2["state"], c2["relay_closed"], c2["cable_locked"]) == (
         2,
