@@ -137,14 +137,16 @@ class ModbusMeter:
         self.last_energy_wh: float | None = None
         self._failures = 0
         self._retry_at = 0.0
+        self._problem = ""
 
     def read(self) -> Reading:
         now = time.monotonic()
         if now < self._retry_at:
-            raise MeterError(f"waiting to retry after {self._failures} failures")
+            raise MeterError(f"{self._problem} (retrying after {self._failures} failures)")
         try:
             reading = self._read()
-        except MeterError:
+        except MeterError as exc:
+            self._problem = str(exc)
             self._failures += 1
             self._retry_at = now + min(10.0, 0.5 * 2 ** (self._failures - 1))
             raise

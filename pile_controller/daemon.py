@@ -185,6 +185,7 @@ class Daemon:
         try:
             reading = await asyncio.get_running_loop().run_in_executor(None, meter.read)
         except MeterError as exc:
+            self.feed(ev.MeterUnreadable(cid, str(exc)))
             failures = self._meter_failures.get(cid, 0)
             if failures % 60 == 0:  # once, then once a minute: no flood while a meter is absent
                 log.warning("connector %d: meter: %s", cid, exc)

@@ -85,7 +85,8 @@ class Bench:
     def read(self, cid: int) -> None:
         try:
             reading = self.sim.meters[cid].read()
-        except MeterError:
+        except MeterError as exc:
+            self.inbox.append(ev.MeterUnreadable(cid, str(exc)))
             return
         self.inbox.append(ev.MeterReading(cid, dataclasses.replace(reading, at=self.now)))
 

@@ -100,6 +100,12 @@ def test_a_dead_meter_faults_within_stale_after_and_bills_the_last_good_reading(
     assert b.c(1).state == "faulted" and not b.relay_closed()
     stopped = b.events("transaction.stopped")[0]
     assert stopped["reason"] == "Other" and stopped["meter_stop_wh"] == good
+    assert b.events("fault.raised") == [
+        {
+            "code": "MeterFailure",
+            "message": "No valid energy meter reading: simulated meter 1: no response",
+        }
+    ]
     b.sim.kill_meter(1, False)
     b.advance(1)
     assert b.c(1).state == "awaiting_payment"

@@ -86,6 +86,23 @@ def test_a_dropped_tcp_connection_reconnects(tcp_meter: Pair) -> None:
     assert meter.read().energy_register_wh == 1_000_000
 
 
+def test_a_gateway_that_goes_away_and_comes_back_is_read_again(tcp_meter: Pair) -> None:
+    served, meter = tcp_meter
+    port = meter.bus.endpoint.port
+    meter.read()
+    served.stop()  # the gateway drops the connection and stops answering
+    with pytest.raises(MeterError, match=f"127.0.0.1:{port}"):
+        meter.read()
+    back = ServedMeter("sdm630")
+    back.energy_wh = 1_000_500.0
+    back.serve_tcp(port)
+    try:
+        retry_now(meter)
+        assert meter.read().energy_register_wh == 1_000_500
+    finally:
+        back.stop()
+
+
 def test_an_unreachable_port_is_one_clear_line() -> None:
     from rig.broker import free_port
 
@@ -132,7 +149,7 @@ def test_a_failing_meter_backs_off_instead_of_hammering_the_bus(tcp_meter: Pair)
     served.fault = "exception"
     with pytest.raises(MeterError):
         meter.read()
-    with pytest.raises(MeterError, match="waiting to retry after 1 failures"):
+    with pytest.raises(MeterError, match=r"device failure.*\(retrying after 1 failures\)"):
         meter.read()
     assert served.requests == 1
 

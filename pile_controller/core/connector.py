@@ -14,6 +14,7 @@ Everything time-dependent takes `now` from the caller; nothing here reads a cloc
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -192,6 +193,7 @@ class Connector:
         self.transaction: Transaction | None = None
         self.reading: ev.Reading | None = None
         self.meter_watch_since = now  # staleness counts from here until the first reading
+        self.meter_problem = "no reading yet"  # why the last poll failed, for MeterFailure
         self.faults: dict[FaultCode, Fault] = {}
         self.disabled = False
         self._announced_available = True
@@ -235,6 +237,8 @@ class Connector:
                 self._relay_feedback(closed)
             case ev.MeterReading(reading=reading):
                 self._meter_reading(reading)
+            case ev.MeterUnreadable(problem=problem):
+                self.meter_problem = problem
             case ev.EmergencyStop(active=active):
                 self._set_fault(FaultCode.EMERGENCY_STOP, active)
             case ev.Tick():
@@ -629,6 +633,8 @@ class Connector:
             if not self.faults and self.state == "faulted":
                 self.trigger("recover")
             return
+        if code is FaultCode.METER_FAILURE:
+            fault = dataclasses.replace(fault, message=f"{fault.message}: {self.meter_problem}")
         self.faults[code] = fault
         self._publish("fault.raised", **fault.as_json())
         self.authorization = None

@@ -60,6 +60,14 @@ class MeterReading:
 
 
 @dataclass(frozen=True)
+class MeterUnreadable:
+    """A poll gave no reading; `problem` says why in one line (named in MeterFailure)."""
+
+    connector: int
+    problem: str
+
+
+@dataclass(frozen=True)
 class EmergencyStop:
     """The pile-wide emergency stop input changed."""
 
@@ -72,7 +80,8 @@ class Tick:
 
 
 Event = (
-    PlugIn
+    MeterUnreadable
+    | PlugIn
     | Unplug
     | CodeEntered
     | StopButton

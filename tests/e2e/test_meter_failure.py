@@ -36,6 +36,8 @@ def test_meter_dies_mid_charge(make_rig: Any) -> None:
 
         fault = be.event("fault.raised", code="MeterFailure", timeout=STALE_AFTER_S + 5)
         assert fault["connector"] == 1
+        message = fault["data"]["message"]  # names the cause, not just the symptom
+        assert message.startswith("No valid energy meter reading: ") and f":{port}" in message
         detected = time.monotonic() - died
         assert detected <= STALE_AFTER_S + 1.5, f"MeterFailure took {detected:.1f} s"
         stopped = be.event("transaction.stopped", transaction_id=tx["transaction_id"])["data"]
