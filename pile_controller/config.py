@@ -104,6 +104,10 @@ class DisplaySettings:
     language: str
     path: str
     start_url_template: str
+    width: int
+    height: int
+    font: str
+    support: str
 
 
 @dataclass(frozen=True)
@@ -315,6 +319,10 @@ SCHEMA: dict[str, Key] = {
                 default="https://app.example.com/start?pile={pile_id}&c={connector}",
                 check=url_template,
             ),
+            "width": Key("int", default=480, check=between(160, 4096)),
+            "height": Key("int", default=320, check=between(160, 4096)),
+            "font": Key("str", default="WenQuanYi Micro Hei"),
+            "support": Key("str", default=""),
         },
     ),
     "tariff": Key(

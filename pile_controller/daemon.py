@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from hal.framebuffer import FramebufferError
 from hal.interfaces import Hardware, MeterError
 from hal.modbus import endpoint_of, open_meter
 from hal.sim import SimPile, drive
@@ -43,7 +44,8 @@ from pile_controller.core.connector import Context
 from pile_controller.core.pile import Pile
 from pile_controller.core.tariff import FREE, Period, Tariff
 from pile_controller.core.times import iso
-from pile_controller.screens import Display, open_display
+from pile_controller.display import Display, NoDisplay, open_display
+from pile_controller.render import FontError
 from pile_controller.signing import PileKey
 from pile_controller.store import Store
 
@@ -54,9 +56,10 @@ DEFAULT_CONFIG = Path("/etc/pile-controller/config.toml")
 
 
 class Daemon:
-    def __init__(self, settings: config.Settings, hardware: Hardware):
+    def __init__(self, settings: config.Settings, hardware: Hardware, display: Display | NoDisplay):
         self.settings = settings
         self.hardware = hardware
+        self.display = display
         self.clock_offset = timedelta(0)  # moved only by `pilectl sim clock` (simulated piles)
         state = settings.pile.state_dir
         self.store = Store(state / "journal.sqlite")
@@ -67,7 +70,6 @@ class Daemon:
             settings.backend.public_key, timedelta(seconds=settings.backend.max_clock_skew_s)
         )
         self.pile = Pile([c.id for c in settings.connectors], self._context(), self.now())
-        self.display: Display = open_display(settings)
         self._stopping = asyncio.Event()
         self._meter_failures: dict[int, int] = {}
 
@@ -134,7 +136,8 @@ class Daemon:
         )
         self.outbox = Outbox(self.store, self.link, self.topics.events)
         server = await serve(self.settings.control.socket, self.control)
-        tasks = [asyncio.create_task(t) for t in (self.link.run(), self._ticks(), self._meters())]
+        loops = (self.link.run(), self._ticks(), self._meters(), self._screens())
+        tasks = [asyncio.create_task(t) for t in loops]
         for c in self.pile.connectors.values():
             self.display.show(c, self.now())
         notify_systemd("READY=1")
@@ -173,6 +176,13 @@ class Daemon:
             if watchdog_s and loop.time() - pinged >= watchdog_s:
                 notify_systemd("WATCHDOG=1")
                 pinged = loop.time()
+
+    async def _screens(self) -> None:
+        # Countdowns and the charging screen change every second; idle screens are not redrawn.
+        while True:
+            await asyncio.sleep(1.0)
+            for c in self.pile.connectors.values():
+                self.display.show(c, self.now())
 
     async def _meters(self) -> None:
         while True:
@@ -486,13 +496,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = config.load(path)
         hardware = open_hardware(settings)
+        display = open_display(settings)
     except config.ConfigError as exc:
         for problem in exc.problems:
             print(f"pile-controller: {problem}", file=sys.stderr)
         return 1
+    except (FontError, FramebufferError) as exc:
+        print(f"pile-controller: display: {exc}", file=sys.stderr)
+        return 1
 
     async def run() -> None:
-        await Daemon(settings, hardware).run()
+        await Daemon(settings, hardware, display).run()
 
     try:
         asyncio.run(run())

@@ -1,124 +1,179 @@
-"""What each state shows on the pile's screen: connector -> picture, and the display drivers.
+"""What the driver sees at the pile: connector state -> screen content, in Chinese and English.
 
-This is the first cut (issue 4 brings every screen in Chinese and English, layout rules and the
-framebuffer): a title, a few lines, and the QR code the state calls for, written atomically.
+This module decides what each state says and which QR code it shows; `render.py` draws it and
+`display.py` puts it on a panel. Wording is for drivers, not technicians: a fault says what
+happened and what to do, never a code alone.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Protocol
 
-import qrcode
-from PIL import Image, ImageDraw, ImageFont
-
-from pile_controller.config import Settings
 from pile_controller.core.connector import Connector
+from pile_controller.core.faults import FaultCode
 
-log = logging.getLogger(__name__)
-SIZE = (480, 320)
+
+@dataclass(frozen=True)
+class Text:
+    """One line, in both languages."""
+
+    zh: str
+    en: str
 
 
 @dataclass(frozen=True)
 class Screen:
-    title: str
-    lines: tuple[str, ...] = ()
+    title: Text
+    lines: tuple[Text, ...] = ()
     qr: str | None = None
+    tone: str = "normal"  # "normal", "attention" or "fault": the title band's colour
+    countdown: bool = False  # content changes every second while shown
 
 
-def screen_for(c: Connector, now: datetime, start_url: str) -> Screen:
+# The code entry field: the same whatever the code, so the screen never tells its length.
+CODE_FIELD = "_ _ _ _ _ _"
+
+# What each fault means to a driver, and what to do about it.
+FAULT_TEXT = {
+    FaultCode.EMERGENCY_STOP: Text(
+        "急停按钮已按下，充电已停止", "Emergency stop pressed: charging stopped"
+    ),
+    FaultCode.RELAY_WELDED: Text(
+        "设备故障，电缆暂时锁定", "Equipment fault: the cable stays locked for safety"
+    ),
+    FaultCode.RELAY_FAILURE: Text(
+        "设备故障，无法供电", "Equipment fault: the pile cannot supply power"
+    ),
+    FaultCode.CABLE_LOCK_FAILURE: Text("充电枪锁故障", "The cable lock is not working"),
+    FaultCode.METER_FAILURE: Text(
+        "电表故障，暂停充电", "The energy meter is not answering: charging paused"
+    ),
+}
+
+
+def clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def screen_for(c: Connector, now: datetime, start_url: str, support: str) -> Screen:
+    """The screen connector `c` shows at `now`."""
     tx = c.transaction
+    tariff = c.ctx.tariff
+    price = tariff.price_per_kwh(now.astimezone(c.ctx.zone).time())
     match c.state:
         case "idle":
-            return Screen("Scan to charge", (f"Connector {c.id}",), start_url)
-        case "reserved":
-            assert c.reservation is not None
-            until = c.reservation.expires_at.astimezone(c.ctx.zone).strftime("%H:%M")
             return Screen(
-                "Reserved", (f"Connector {c.id}", f"until {until}", "Plug in, then enter your code")
+                Text("扫码充电", "Scan to charge"),
+                (
+                    Text(f"{c.id} 号充电枪", f"Connector {c.id}"),
+                    Text(
+                        f"电价 {price:.2f} {tariff.currency}/kWh",
+                        f"Price {price:.2f} {tariff.currency}/kWh",
+                    ),
+                ),
+                qr=start_url,
+            )
+        case "reserved" if c.reservation is not None:
+            left = clock((c.reservation.expires_at - now).total_seconds())
+            return Screen(
+                Text("已预约", "Reserved"),
+                (
+                    Text(
+                        f"预约号 {c.reservation.reservation_id}",
+                        f"Booking {c.reservation.reservation_id}",
+                    ),
+                    Text(f"剩余 {left}", f"Held for {left}"),
+                    Text("请插枪后输入预约码", "Plug in, then enter your code"),
+                ),
+                tone="attention",
+                countdown=True,
             )
         case "authenticating":
-            left = c.gate.attempts_left(now)
-            return Screen("Enter your code or scan", (f"Attempts left: {left}",), start_url)
+            return authenticating(c, now, start_url)
         case "charging" if tx is not None:
             return Screen(
-                "Charging",
+                Text("充电中", "Charging"),
                 (
-                    f"{tx.energy_wh / 1000:.2f} kWh",
-                    f"{tx.power_w / 1000:.1f} kW",
-                    f"{tx.cost:.2f} {tx.tariff.currency}",
+                    Text(
+                        f"已充 {tx.energy_wh / 1000:.2f} kWh",
+                        f"Energy {tx.energy_wh / 1000:.2f} kWh",
+                    ),
+                    Text(f"功率 {tx.power_w / 1000:.1f} kW", f"Power {tx.power_w / 1000:.1f} kW"),
+                    Text(
+                        f"时长 {clock((now - tx.started_at).total_seconds())}",
+                        f"Time {clock((now - tx.started_at).total_seconds())}",
+                    ),
+                    Text(
+                        f"费用 {tx.cost:.2f} {tx.tariff.currency}",
+                        f"Cost {tx.cost:.2f} {tx.tariff.currency}",
+                    ),
+                    Text("按停止键结束充电", "Press STOP to finish"),
                 ),
+                countdown=True,
             )
         case "awaiting_payment" if tx is not None:
-            return Screen("Please pay", (f"{tx.amount} {tx.tariff.currency}",), tx.qr_payload)
+            return Screen(
+                Text("请扫码支付", "Scan to pay"),
+                (
+                    Text(
+                        f"金额 {tx.amount} {tx.tariff.currency}",
+                        f"Amount {tx.amount} {tx.tariff.currency}",
+                    ),
+                    Text(
+                        f"电量 {tx.energy_wh / 1000:.2f} kWh",
+                        f"Energy {tx.energy_wh / 1000:.2f} kWh",
+                    ),
+                    Text("支付后充电枪自动解锁", "The cable unlocks once paid"),
+                ),
+                qr=tx.qr_payload,
+                tone="attention",
+            )
         case "unlocked":
-            return Screen("Thank you", ("Please remove the cable",))
+            return Screen(
+                Text("谢谢使用", "Thank you"), (Text("请拔下充电枪", "Please remove the cable"),)
+            )
         case "unavailable":
-            return Screen("Out of service")
-    fault = next(iter(c.faults.values()), None)
-    return Screen("Fault", (fault.message if fault else "",))
+            return Screen(
+                Text("暂停服务", "Out of service"),
+                (Text("请使用其他充电桩", "Please use another pile"),),
+                tone="attention",
+            )
+    fault = next(iter(c.faults), None)
+    said = FAULT_TEXT.get(fault, Text("设备故障", "Equipment fault")) if fault else Text("", "")
+    hint = (Text(f"客服电话 {support}", f"Support {support}"),) if support else ()
+    return Screen(Text("故障", "Out of order"), (said, *hint), tone="fault")
 
 
-def render(screen: Screen) -> Image.Image:
-    image = Image.new("RGB", SIZE, "white")
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=24)
-    draw.text((16, 16), screen.title, fill="black", font=font)
-    for i, line in enumerate(screen.lines):
-        draw.text((16, 64 + 32 * i), line, fill="black", font=font)
-    if screen.qr:
-        code = qrcode.QRCode(border=4, box_size=4)
-        code.add_data(screen.qr)
-        picture = code.make_image(fill_color="black", back_color="white").get_image()
-        side = SIZE[1] - 32
-        image.paste(
-            picture.convert("RGB").resize((side, side), Image.Resampling.NEAREST),
-            (SIZE[0] - side - 16, 16),
+def authenticating(c: Connector, now: datetime, start_url: str) -> Screen:
+    locked_until = c.gate.locked_until
+    if locked_until is not None and now < locked_until:
+        left = clock((locked_until - now).total_seconds())
+        return Screen(
+            Text("预约码错误次数过多", "Too many wrong codes"),
+            (Text(f"请 {left} 后重试", f"Try again in {left}"),),
+            tone="fault",
+            countdown=True,
         )
-    return image
-
-
-class Display(Protocol):
-    def show(self, connector: Connector, now: datetime) -> None: ...
-
-
-class NoDisplay:
-    def show(self, connector: Connector, now: datetime) -> None:
-        pass
-
-
-class PngDisplay:
-    """Writes each connector's screen to a PNG (temp file and rename: readers never see half)."""
-
-    def __init__(self, settings: Settings):
-        self.path_template = settings.display.path
-        self.start_template = settings.display.start_url_template
-        self.pile_id = settings.pile.id
-        self.shown: dict[int, Screen] = {}
-
-    def show(self, connector: Connector, now: datetime) -> None:
-        start_url = self.start_template.format(
-            pile_id=self.pile_id, connector=connector.id, transaction_id="", amount="", currency=""
+    if c.authorization is not None:
+        return Screen(Text("正在锁枪…", "Locking the cable…"))
+    if c.reservation is None:
+        return Screen(
+            Text("扫码开始充电", "Scan to start"),
+            (Text("用手机扫描二维码", "Scan the code with your phone"),),
+            qr=start_url,
         )
-        screen = screen_for(connector, now, start_url)
-        if self.shown.get(connector.id) == screen:
-            return  # redraw only on change
-        self.shown[connector.id] = screen
-        path = Path(self.path_template.format(connector=connector.id))
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            render(screen).save(tmp, format="PNG")
-            os.replace(tmp, path)
-        except OSError as exc:
-            log.warning("screen %s: %s", path, exc)
-
-
-def open_display(settings: Settings) -> Display:
-    if settings.display.driver == "png":
-        return PngDisplay(settings)
-    return NoDisplay()
+    return Screen(
+        Text("请输入预约码", "Enter your booking code"),
+        (
+            Text(f"预约码 {CODE_FIELD}", f"Code {CODE_FIELD}"),
+            Text(
+                f"还可尝试 {c.gate.attempts_left(now)} 次",
+                f"{c.gate.attempts_left(now)} attempts left",
+            ),
+            Text("或扫码开始充电", "or scan to start"),
+        ),
+        qr=start_url,
+    )

@@ -1,7 +1,7 @@
 """Availability: taking connectors out of service and back, now or after the session."""
 
 from pile_controller.core import commands as cmd
-from tests.bench import Bench
+from rig.bench import Bench
 
 SCHEDULED = cmd.Reply(cmd.ReplyStatus.SCHEDULED)
 

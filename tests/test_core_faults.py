@@ -7,7 +7,7 @@ import pytest
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
 from pile_controller.daemon import Daemon
-from tests.bench import Bench
+from rig.bench import Bench
 
 
 def test_estop_opens_the_relay_before_the_core_hears_of_it() -> None:

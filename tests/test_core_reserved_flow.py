@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from pile_controller.core import commands as cmd
 from pile_controller.signing import verify
-from tests.bench import KEY, Bench
+from rig.bench import KEY, Bench
 
 
 def test_reserved_session_walks_reserve_charge_pay_unlock_unplug() -> None:

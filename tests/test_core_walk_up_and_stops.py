@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from pile_controller.core import commands as cmd
-from tests.bench import Bench
+from rig.bench import Bench
 
 
 def test_walk_up_plug_then_remote_start_charges() -> None:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from pile_controller.core import commands as cmd
-from tests.bench import Bench
+from rig.bench import Bench
 
 CONNECTORS = st.sampled_from([1, 2])
 RELEASABLE = {"idle", "reserved", "unlocked", "unavailable"}

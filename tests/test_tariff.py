@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from pile_controller.core import commands as cmd
 from pile_controller.core.tariff import Period, Tariff, round_money
-from tests.bench import Bench
+from rig.bench import Bench
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOU = Tariff(

@@ -1,0 +1,104 @@
+"""Putting screens on the pile's panel: the `png`, `framebuffer` and `none` drivers.
+
+A connector's screen is redrawn only when its content changes; the daemon asks once a second,
+so a countdown or a charging screen changes (and is redrawn) once a second, an idle one never.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from PIL import Image
+
+from hal.framebuffer import Framebuffer
+from pile_controller.config import Settings
+from pile_controller.core.connector import Connector
+from pile_controller.render import render
+from pile_controller.screens import Screen, screen_for
+
+log = logging.getLogger(__name__)
+
+
+class Panel(Protocol):
+    size: tuple[int, int]
+
+    def put(self, connector: int, image: Image.Image) -> None: ...
+
+
+class PngPanel:
+    """Each connector's screen as a PNG file, replaced atomically (temp file, then rename)."""
+
+    def __init__(self, path_template: str, size: tuple[int, int]):
+        self.path_template, self.size = path_template, size
+
+    def put(self, connector: int, image: Image.Image) -> None:
+        path = Path(self.path_template.format(connector=connector))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        image.save(tmp, format="PNG")
+        os.replace(tmp, path)
+
+
+class FramebufferPanel:
+    """`/dev/fbN` per connector (display.path, e.g. "/dev/fb{connector}")."""
+
+    def __init__(self, path_template: str, connectors: list[int]):
+        self.panels = {c: Framebuffer(Path(path_template.format(connector=c))) for c in connectors}
+        self.size = next(iter(self.panels.values())).size
+
+    def put(self, connector: int, image: Image.Image) -> None:
+        self.panels[connector].show(image)
+
+
+class Display:
+    def __init__(self, settings: Settings, panel: Panel, font: Path):
+        self.panel, self.font = panel, font
+        self.language = settings.display.language
+        self.support = settings.display.support
+        self.start_template = settings.display.start_url_template
+        self.pile_id = settings.pile.id
+        self.shown: dict[int, Screen] = {}
+
+    def screen(self, connector: Connector, now: datetime) -> Screen:
+        start_url = self.start_template.format(
+            pile_id=self.pile_id, connector=connector.id, transaction_id="", amount="", currency=""
+        )
+        return screen_for(connector, now, start_url, self.support)
+
+    def show(self, connector: Connector, now: datetime) -> None:
+        screen = self.screen(connector, now)
+        if self.shown.get(connector.id) == screen:
+            return
+        self.shown[connector.id] = screen
+        width, height = self.panel.size
+        try:
+            self.panel.put(
+                connector.id, render(screen, width, height, self.language, self.font).image
+            )
+        except Exception as exc:  # a screen problem must never stop the pile
+            log.warning("screen of connector %d: %s", connector.id, exc)
+
+
+class NoDisplay:
+    def show(self, connector: Connector, now: datetime) -> None:
+        pass
+
+
+def open_display(settings: Settings) -> Display | NoDisplay:
+    """The configured display; raises FontError or FramebufferError in one line."""
+    from pile_controller.render import find_font
+
+    d = settings.display
+    if d.driver == "none":
+        return NoDisplay()
+    font = find_font(d.font)
+    panel: Panel
+    if d.driver == "framebuffer":
+        panel = FramebufferPanel(d.path, [c.id for c in settings.connectors])
+    else:
+        panel = PngPanel(d.path, (d.width, d.height))
+    return Display(settings, panel, font)

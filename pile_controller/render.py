@@ -1,0 +1,188 @@
+"""Draws a Screen into a frame of the panel's size: a title band, text fitted to the space left,
+and the QR code the state calls for.
+
+The QR code rule (docs/SCREENS.md): the code gets the largest square the layout allows, drawn
+with a whole number of pixels per module (never resampled, so edges stay sharp) and a quiet
+zone of 4 modules; a module narrower than MIN_MODULE_PX is refused as unscannable. Text is
+fitted, not cut: lines shrink, then wrap, down to MIN_TEXT_PX; past that the screen is refused
+with a LayoutError, which the layout tests turn into a failure rather than a clipped screen.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import qrcode
+from PIL import Image, ImageDraw, ImageFont
+from qrcode.constants import ERROR_CORRECT_L, ERROR_CORRECT_M
+
+from pile_controller.screens import Screen, Text
+
+MIN_MODULE_PX = 3
+MIN_TEXT_PX = 12
+MARGIN = 0.04  # of the shorter side
+QUIET_ZONE = 4  # modules, as ISO/IEC 18004 asks
+TONES = {"normal": (11, 110, 79), "attention": (199, 119, 0), "fault": (176, 0, 32)}
+INK = (20, 20, 20)
+
+
+class LayoutError(Exception):
+    """The screen does not fit the frame; the message says what did not fit."""
+
+
+class FontError(Exception):
+    pass
+
+
+@cache
+def find_font(name: str) -> Path:
+    """The file of font family `name`, through fontconfig; FontError naming it if missing."""
+    if shutil.which("fc-match") is None:
+        raise FontError(f"font {name!r}: fontconfig (fc-match) is not installed")
+    found = subprocess.run(
+        ["fc-match", "-f", "%{family}\n%{file}", name], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    if len(found) < 2 or name.lower() not in found[0].lower():
+        raise FontError(f"font {name!r} is not installed (Debian: fonts-wqy-microhei)")
+    return Path(found[1])
+
+
+@dataclass
+class Placed:
+    text: str
+    box: tuple[int, int, int, int]  # left, top, right, bottom
+    size: int
+
+
+@dataclass
+class Drawing:
+    image: Image.Image
+    title: list[Placed] = field(default_factory=list)
+    title_area: tuple[int, int, int, int] = (0, 0, 0, 0)
+    texts: list[Placed] = field(default_factory=list)  # the body's lines
+    text_area: tuple[int, int, int, int] = (0, 0, 0, 0)
+    qr_box: tuple[int, int, int, int] | None = None
+    module_px: int = 0
+
+
+def render(screen: Screen, width: int, height: int, language: str, font: Path) -> Drawing:
+    image = Image.new("RGB", (width, height), "white")
+    drawing = Drawing(image)
+    draw = ImageDraw.Draw(image)
+    margin = max(4, round(min(width, height) * MARGIN))
+    band = max(40, round(height * (0.16 if height >= width else 0.2)))
+    draw.rectangle((0, 0, width, band), fill=TONES[screen.tone])
+    drawing.title_area = (margin, 0, width - margin, band)
+    drawing.title = fit(
+        lines_of((screen.title,), language), drawing.title_area, font, start=round(band * 0.42)
+    )
+    for p in drawing.title:
+        draw.text(p.box[:2], p.text, fill="white", font=load(font, p.size))
+
+    body = (margin, band + margin, width - margin, height - margin)
+    drawing.text_area = body
+    if screen.qr:
+        drawing.text_area, drawing.qr_box, drawing.module_px = place_qr(image, screen.qr, body)
+    drawing.texts = fit(
+        lines_of(screen.lines, language),
+        drawing.text_area,
+        font,
+        start=round(min(width, height) * 0.085),
+    )
+    for p in drawing.texts:
+        draw.text(p.box[:2], p.text, fill=INK, font=load(font, p.size))
+    return drawing
+
+
+def lines_of(texts: tuple[Text, ...], language: str) -> list[tuple[str, float]]:
+    """(line, relative size): with both languages, Chinese first and English a little smaller."""
+    out: list[tuple[str, float]] = []
+    for t in texts:
+        if language in ("zh", "both") and t.zh:
+            out.append((t.zh, 1.0))
+        if language in ("en", "both") and t.en:
+            out.append((t.en, 0.78 if language == "both" else 1.0))
+    return out
+
+
+def place_qr(
+    image: Image.Image, payload: str, body: tuple[int, int, int, int]
+) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int], int]:
+    left, top, right, bottom = body
+    width, height = right - left, bottom - top
+    landscape = width >= height
+    room = min(height, width // 2) if landscape else min(width, round(height * 0.6))
+    # Level M survives a scratched screen; a long payload on a small panel falls back to L,
+    # which needs fewer modules, before being refused.
+    for level in (ERROR_CORRECT_M, ERROR_CORRECT_L):
+        code = qrcode.QRCode(error_correction=level, border=QUIET_ZONE, box_size=1)
+        code.add_data(payload)
+        code.make(fit=True)
+        modules = code.modules_count + 2 * QUIET_ZONE
+        module_px = room // modules
+        if module_px >= MIN_MODULE_PX:
+            break
+    else:
+        raise LayoutError(
+            f"QR code of {code.modules_count} modules needs "
+            f"{modules * MIN_MODULE_PX} px, the screen has {room} px for it"
+        )
+    code.box_size = module_px
+    picture = code.make_image(fill_color="black", back_color="white").get_image().convert("RGB")
+    side = picture.size[0]
+    if landscape:
+        x, y = right - side, top + (height - side) // 2
+        text_area = (left, top, x - module_px, bottom)
+    else:
+        x, y = left + (width - side) // 2, bottom - side
+        text_area = (left, top, right, y - module_px)
+    image.paste(picture, (x, y))
+    return text_area, (x, y, x + side, y + side), module_px
+
+
+def fit(
+    lines: list[tuple[str, float]], area: tuple[int, int, int, int], font: Path, start: int
+) -> list[Placed]:
+    """Places `lines` in `area` at the largest size whose measured glyph boxes all fit,
+    wrapping lines that are too wide."""
+    left, top, right, bottom = area
+    for size in range(max(start, MIN_TEXT_PX), MIN_TEXT_PX - 1, -1):
+        placed, y = [], top
+        for text, scale in lines:
+            px = max(MIN_TEXT_PX, round(size * scale))
+            f = load(font, px)
+            for piece in wrap(text, f, right - left):
+                _, _, x1, y1 = f.getbbox(piece)
+                placed.append(Placed(piece, (left, y, left + round(x1), y + round(y1)), px))
+                y += round(px * 1.3)
+        if all(p.box[2] <= right and p.box[3] <= bottom for p in placed):
+            return placed
+    longest = max(lines, key=lambda line: len(line[0]))[0] if lines else ""
+    raise LayoutError(f"text does not fit {right - left}x{bottom - top} px: {longest!r}")
+
+
+def wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """Breaks `text` at spaces (or anywhere, for Chinese) so each piece fits `width`."""
+    if font.getlength(text) <= width:
+        return [text]
+    pieces, line = [], ""
+    words = text.split(" ") if " " in text else list(text)
+    joiner = " " if " " in text else ""
+    for word in words:
+        candidate = f"{line}{joiner}{word}" if line else word
+        if font.getlength(candidate) <= width or not line:
+            line = candidate
+        else:
+            pieces.append(line)
+            line = word
+    pieces.append(line)
+    return pieces
+
+
+@cache
+def load(font: Path, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(font), size)

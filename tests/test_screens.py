@@ -1,0 +1,199 @@
+"""The pile's screen: every state in every language and frame size, QR codes decoded by a real
+decoder (zbar), and text that fits without being cut off."""
+
+import shutil
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from pile_controller.core import commands as cmd
+from pile_controller.render import LayoutError, find_font, render
+from pile_controller.screens import CODE_FIELD, Screen, Text, screen_for
+from rig.bench import Bench
+
+FONT = find_font("WenQuanYi Micro Hei")
+SIZES = [(480, 320), (320, 480), (800, 480), (480, 800), (320, 240), (240, 320)]
+LANGUAGES = ["zh", "en", "both"]
+START = "https://app.example.com/start?pile=P1&c=1"
+
+
+def decode(image: Image.Image, tmp_path: Path) -> list[str]:
+    """Every QR code zbar finds in `image`."""
+    path = tmp_path / "screen.png"
+    image.save(path)
+    assert shutil.which("zbarimg"), "zbar-tools is not installed (scripts/bootstrap installs it)"
+    run = subprocess.run(
+        ["zbarimg", "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return run.stdout.splitlines()
+
+
+def every_state() -> dict[str, Screen]:
+    """One connector walked through every state; the screen of each."""
+    b = Bench(release_after=None)
+    c = b.c(1)
+    shown = {"idle": screen_for(c, b.now, START, "400-800-1234")}
+
+    def snap(name: str) -> None:
+        shown[name] = screen_for(c, b.now, START, "400-800-1234")
+
+    b.reserve(1, rid="BOOKING-2026-11-22-0001", minutes=45)
+    snap("reserved")
+    b.do("plug")
+    snap("authenticating")
+    for _ in range(5):
+        b.do("code", 1, "000000")
+    snap("locked_out")
+    b.advance(300)
+    b.do("code", 1, "123456")
+    b.sim.ev_power(1, 350_000)  # an ultra-fast charger: long figures
+    b.advance(3 * 3600, step=60)
+    snap("charging")
+    b.do("stop_button")
+    snap("awaiting_payment")
+    b.pay()
+    snap("unlocked")
+    b.do("unplug")
+    b.command(cmd.SetAvailability(1, False))
+    snap("unavailable")
+    b.command(cmd.SetAvailability(1, True))
+    b.sim.kill_meter(1, True)
+    b.advance(6)
+    snap("faulted")
+    return shown
+
+
+SCREENS = every_state()
+
+
+def test_every_state_has_its_screen() -> None:
+    assert set(SCREENS) == {
+        "idle",
+        "reserved",
+        "authenticating",
+        "locked_out",
+        "charging",
+        "awaiting_payment",
+        "unlocked",
+        "unavailable",
+        "faulted",
+    }
+    assert SCREENS["faulted"].tone == "fault"
+    assert "Support 400-800-1234" in [t.en for t in SCREENS["faulted"].lines]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("state", sorted(SCREENS))
+def test_text_fits_every_frame_in_every_language(
+    state: str, language: str, size: tuple[int, int]
+) -> None:
+    width, height = size
+    drawing = render(SCREENS[state], width, height, language, FONT)
+    for area, placements in (
+        (drawing.title_area, drawing.title),
+        (drawing.text_area, drawing.texts),
+    ):
+        left, top, right, bottom = area
+        for placed in placements:
+            x0, y0, x1, y1 = placed.box
+            assert left <= x0 and x1 <= right and top <= y0 and y1 <= bottom, placed
+    if drawing.qr_box:
+        qx0, qy0, qx1, qy1 = drawing.qr_box
+        for placed in drawing.texts:
+            x0, y0, x1, y1 = placed.box
+            assert x1 <= qx0 or x0 >= qx1 or y1 <= qy0 or y0 >= qy1, f"{placed} overlaps the QR"
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_start_qr_code_decodes_to_the_start_url(size: tuple[int, int], tmp_path: Path) -> None:
+    image = render(SCREENS["idle"], *size, "both", FONT).image
+    assert decode(image, tmp_path) == [START]
+
+
+def test_the_payment_qr_code_decodes_to_the_filled_template(tmp_path: Path) -> None:
+    screen = SCREENS["awaiting_payment"]
+    assert screen.qr is not None
+    assert decode(render(screen, 480, 320, "both", FONT).image, tmp_path) == [screen.qr]
+    assert "tx=TX1" in screen.qr and "amount=" in screen.qr
+
+
+def test_the_backends_qr_payload_replaces_the_template(tmp_path: Path) -> None:
+    b = Bench()
+    tx = b.start_reserved_session()
+    b.advance(600)
+    b.do("stop_button")
+    amount = b.c(1).transaction.amount  # type: ignore[union-attr]
+    payload = "wxp://f2f0Vx3kH2mQ-backend-issued-0001"
+    assert b.command(cmd.Payment(tx, "pending", amount or Decimal(0), payload)) == cmd.ACCEPTED
+    screen = screen_for(b.c(1), b.now, START, "")
+    assert decode(render(screen, 480, 320, "both", FONT).image, tmp_path) == [payload]
+
+
+def test_code_entry_never_shows_the_codes_length() -> None:
+    for code in ("1234", "123456789012"):
+        b = Bench()
+        b.reserve(1, code=code)
+        b.do("plug")
+        screen = screen_for(b.c(1), b.now, START, "")
+        assert Text(f"预约码 {CODE_FIELD}", f"Code {CODE_FIELD}") in screen.lines
+
+
+def test_countdowns_change_every_second_and_idle_does_not() -> None:
+    b = Bench()
+    b.reserve(1, minutes=10)
+    first = screen_for(b.c(1), b.now, START, "")
+    b.advance(1)
+    assert screen_for(b.c(1), b.now, START, "") != first
+    idle = screen_for(b.c(2), b.now, START, "")
+    b.advance(1)
+    assert screen_for(b.c(2), b.now, START, "") == idle
+
+
+def test_long_amounts_and_fault_texts_still_fit() -> None:
+    payment = Screen(
+        Text("请扫码支付", "Scan to pay"),
+        (
+            Text("金额 123456789.99 CNY", "Amount 123456789.99 CNY"),
+            Text("电量 1234567.89 kWh", "Energy 1234567.89 kWh"),
+            Text("支付后充电枪自动解锁", "The cable unlocks once paid"),
+        ),
+        qr=START + "&tx=" + "T" * 60 + "&amount=123456789.99&cur=CNY",
+    )
+    fault = Screen(
+        Text("故障", "Out of order"),
+        (
+            Text(
+                "设备故障：急停按钮已按下，充电已停止，请联系现场工作人员处理",
+                "Equipment fault: the emergency stop was pressed and charging stopped; "
+                "please ask the site staff for help",
+            ),
+            Text("客服电话 400-800-1234 转 5678", "Support 400-800-1234 ext. 5678"),
+        ),
+        tone="fault",
+    )
+    for screen in (payment, fault):
+        for size in SIZES:
+            for language in LANGUAGES:
+                render(screen, *size, language, FONT)  # LayoutError if anything is cut
+
+
+def test_a_screen_that_cannot_fit_is_refused_not_clipped() -> None:
+    crowded = Screen(Text("x", "x"), tuple(Text("字" * 40, "word " * 40) for _ in range(30)))
+    with pytest.raises(LayoutError, match="text does not fit"):
+        render(crowded, 320, 240, "both", FONT)
+
+
+def test_qr_modules_are_whole_pixels_with_a_quiet_zone() -> None:
+    drawing = render(SCREENS["idle"], 480, 320, "both", FONT)
+    assert drawing.module_px >= 3 and drawing.qr_box is not None
+    x0, y0, x1, y1 = drawing.qr_box
+    assert (x1 - x0) % drawing.module_px == 0
+    border = drawing.image.crop((x0, y0, x1, y0 + 4 * drawing.module_px))
+    assert border.getextrema() == ((255, 255), (255, 255), (255, 255))  # quiet zone is white
