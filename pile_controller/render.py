@@ -148,21 +148,44 @@ def fit(
     lines: list[tuple[str, float]], area: tuple[int, int, int, int], font: Path, start: int
 ) -> list[Placed]:
     """Places `lines` in `area` at the largest size whose measured glyph boxes all fit,
-    wrapping lines that are too wide."""
+    wrapping lines that are too wide. The size is found by bisection (text that fits at one
+    size fits at every smaller one)."""
+    first = lay_out(lines, area, font, max(start, MIN_TEXT_PX))
+    if first is not None:
+        return first  # most screens fit at their natural size
+    best = lay_out(lines, area, font, MIN_TEXT_PX)
+    if best is None:
+        longest = max(lines, key=lambda line: len(line[0]))[0] if lines else ""
+        left, top, right, bottom = area
+        raise LayoutError(f"text does not fit {right - left}x{bottom - top} px: {longest!r}")
+    low, high = MIN_TEXT_PX, max(start, MIN_TEXT_PX) - 1
+    while low < high:
+        size = (low + high + 1) // 2
+        placed = lay_out(lines, area, font, size)
+        if placed is None:
+            high = size - 1
+        else:
+            low, best = size, placed
+    return best
+
+
+def lay_out(
+    lines: list[tuple[str, float]], area: tuple[int, int, int, int], font: Path, size: int
+) -> list[Placed] | None:
+    """The lines placed at `size`, or None if any glyph box would leave `area`."""
     left, top, right, bottom = area
-    for size in range(max(start, MIN_TEXT_PX), MIN_TEXT_PX - 1, -1):
-        placed, y = [], top
-        for text, scale in lines:
-            px = max(MIN_TEXT_PX, round(size * scale))
-            f = load(font, px)
-            for piece in wrap(text, f, right - left):
-                _, _, x1, y1 = f.getbbox(piece)
-                placed.append(Placed(piece, (left, y, left + round(x1), y + round(y1)), px))
-                y += round(px * 1.3)
-        if all(p.box[2] <= right and p.box[3] <= bottom for p in placed):
-            return placed
-    longest = max(lines, key=lambda line: len(line[0]))[0] if lines else ""
-    raise LayoutError(f"text does not fit {right - left}x{bottom - top} px: {longest!r}")
+    placed, y = [], top
+    for text, scale in lines:
+        px = max(MIN_TEXT_PX, round(size * scale))
+        f = load(font, px)
+        for piece in wrap(text, f, right - left):
+            _, _, x1, y1 = f.getbbox(piece)
+            box = (left, y, left + round(x1), y + round(y1))
+            if box[2] > right or box[3] > bottom:
+                return None
+            placed.append(Placed(piece, box, px))
+            y += round(px * 1.3)
+    return placed
 
 
 def wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:

@@ -1,72 +1,20 @@
 """The pile's screen: every state in every language and frame size, QR codes decoded by a real
 decoder (zbar), and text that fits without being cut off."""
 
-import shutil
-import subprocess
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from pile_controller.core import commands as cmd
 from pile_controller.render import LayoutError, find_font, render
 from pile_controller.screens import CODE_FIELD, Screen, Text, screen_for
 from rig.bench import Bench
+from rig.gallery import START, every_state
+from rig.qr import decode_qr
 
 FONT = find_font("WenQuanYi Micro Hei")
 SIZES = [(480, 320), (320, 480), (800, 480), (480, 800), (320, 240), (240, 320)]
 LANGUAGES = ["zh", "en", "both"]
-START = "https://app.example.com/start?pile=P1&c=1"
-
-
-def decode(image: Image.Image, tmp_path: Path) -> list[str]:
-    """Every QR code zbar finds in `image`."""
-    path = tmp_path / "screen.png"
-    image.save(path)
-    assert shutil.which("zbarimg"), "zbar-tools is not installed (scripts/bootstrap installs it)"
-    run = subprocess.run(
-        ["zbarimg", "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return run.stdout.splitlines()
-
-
-def every_state() -> dict[str, Screen]:
-    """One connector walked through every state; the screen of each."""
-    b = Bench(release_after=None)
-    c = b.c(1)
-    shown = {"idle": screen_for(c, b.now, START, "400-800-1234")}
-
-    def snap(name: str) -> None:
-        shown[name] = screen_for(c, b.now, START, "400-800-1234")
-
-    b.reserve(1, rid="BOOKING-2026-11-22-0001", minutes=45)
-    snap("reserved")
-    b.do("plug")
-    snap("authenticating")
-    for _ in range(5):
-        b.do("code", 1, "000000")
-    snap("locked_out")
-    b.advance(300)
-    b.do("code", 1, "123456")
-    b.sim.ev_power(1, 350_000)  # an ultra-fast charger: long figures
-    b.advance(3 * 3600, step=60)
-    snap("charging")
-    b.do("stop_button")
-    snap("awaiting_payment")
-    b.pay()
-    snap("unlocked")
-    b.do("unplug")
-    b.command(cmd.SetAvailability(1, False))
-    snap("unavailable")
-    b.command(cmd.SetAvailability(1, True))
-    b.sim.kill_meter(1, True)
-    b.advance(6)
-    snap("faulted")
-    return shown
 
 
 SCREENS = every_state()
@@ -112,19 +60,19 @@ def test_text_fits_every_frame_in_every_language(
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_the_start_qr_code_decodes_to_the_start_url(size: tuple[int, int], tmp_path: Path) -> None:
+def test_the_start_qr_code_decodes_to_the_start_url(size: tuple[int, int]) -> None:
     image = render(SCREENS["idle"], *size, "both", FONT).image
-    assert decode(image, tmp_path) == [START]
+    assert decode_qr(image) == [START]
 
 
-def test_the_payment_qr_code_decodes_to_the_filled_template(tmp_path: Path) -> None:
+def test_the_payment_qr_code_decodes_to_the_filled_template() -> None:
     screen = SCREENS["awaiting_payment"]
     assert screen.qr is not None
-    assert decode(render(screen, 480, 320, "both", FONT).image, tmp_path) == [screen.qr]
+    assert decode_qr(render(screen, 480, 320, "both", FONT).image) == [screen.qr]
     assert "tx=TX1" in screen.qr and "amount=" in screen.qr
 
 
-def test_the_backends_qr_payload_replaces_the_template(tmp_path: Path) -> None:
+def test_the_backends_qr_payload_replaces_the_template() -> None:
     b = Bench()
     tx = b.start_reserved_session()
     b.advance(600)
@@ -133,7 +81,7 @@ def test_the_backends_qr_payload_replaces_the_template(tmp_path: Path) -> None:
     payload = "wxp://f2f0Vx3kH2mQ-backend-issued-0001"
     assert b.command(cmd.Payment(tx, "pending", amount or Decimal(0), payload)) == cmd.ACCEPTED
     screen = screen_for(b.c(1), b.now, START, "")
-    assert decode(render(screen, 480, 320, "both", FONT).image, tmp_path) == [payload]
+    assert decode_qr(render(screen, 480, 320, "both", FONT).image) == [payload]
 
 
 def test_code_entry_never_shows_the_codes_length() -> None:
