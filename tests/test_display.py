@@ -1,0 +1,64 @@
+"""The display: redraws only on change, says which font is missing, never stops the pile."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from pile_controller.config import load
+from pile_controller.display import Display
+from pile_controller.render import FontError, find_font
+from rig.bench import Bench
+from rig.broker import free_port
+from rig.pile import PileProcess
+
+
+class CountingPanel:
+    size = (480, 320)
+
+    def __init__(self) -> None:
+        self.frames: list[int] = []
+
+    def put(self, connector: int, image: Image.Image) -> None:
+        self.frames.append(connector)
+
+
+def display(tmp_path: Path) -> tuple[Display, CountingPanel]:
+    pile = PileProcess(tmp_path, free_port(), display="png")
+    panel = CountingPanel()
+    return Display(load(pile.config), panel, find_font("WenQuanYi Micro Hei")), panel
+
+
+def test_an_idle_screen_is_drawn_once_and_a_countdown_every_second(tmp_path: Path) -> None:
+    shown, panel = display(tmp_path)
+    b = Bench()
+    b.reserve(1, minutes=10)
+    for _ in range(3):
+        shown.show(b.c(1), b.now)
+        shown.show(b.c(2), b.now)
+        b.advance(1)
+    assert panel.frames.count(2) == 1, "idle: drawn once"
+    assert panel.frames.count(1) == 3, "reserved countdown: drawn every second"
+
+
+def test_a_missing_font_is_named() -> None:
+    with pytest.raises(FontError, match="font 'No Such Font' is not installed"):
+        find_font("No Such Font")
+
+
+def test_the_daemon_will_not_start_without_its_font_and_says_so(tmp_path: Path) -> None:
+    pile = PileProcess(tmp_path, free_port(), display="png")
+    text = pile.config.read_text().replace('driver = "png"', 'driver = "png"\nfont = "Nope Sans"')
+    pile.config.write_text(text)
+    run = subprocess.run(
+        [sys.executable, "-m", "pile_controller.daemon", "--config", str(pile.config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 1
+    assert run.stderr == (
+        "pile-controller: display: font 'Nope Sans' is not installed (Debian: fonts-wqy-microhei)\n"
+    )
