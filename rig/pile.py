@@ -141,3 +141,23 @@ class PileProcess:
 
     def logs(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def pilectl(*args: str) -> subprocess.CompletedProcess[str]:
+    """`pilectl ARGS`, as a technician runs it; output captured, never raises on failure."""
+    return run_module("pile_controller.cli", *args)
+
+
+def pile_controller(*args: str) -> subprocess.CompletedProcess[str]:
+    """`pile-controller ARGS` run to completion (check-config, or a start that must fail)."""
+    return run_module("pile_controller.daemon", *args)
+
+
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -1,23 +1,12 @@
 """pilectl without a daemon: a clear line, not a traceback."""
 
-import subprocess
-import sys
 from pathlib import Path
+
+from rig.pile import pilectl
 
 
 def test_status_without_a_running_daemon_says_so(tmp_path: Path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pile_controller.cli",
-            "--socket",
-            str(tmp_path / "none.sock"),
-            "status",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    run = pilectl("--socket", str(tmp_path / "none.sock"), "status")
     assert run.returncode == 1
     assert (
         run.stderr
@@ -28,10 +17,6 @@ def test_status_without_a_running_daemon_says_so(tmp_path: Path) -> None:
 def test_status_with_a_broken_config_names_the_key(tmp_path: Path) -> None:
     bad = tmp_path / "c.toml"
     bad.write_text("[pile]\nid = 3\n")
-    run = subprocess.run(
-        [sys.executable, "-m", "pile_controller.cli", "--config", str(bad), "status"],
-        capture_output=True,
-        text=True,
-    )
+    run = pilectl("--config", str(bad), "status")
     assert run.returncode == 1 and len(run.stderr.splitlines()) == 1
     assert run.stderr.startswith("pilectl: pile.id: expected a string")

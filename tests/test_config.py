@@ -1,13 +1,12 @@
 """config.toml: every key of CONTRACT §7 read and checked, one line per problem."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pile_controller import config
 from pile_controller.daemon import main
+from rig.pile import pile_controller
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT_EXAMPLE = """
@@ -166,12 +165,7 @@ def test_check_config_exits_zero_for_a_valid_file(capsys: pytest.CaptureFixture[
 def test_check_config_prints_one_line_per_problem_and_no_traceback(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(edit("port = 1883", 'port = "x"').replace("lockout_s = 300", "lockout_s = 0"))
-    run = subprocess.run(
-        [sys.executable, "-m", "pile_controller.daemon", "check-config", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = pile_controller("check-config", str(path))
     assert run.returncode == 1
     assert run.stderr.splitlines() == [
         "backend.port: expected an integer, got a string",
@@ -180,18 +174,7 @@ def test_check_config_prints_one_line_per_problem_and_no_traceback(tmp_path: Pat
 
 
 def test_check_config_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pile_controller.daemon",
-            "check-config",
-            str(tmp_path / "nope.toml"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = pile_controller("check-config", str(tmp_path / "nope.toml"))
     assert run.returncode == 1 and len(run.stderr.splitlines()) == 1
     assert "cannot read" in run.stderr
 

@@ -1,7 +1,5 @@
 """The display: redraws only on change, says which font is missing, never stops the pile."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ from pile_controller.display import Display
 from pile_controller.render import FontError, find_font
 from rig.bench import Bench
 from rig.broker import free_port
-from rig.pile import PileProcess
+from rig.pile import PileProcess, pile_controller
 
 
 class CountingPanel:
@@ -52,12 +50,7 @@ def test_the_daemon_will_not_start_without_its_font_and_says_so(tmp_path: Path) 
     pile = PileProcess(tmp_path, free_port(), display="png")
     text = pile.config.read_text().replace('driver = "png"', 'driver = "png"\nfont = "Nope Sans"')
     pile.config.write_text(text)
-    run = subprocess.run(
-        [sys.executable, "-m", "pile_controller.daemon", "--config", str(pile.config)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    run = pile_controller("--config", str(pile.config))
     assert run.returncode == 1
     assert run.stderr == (
         "pile-controller: display: font 'Nope Sans' is not installed (Debian: fonts-wqy-microhei)\n"

@@ -1,23 +1,13 @@
 """`pilectl meter read`: commissioning a meter without the daemon (CONTRACT §8)."""
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from rig.broker import free_port
 from rig.meter import ServedMeter
-
-
-def pilectl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pile_controller.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from rig.pile import pilectl
 
 
 @pytest.fixture

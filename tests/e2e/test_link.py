@@ -3,8 +3,6 @@
 import base64
 import json
 import signal
-import subprocess
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pile_controller.core.times import iso
 from pile_controller.signing import canonical, verify
 from rig.backend import in_minutes
+from rig.pile import pilectl
 
 
 def reserve_fields(rid: str = "R1", connector: int = 1) -> dict[str, Any]:
@@ -208,20 +207,8 @@ def test_signed_commands_only_when_a_backend_key_is_set(make_rig: Any) -> None:
 
 def test_pilectl_status_json_and_table(rig: Any) -> None:
     charge(rig, 2)
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pile_controller.cli",
-            "--config",
-            str(rig.pile.config),
-            "status",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    run = pilectl("--config", str(rig.pile.config), "status", "--json")
+    assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["pile_id"] == "PILE-T1" and report["backend"] == {"connected": True, "outbox": 0}
     c2 = report["connectors"][1]
@@ -245,29 +232,12 @@ def test_pilectl_status_json_and_table(rig: Any) -> None:
         True,
         True,
     )
-    table = subprocess.run(
-        [sys.executable, "-m", "pile_controller.cli", "--socket", str(rig.pile.socket), "status"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    table = pilectl("--socket", str(rig.pile.socket), "status")
+    assert table.returncode == 0, table.stderr
     assert "charging" in table.stdout and "connected" in table.stdout
 
 
 def test_pilectl_sim_refuses_nonsense_in_one_line(rig: Any) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pile_controller.cli",
-            "--socket",
-            str(rig.pile.socket),
-            "sim",
-            "plug",
-            "7",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    run = pilectl("--socket", str(rig.pile.socket), "sim", "plug", "7")
     assert run.returncode == 1
     assert run.stderr.strip() == "pilectl: no connector '7' (have [1, 2])"

@@ -1,13 +1,11 @@
 """The daemon as systemd runs it: readiness, watchdog, and start-up errors in one line."""
 
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from rig.broker import free_port
-from rig.pile import PileProcess
+from rig.pile import PileProcess, pile_controller
 
 
 def test_tells_systemd_it_is_ready_and_pings_the_watchdog(tmp_path: Path) -> None:
@@ -27,12 +25,7 @@ def test_tells_systemd_it_is_ready_and_pings_the_watchdog(tmp_path: Path) -> Non
 def test_an_unsupported_driver_is_one_line_and_a_failed_start(tmp_path: Path) -> None:
     pile = PileProcess(tmp_path, free_port())
     pile.config.write_text(pile.config.read_text().replace('driver = "sim"', 'driver = "rpi"'))
-    run = subprocess.run(
-        [sys.executable, "-m", "pile_controller.daemon", "--config", str(pile.config)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    run = pile_controller("--config", str(pile.config))
     assert run.returncode == 1
     assert run.stderr == 'pile-controller: hal.driver: "rpi" is not supported by this version yet\n'
 
