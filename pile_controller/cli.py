@@ -17,6 +17,7 @@ from hal.meters import known_models
 from hal.modbus import Endpoint, open_meter
 from hal.sim import SIM_USAGE
 from pile_controller import config
+from pile_controller.core.faults import CATALOGUE
 from pile_controller.daemon import default_config
 
 
@@ -103,7 +104,16 @@ def show_status(report: dict[str, Any]) -> str:
         )
     for c in report["connectors"]:
         lines.append(f"meter {c['id']}: {show_meter(c.get('meter'))}")
+    for c in report["connectors"]:
+        if c["fault"]:
+            lines.append(f"fault {c['id']}: {show_fault(c['fault'])}")
     return "\n".join(lines)
+
+
+def show_fault(fault: dict[str, str]) -> str:
+    known = next((f for f in CATALOGUE.values() if f.code == fault["code"]), None)
+    until = f" (clears when {known.clears})" if known else ""
+    return f"{fault['code']}: {fault['message']}{until}"
 
 
 def show_meter(meter: dict[str, Any] | None) -> str:

@@ -54,7 +54,7 @@ class Store:
         out: list[Envelope] = []
         with self._transaction():
             if reply is not None:
-                self._remember_reply(*reply)
+                self._remember_reply(*reply)  # in the same commit as the events it caused
             seq = int(self.get("seq") or 0)
             for event in events:
                 seq += 1
@@ -91,10 +91,6 @@ class Store:
     def reply_for(self, command_id: str) -> str | None:
         row = self.db.execute("SELECT reply FROM handled WHERE id = ?", (command_id,)).fetchone()
         return row[0] if row else None
-
-    def remember_reply(self, command_id: str, reply: str) -> None:
-        with self._transaction():
-            self._remember_reply(command_id, reply)
 
     def _remember_reply(self, command_id: str, reply: str) -> None:
         self.db.execute(

@@ -36,8 +36,8 @@ def test_undelivered_events_come_back_in_seq_order_after_reopening(tmp_path: Pat
 
 def test_the_first_reply_to_a_command_id_is_kept(tmp_path: Path) -> None:
     store = Store(tmp_path / "j.sqlite")
-    store.remember_reply("c1", "first")
-    store.remember_reply("c1", "second")
+    store.append_events([], reply=("c1", "first"))
+    store.append_events([], reply=("c1", "second"))
     assert store.reply_for("c1") == "first"
     assert store.reply_for("c2") is None
 

@@ -105,6 +105,11 @@ def test_estop_while_charging_stops_bills_and_holds_faulted(rig: Any) -> None:
     )
     report = pile.status()["connectors"][0]
     assert not report["relay_closed"] and report["cable_locked"]
+    table = pilectl("--socket", str(pile.socket), "status").stdout
+    assert (
+        "fault 1: EmergencyStop: Emergency stop pressed "
+        "(clears when the emergency stop is released)"
+    ) in table
     pile.sim("estop", "off")
     be.event("fault.cleared", code="EmergencyStop")
     be.status(1, state="awaiting_payment")
