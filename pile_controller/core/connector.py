@@ -18,7 +18,6 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,6 +39,7 @@ from pile_controller.core.faults import CATALOGUE, Fault, FaultCode
 from pile_controller.core.reservations import CodeGate, Reservation, Verdict
 from pile_controller.core.tariff import FREE, Tariff, round_money
 from pile_controller.core.times import iso
+from pile_controller.core.transaction import Transaction
 
 STATES = [
     "idle",
@@ -139,37 +139,6 @@ class Authorization:
     id_token: str
     reservation_id: str | None
     plug_by: datetime  # a remote start must be followed by a plug-in before this
-
-
-@dataclass
-class Transaction:
-    transaction_id: str
-    id_token: str
-    reservation_id: str | None
-    started_at: datetime
-    meter_start_wh: int
-    tariff: Tariff
-    meter_last_wh: int
-    last_sample_at: datetime
-    power_w: float = 0.0
-    cost: Decimal = Decimal(0)  # unrounded running cost
-    stop_reason: str | None = None  # set once a stop was asked for
-    stopped_at: datetime | None = None
-    amount: Decimal | None = None  # the rounded bill, once stopped
-    qr_payload: str | None = None
-    settled: str | None = None  # how it was settled: Paid, Free, ReleasedBy...
-
-    @property
-    def energy_wh(self) -> int:
-        return self.meter_last_wh - self.meter_start_wh
-
-    @property
-    def finished(self) -> bool:
-        return self.stopped_at is not None
-
-    @property
-    def unpaid(self) -> bool:
-        return self.finished and self.settled is None
 
 
 class Connector:
@@ -538,10 +507,7 @@ class Connector:
         self.reading = reading
         self._set_fault(FaultCode.METER_FAILURE, False)
         if tx is not None and not tx.finished:
-            delta = reading.energy_register_wh - tx.meter_last_wh
-            tx.cost += tx.tariff.cost_of(delta, self.now, self.ctx.zone)
-            tx.meter_last_wh = reading.energy_register_wh
-            tx.power_w = reading.power_w
+            tx.metered(reading.energy_register_wh, reading.power_w, self.now, self.ctx.zone)
             if tx.stop_reason is not None:
                 self._finish()
             elif self.now - tx.last_sample_at >= self.ctx.interval:
@@ -556,49 +522,16 @@ class Connector:
         assert tx is not None and tx.stop_reason is not None
         if self.reading is not None:
             self.meter_values("Transaction.End", self.now)
-        tx.stopped_at = self.now
-        tx.power_w = 0.0
-        tx.amount = round_money(tx.cost, tx.tariff.currency)
-        cost = {
-            "total": str(tx.amount),
-            "currency": tx.tariff.currency,
-            "tariff_id": tx.tariff.tariff_id,
-        }
-        facts = {
-            "pile": self.ctx.pile_id,
-            "connector": self.id,
-            "transaction_id": tx.transaction_id,
-            "id_token": tx.id_token,
-            "started_at": iso(tx.started_at),
-            "stopped_at": iso(self.now),
-            "meter_start_wh": tx.meter_start_wh,
-            "meter_stop_wh": tx.meter_last_wh,
-            "energy_wh": tx.energy_wh,
-            "cost": cost,
-        }
+        tx.close(self.now)
         self._publish(
-            "transaction.stopped",
-            transaction_id=tx.transaction_id,
-            meter_start_wh=tx.meter_start_wh,
-            meter_stop_wh=tx.meter_last_wh,
-            energy_wh=tx.energy_wh,
-            stopped_at=iso(self.now),
-            reason=tx.stop_reason,
-            cost=cost,
-            receipt={**facts, "sig": self.ctx.sign(facts)},
+            "transaction.stopped", **tx.stopped_event(self.ctx.pile_id, self.id, self.ctx.sign)
         )
         if self.state == "charging":
             self.trigger("finish")
         if tx.amount == 0:
             self._settle("Free")
             return
-        tx.qr_payload = self.ctx.payment_url_template.format(
-            pile_id=self.ctx.pile_id,
-            connector=self.id,
-            transaction_id=tx.transaction_id,
-            amount=tx.amount,
-            currency=tx.tariff.currency,
-        )
+        tx.qr_payload = tx.payment_url(self.ctx.payment_url_template, self.ctx.pile_id, self.id)
         self._publish(
             "payment.requested",
             transaction_id=tx.transaction_id,
