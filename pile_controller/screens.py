@@ -12,6 +12,7 @@ from datetime import datetime
 
 from pile_controller.core.connector import Connector
 from pile_controller.core.faults import FaultCode
+from pile_controller.core.tariff import round_money
 
 
 @dataclass(frozen=True)
@@ -94,21 +95,20 @@ def screen_for(c: Connector, now: datetime, start_url: str, support: str) -> Scr
         case "authenticating":
             return authenticating(c, now, start_url)
         case "charging" if tx is not None:
+            # The same rounding as the bill, and the price of the tariff this session began with.
+            currency = tx.tariff.currency
+            running = round_money(tx.cost, currency)
+            tx_price = tx.tariff.price_per_kwh(now.astimezone(c.ctx.zone).time())
+            kwh, kw = f"{tx.energy_wh / 1000:.2f} kWh", f"{tx.power_w / 1000:.1f} kW"
+            elapsed = clock((now - tx.started_at).total_seconds())
             return Screen(
                 Text("充电中", "Charging"),
                 (
+                    Text(f"已充 {kwh}  功率 {kw}", f"{kwh} at {kw}"),
+                    Text(f"时长 {elapsed}", f"Time {elapsed}"),
                     Text(
-                        f"已充 {tx.energy_wh / 1000:.2f} kWh",
-                        f"Energy {tx.energy_wh / 1000:.2f} kWh",
-                    ),
-                    Text(f"功率 {tx.power_w / 1000:.1f} kW", f"Power {tx.power_w / 1000:.1f} kW"),
-                    Text(
-                        f"时长 {clock((now - tx.started_at).total_seconds())}",
-                        f"Time {clock((now - tx.started_at).total_seconds())}",
-                    ),
-                    Text(
-                        f"费用 {tx.cost:.2f} {tx.tariff.currency}",
-                        f"Cost {tx.cost:.2f} {tx.tariff.currency}",
+                        f"费用 {running} {currency}（{tx_price:.2f}/kWh）",
+                        f"Cost {running} {currency} at {tx_price:.2f}/kWh",
                     ),
                     Text("按停止键结束充电", "Press STOP to finish"),
                 ),

@@ -84,6 +84,18 @@ def test_the_backends_qr_payload_replaces_the_template() -> None:
     assert decode_qr(render(screen, 480, 320, "both", FONT).image) == [payload]
 
 
+def test_charging_shows_the_sessions_own_price_and_the_cost_rounded_as_billed() -> None:
+    from pile_controller.core.tariff import Tariff
+
+    b = Bench()
+    b.start_reserved_session()
+    b.command(cmd.SetTariff(Tariff("T2", "CNY", Decimal("9"), Decimal("0"))))  # for later ones
+    b.sim.ev_power(1, 2250)
+    b.advance(3600, step=60)  # 2.25 kWh at 2.00: 4.50 exactly; half a cent is never shown
+    lines = [t.en for t in screen_for(b.c(1), b.now, START, "").lines]
+    assert "Cost 4.50 CNY at 2.00/kWh" in lines
+
+
 def test_code_entry_never_shows_the_codes_length() -> None:
     for code in ("1234", "123456789012"):
         b = Bench()
