@@ -164,7 +164,9 @@ class Link:
         self._failures = 0
         self._backoff.reset()
         self.connected = True
-        self._on_connect()
+        # paho calls this before it re-sends what was in flight when the link dropped; what
+        # we publish on connect must queue after those, or events would overtake older ones.
+        self._loop.call_soon(self._on_connect)
 
     def _disconnected(self, _c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if self.connected:

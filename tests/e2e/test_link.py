@@ -4,6 +4,7 @@ import base64
 import json
 import signal
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -11,8 +12,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pile_controller.core.times import iso
 from pile_controller.signing import canonical, verify
-from rig.backend import in_minutes
-from rig.pile import pilectl
+from rig.backend import Backend, in_minutes
+from rig.broker import Broker
+from rig.pile import PileProcess, pilectl
+from rig.proxy import Proxy
 
 
 def reserve_fields(rid: str = "R1", connector: int = 1) -> dict[str, Any]:
@@ -246,3 +249,31 @@ def test_pilectl_sim_refuses_nonsense_in_one_line(rig: Any) -> None:
     run = pilectl("--socket", str(rig.pile.socket), "sim", "plug", "7")
     assert run.returncode == 1
     assert run.stderr.strip() == "pilectl: no connector '7' (have [1, 2])"
+
+
+def test_events_lost_in_flight_are_resent_before_newer_ones(tmp_path: Path) -> None:
+
+    with Broker(tmp_path / "broker") as broker:
+        proxy = Proxy(broker.port)
+        pile = PileProcess(tmp_path / "pile", proxy.port).start()
+        be = Backend(broker.port, pile.pile_id).connect()
+        try:
+            be.online()
+            pile.sim("plug", 1)
+            be.ask("start", connector=1, id_token="x")  # seq 1, 2
+            be.event("meter.values", context="Transaction.Begin")
+            proxy.set("swallow")  # the network eats what the pile sends now
+            pile.sim("clock", "+600")
+            pile.sim("stop-button", 1)  # handed to the link, lost on the way
+            pile.wait_until(lambda r: r["connectors"][0]["state"] == "awaiting_payment")
+            proxy.set("down")
+            pile.wait_until(lambda r: not r["backend"]["connected"])
+            pile.sim("estop", "on")  # newer events, made while the link is down
+            proxy.set("up")
+            be.event("fault.raised", code="EmergencyStop", timeout=30)
+            first_seen = list(dict.fromkeys(e["seq"] for e in be.events()))
+            assert first_seen == list(range(1, len(first_seen) + 1)), first_seen
+        finally:
+            be.close()
+            pile.stop()
+            proxy.close()
