@@ -66,6 +66,7 @@ class BackendSettings:
     public_key: bytes | None
     max_clock_skew_s: int
     keepalive_s: int
+    mqtt_version: str
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,7 @@ SCHEMA: dict[str, Key] = {
             "public_key": Key("str", check=ed25519_key),
             "max_clock_skew_s": Key("int", default=300, check=between(1, 86400)),
             "keepalive_s": Key("int", default=30, check=between(5, 3600)),
+            "mqtt_version": Key("str", default="5", check=one_of("5", "3.1.1")),
         },
     ),
     "hal": Key(
@@ -533,6 +535,7 @@ def build(v: dict[str, Any], source: Path) -> Settings:
             public_key=base64.b64decode(backend["public_key"]) if backend["public_key"] else None,
             max_clock_skew_s=backend["max_clock_skew_s"],
             keepalive_s=backend["keepalive_s"],
+            mqtt_version=backend["mqtt_version"],
         ),
         hal=HalSettings(**v["hal"]),
         reservation=ReservationSettings(**v["reservation"]),

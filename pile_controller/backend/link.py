@@ -62,8 +62,13 @@ class Link:
         self._failures = 0  # consecutive, for rate-limited logging
         self._backoff = Backoff()
         self._loop_thread = threading.get_ident()
+        self.v5 = settings.mqtt_version == "5"
+        # MQTT 3.1.1 has no session expiry: a persistent session is asked for at construction.
         self.client = client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
+            clean_session=None if self.v5 else False,
         )
         client.will_set(will[0], will[1], qos=1, retain=True)
         if settings.username is not None:
@@ -140,16 +145,16 @@ class Link:
     # --- paho plumbing -------------------------------------------------------------------------
 
     def _connect(self) -> None:
+        where = (self.settings.host, self.settings.port)
+        if not self.v5:
+            self.client.connect(*where, keepalive=self.settings.keepalive_s)
+            return
         props = Properties(PacketTypes.CONNECT)
         # The session (our subscription and the commands queued on it) outlives an outage or
         # a daemon restart, but no longer than a command stays fresh.
         props.SessionExpiryInterval = self.settings.max_clock_skew_s
         self.client.connect(
-            self.settings.host,
-            self.settings.port,
-            keepalive=self.settings.keepalive_s,
-            clean_start=False,
-            properties=props,
+            *where, keepalive=self.settings.keepalive_s, clean_start=False, properties=props
         )
 
     def _connected(self, _c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:

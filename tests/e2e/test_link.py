@@ -277,3 +277,14 @@ def test_events_lost_in_flight_are_resent_before_newer_ones(tmp_path: Path) -> N
             be.close()
             pile.stop()
             proxy.close()
+
+
+def test_a_pile_on_an_mqtt_3_1_1_broker_works_without_the_mqtt_5_extras(make_rig: Any) -> None:
+    rig = make_rig(backend_extra='mqtt_version = "3.1.1"')
+    be = rig.backend
+    cid = be.command("reserve", response_topic=True, **reserve_fields("R1"))
+    assert be.reply(cid)["status"] == "Accepted"  # on P/ID/replies; no response topic in 3.1.1
+    be.event("reservation.accepted", reservation_id="R1")
+    be.status(1, state="reserved")
+    log = (rig.broker.workdir / "mosquitto.log").read_text()
+    assert "as pile-PILE-T1 (p2," in log  # mosquitto's log calls MQTT 3.1.1 "p2" (v5: "p5")
