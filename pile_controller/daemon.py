@@ -135,6 +135,8 @@ class Daemon:
             on_ack=lambda mid: self.outbox.acked(mid),
         )
         self.outbox = Outbox(self.store, self.link, self.topics.events)
+        # Rebuild what the journal knows (a session cut off by a crash is stopped and billed).
+        self.apply(self.pile.restore(self.store.connector_snapshots(), self.now()))
         server = await serve(self.settings.control.socket, self.control)
         loops = (self.link.run(), self._ticks(), self._meters(), self._screens())
         tasks = [asyncio.create_task(t) for t in loops]
@@ -223,7 +225,7 @@ class Daemon:
         published = [e for e in effects if isinstance(e, fx.Publish)]
         remembered = answer.to_journal if answer else None
         if published or remembered:
-            self.store.append_events(published, reply=remembered)
+            self.store.append_events(published, reply=remembered, connectors=self.pile.snapshots())
         if answer is not None:
             self._reply(answer.text, answer.msg)
         shown: set[int] = set()
@@ -264,8 +266,8 @@ class Daemon:
 
     def _handle_command(self, msg: mqtt.MQTTMessage) -> None:
         name = self.topics.command_name(msg.topic)
-        if name is None:
-            return
+        if name is None or (name == "tariff" and not msg.payload):
+            return  # clearing the retained tariff (an empty message) is not a command
         decoded = wire.decode(name, bytes(msg.payload), self.now(), self.security)
         if decoded.id is not None and (previous := self.store.reply_for(decoded.id)):
             self._reply(previous, msg)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pile_controller.core.effects import Publish
 from pile_controller.core.times import iso
@@ -20,6 +21,7 @@ from pile_controller.core.times import iso
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, payload TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS connectors (id INTEGER PRIMARY KEY, snapshot TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS handled (
     n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, reply TEXT NOT NULL);
 """
@@ -46,13 +48,21 @@ class Store:
     # --- events --------------------------------------------------------------------------------
 
     def append_events(
-        self, events: Iterable[Publish], reply: tuple[str, str] | None = None
+        self,
+        events: Iterable[Publish],
+        reply: tuple[str, str] | None = None,
+        connectors: dict[int, dict[str, Any]] | None = None,
     ) -> list[Envelope]:
         """Gives each event the next `seq` and commits them all at once, with the reply to the
-        command that caused them (command id, reply text) if there is one: one commit, one
-        fsync, and a crash cannot keep one without the other."""
+        command that caused them (command id, reply text) and the connectors' snapshots: one
+        commit, one fsync, and a crash cannot keep one without the others."""
         out: list[Envelope] = []
         with self._transaction():
+            for cid, snapshot in (connectors or {}).items():
+                self.db.execute(
+                    "INSERT OR REPLACE INTO connectors (id, snapshot) VALUES (?, ?)",
+                    (cid, json.dumps(snapshot, separators=(",", ":"))),
+                )
             if reply is not None:
                 self._remember_reply(*reply)  # in the same commit as the events it caused
             seq = int(self.get("seq") or 0)
@@ -73,6 +83,10 @@ class Store:
             if out:
                 self._put("seq", str(seq))
         return out
+
+    def connector_snapshots(self) -> dict[int, dict[str, Any]]:
+        rows = self.db.execute("SELECT id, snapshot FROM connectors")
+        return {cid: json.loads(text) for cid, text in rows}
 
     def undelivered(self, after: int = 0, limit: int = 500) -> list[Envelope]:
         rows = self.db.execute(

@@ -38,7 +38,7 @@ from pile_controller.core.effects import (
 from pile_controller.core.faults import CATALOGUE, Fault, FaultCode
 from pile_controller.core.reservations import CodeGate, Reservation, Verdict
 from pile_controller.core.tariff import FREE, Tariff, round_money
-from pile_controller.core.times import iso
+from pile_controller.core.times import iso, parse_iso
 from pile_controller.core.transaction import Transaction
 
 STATES = [
@@ -167,7 +167,7 @@ class Connector:
         self.disabled = False
         self._announced_available = True
         self._effects: list[Effect] = []
-        Machine(
+        self._machine = Machine(
             model=self,
             states=STATES,
             transitions=TRANSITIONS,
@@ -212,6 +212,59 @@ class Connector:
                 self._set_fault(FaultCode.EMERGENCY_STOP, active)
             case ev.Tick():
                 self._tick()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The facts that must survive a crash: journaled in the commit of every step."""
+        r, tx = self.reservation, self.transaction
+        return {
+            "transaction": tx.to_json() if tx else None,
+            "reservation": {
+                "reservation_id": r.reservation_id,
+                "code": r.code,
+                "id_token": r.id_token,
+                "expires_at": iso(r.expires_at),
+            }
+            if r
+            else None,
+            "disabled": self.disabled,
+            "wrong_codes": self.gate.wrong,
+            "locked_out_until": iso(self.gate.locked_until) if self.gate.locked_until else None,
+        }
+
+    def restore(self, snapshot: dict[str, Any], now: datetime) -> None:
+        """Rebuilds the connector after a restart from its last journaled snapshot.
+
+        A session the daemon lost mid-charge is stopped (reason PowerLoss) on the meter's first
+        reading and billed; an unpaid one waits for payment again, its cable locked. The relay is
+        open after a restart (the outputs reset with the process), so nothing resumes charging.
+        """
+        self.now = now
+        self.disabled = snapshot["disabled"]
+        self.gate.wrong = snapshot["wrong_codes"]
+        until = snapshot["locked_out_until"]
+        self.gate.locked_until = parse_iso(until) if until else None
+        r = snapshot["reservation"]
+        if r is not None:
+            self.reservation = Reservation(
+                r["reservation_id"], r["code"], r["id_token"], parse_iso(r["expires_at"])
+            )
+        t = snapshot["transaction"]
+        tx = self.transaction = Transaction.from_json(t) if t else None
+        if tx is not None and tx.settled is None:
+            self.lock_locked, self.lock_changed_at = True, now
+            self._effects.append(LockCable(self.id))
+        if tx is not None and not tx.finished:
+            tx.stop_reason = tx.stop_reason or "PowerLoss"
+            self._machine.set_state("charging")
+            self._effects.append(ReadMeter(self.id))
+        elif tx is not None and tx.unpaid:
+            self._machine.set_state("awaiting_payment")
+        else:
+            self._machine.set_state(
+                "unavailable" if self.disabled else "reserved" if self.reservation else "idle"
+            )
+        self._announced_available = not self.disabled
+        self._effects.append(PublishStatus(self.id))
 
     def reservation_reply(self, reservation_id: str) -> cmd.Reply | None:
         """Why this connector cannot take `reservation_id` now; None if it can."""

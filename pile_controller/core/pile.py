@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
@@ -35,6 +36,16 @@ class Pile:
     def command(self, command: cmd.Command, now: datetime) -> tuple[cmd.Reply, list[Effect]]:
         reply = self._execute(command, now)
         return reply, self._drain()
+
+    def snapshots(self) -> dict[int, dict[str, Any]]:
+        return {cid: c.snapshot() for cid, c in self.connectors.items()}
+
+    def restore(self, snapshots: dict[int, dict[str, Any]], now: datetime) -> list[Effect]:
+        """Rebuilds every connector the journal knows after a restart (see Connector.restore)."""
+        for cid, snapshot in snapshots.items():
+            if cid in self.connectors:
+                self.connectors[cid].restore(snapshot, now)
+        return self._drain()
 
     def shut_down(self, now: datetime) -> list[Effect]:
         """The daemon is stopping: running transactions stop (reason Reboot) and are billed."""

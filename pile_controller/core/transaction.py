@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pile_controller.core.tariff import Tariff, round_money
-from pile_controller.core.times import iso
+from pile_controller.core.times import iso, parse_iso
 
 
 @dataclass
@@ -88,6 +88,44 @@ class Transaction:
             "cost": cost,
             "receipt": {**facts, "sig": sign(facts)},
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything needed to finish and bill it after a crash (journaled with each step)."""
+        return {
+            "transaction_id": self.transaction_id,
+            "id_token": self.id_token,
+            "reservation_id": self.reservation_id,
+            "started_at": iso(self.started_at),
+            "meter_start_wh": self.meter_start_wh,
+            "tariff": self.tariff.as_json(),
+            "meter_last_wh": self.meter_last_wh,
+            "last_sample_at": iso(self.last_sample_at),
+            "cost": str(self.cost),
+            "stop_reason": self.stop_reason,
+            "stopped_at": iso(self.stopped_at) if self.stopped_at else None,
+            "amount": str(self.amount) if self.amount is not None else None,
+            "qr_payload": self.qr_payload,
+            "settled": self.settled,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Transaction:
+        return cls(
+            transaction_id=d["transaction_id"],
+            id_token=d["id_token"],
+            reservation_id=d["reservation_id"],
+            started_at=parse_iso(d["started_at"]),
+            meter_start_wh=d["meter_start_wh"],
+            tariff=Tariff.from_json(d["tariff"]),
+            meter_last_wh=d["meter_last_wh"],
+            last_sample_at=parse_iso(d["last_sample_at"]),
+            cost=Decimal(d["cost"]),
+            stop_reason=d["stop_reason"],
+            stopped_at=parse_iso(d["stopped_at"]) if d["stopped_at"] else None,
+            amount=Decimal(d["amount"]) if d["amount"] is not None else None,
+            qr_payload=d["qr_payload"],
+            settled=d["settled"],
+        )
 
     def payment_url(self, template: str, pile_id: str, connector: int) -> str:
         return template.format(
