@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -35,9 +36,15 @@ KEY = PileKey(Ed25519PrivateKey.generate())
 
 
 class Bench:
-    def __init__(self, connectors: tuple[int, ...] = (1, 2), **context: Any):
-        self.now = T0
-        self.mono = 0.0
+    def __init__(
+        self,
+        connectors: tuple[int, ...] = (1, 2),
+        now: datetime = T0,
+        mono: float = 0.0,
+        **context: Any,
+    ):
+        self.now = now
+        self.mono = mono
         self.sim = SimPile(list(connectors), clock=lambda: self.mono)
         self.inbox: deque[ev.Event] = deque()
         self.sim.attach(self.inbox.append)
@@ -49,6 +56,7 @@ class Bench:
             "new_transaction_id": lambda: f"TX{next(ids)}",
             "sign": KEY.sign,
         }
+        self.connector_ids, self.context_args = connectors, context
         self.ctx = Context("P1", **{**defaults, **context})
         self.pile = Pile(connectors, self.ctx, self.now)
         self.published: list[fx.Publish] = []
@@ -105,6 +113,26 @@ class Bench:
             left -= dt
             self.poll()
             self.feed(ev.Tick())
+
+    def restarted(self) -> Bench:
+        """The pile after a crash: a new core rebuilt from the journaled snapshots, on hardware
+        whose relays reset open, whose meters kept counting and whose vehicles stay plugged."""
+        # Through JSON, as the journal keeps them (which also gives the ids back as integers).
+        snapshots = {
+            int(cid): s for cid, s in json.loads(json.dumps(self.pile.snapshots())).items()
+        }
+        new = Bench(self.connector_ids, self.now, self.mono, **self.context_args)
+        new.published = self.published
+        new.ctx.tariff = self.ctx.tariff
+        new.ctx.new_transaction_id = self.ctx.new_transaction_id  # ids stay unique
+        for cid, meter in self.sim.meters.items():
+            new.sim.meters[cid].register_wh = meter.register_wh
+            new.sim.vehicles[cid].power_w = self.sim.vehicles[cid].power_w
+        new.apply(new.pile.restore(snapshots, new.now))
+        for cid, vehicle in self.sim.vehicles.items():
+            if vehicle.plugged:
+                new.do("plug", cid)  # the inputs report what is plugged at boot
+        return new
 
     # --- what a user does ----------------------------------------------------------------------
 

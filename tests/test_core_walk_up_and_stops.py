@@ -155,3 +155,26 @@ def test_running_cost_uses_the_tariff_the_transaction_began_with() -> None:
     b.do("stop_button")
     assert b.events("transaction.stopped")[0]["cost"]["tariff_id"] == "T-FLAT"
     assert b.events("transaction.stopped")[0]["cost"]["total"] == "14.00"
+
+
+def test_stop_before_power_flows_cancels_the_start() -> None:
+    b = Bench()
+    b.command(cmd.RemoteStart(1, "app-user"))  # authorised, waiting for the plug
+    b.do("stop_button")
+    assert b.c(1).state == "idle"
+    b.do("plug")
+    assert b.c(1).state == "authenticating" and not b.relay_closed()
+    assert b.events("transaction.started") == []
+
+
+def test_stop_while_the_lock_engages_cancels_and_frees_the_cable() -> None:
+    b = Bench()
+    b.do("jam_lock", 1, True)  # the lock takes its time to report
+    b.do("plug")
+    b.command(cmd.RemoteStart(1, "app-user"))
+    assert b.cable_locked() and b.c(1).state == "authenticating"
+    b.do("stop_button")
+    b.do("jam_lock", 1, False)
+    b.advance(2)
+    assert b.c(1).state == "unlocked" and not b.cable_locked() and not b.relay_closed()
+    assert b.events("transaction.started") == []

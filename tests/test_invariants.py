@@ -97,6 +97,12 @@ class PileWalk(RuleBasedStateMachine):
     def ev_power(self, c: int, watts: int) -> None:
         self.b.sim.ev_power(c, watts)
 
+    @rule()
+    def crash(self) -> None:
+        """The daemon dies and comes back: rebuilt from the journal, on reset outputs."""
+        self.b = self.b.restarted()
+        self.seen_history = 0
+
     @rule(seconds=st.sampled_from([0.1, 1, 7, 60, 400, 3600]))
     def wait(self, seconds: float) -> None:
         self.b.advance(seconds, step=min(seconds, 1.0) if seconds < 60 else 10.0)
@@ -134,6 +140,17 @@ class PileWalk(RuleBasedStateMachine):
             if self.b.sim.locks[cid].locked and c.state in RELEASABLE:
                 # held in a releasable state only while the relay reports closed (welded)
                 assert self.b.sim.relays[cid].feedback
+
+    @invariant()
+    def a_started_transaction_is_never_forgotten(self) -> None:
+        started = {e["transaction_id"] for e in self.b.events("transaction.started")}
+        stopped = {e["transaction_id"] for e in self.b.events("transaction.stopped")}
+        current = {
+            c.transaction.transaction_id
+            for c in self.b.pile.connectors.values()
+            if c.transaction is not None
+        }
+        assert started - stopped <= current, "a billable session was lost"
 
     @invariant()
     def unpaid_transactions_keep_the_cable(self) -> None:

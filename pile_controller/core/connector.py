@@ -106,6 +106,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "begin", "source": "authenticating", "dest": "charging"},
     {"trigger": "finish", "source": "charging", "dest": "awaiting_payment"},
     {"trigger": "settle", "source": "awaiting_payment", "dest": "unlocked"},
+    {"trigger": "cancel", "source": "authenticating", "dest": "unlocked"},
     *to_rest("leave", ["authenticating", "unlocked"]),
     {"trigger": "disable", "source": ["idle", "reserved", "authenticating"], "dest": "unavailable"},
     *to_rest("enable", "unavailable"),
@@ -199,7 +200,7 @@ class Connector:
             case ev.CodeEntered(digits=digits):
                 self._code_entered(digits)
             case ev.StopButton():
-                self._request_stop("Local")
+                self._stop_button()
             case ev.LockFeedback(locked=locked):
                 self._lock_feedback(locked)
             case ev.RelayFeedback(closed=closed):
@@ -449,6 +450,17 @@ class Connector:
             self.trigger("plug_in")
         if self.state == "authenticating" and self.authorization:
             self._engage_lock()
+
+    def _stop_button(self) -> None:
+        if self.state == "charging":
+            self._request_stop("Local")
+        elif self.state == "authenticating" and self.authorization is not None:
+            # The driver changed their mind before power flowed: no session starts later.
+            self.authorization = None
+            if self.lock_locked:
+                self.trigger("cancel")  # to `unlocked`, where the cable may be released
+            elif not self.plugged:
+                self.trigger("leave")
 
     def _unplug(self) -> None:
         self.plugged = False
