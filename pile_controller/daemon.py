@@ -155,7 +155,16 @@ class Daemon:
 
     async def _shut_down(self, tasks: list[asyncio.Task[None]], server: asyncio.Server) -> None:
         self.apply(self.pile.shut_down(self.now()))  # stops running transactions (reason Reboot)
-        await asyncio.sleep(0.2)  # let the stop readings and their events go out
+        # Wait for their stop readings (a Modbus meter may take a second or two); whatever is
+        # still open after that is finished from the journal at the next start.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 3.0
+        while loop.time() < deadline and any(
+            c.transaction is not None and not c.transaction.finished
+            for c in self.pile.connectors.values()
+        ):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)  # and give the link a moment to send the last events
         server.close()
         self.link.close(last_words=self._online_message(False))
         for task in tasks:
