@@ -177,4 +177,4 @@ class PileWalk(RuleBasedStateMachine):
 
 
 TestPileWalk = PileWalk.TestCase
-TestPileWalk.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+TestPileWalk.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
