@@ -20,6 +20,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from pile_controller.core.tariff import Tariff
+
 PILE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 URL_PLACEHOLDERS = {"pile_id", "connector", "transaction_id", "amount", "currency"}
 SIM_METER = "sim"
@@ -112,21 +114,6 @@ class DisplaySettings:
 
 
 @dataclass(frozen=True)
-class TariffPeriodSettings:
-    start: str
-    energy_price: Decimal
-
-
-@dataclass(frozen=True)
-class TariffSettings:
-    tariff_id: str
-    currency: str
-    energy_price: Decimal
-    service_fee: Decimal
-    periods: tuple[TariffPeriodSettings, ...]
-
-
-@dataclass(frozen=True)
 class MeterSettings:
     model: str
     transport: str | None
@@ -155,7 +142,7 @@ class Settings:
     metering: MeteringSettings
     payment: PaymentSettings
     display: DisplaySettings
-    tariff: TariffSettings | None
+    tariff: Tariff | None  # until the backend sends one
     connectors: tuple[ConnectorSettings, ...]
     source: Path
 
@@ -543,18 +530,7 @@ def build(v: dict[str, Any], source: Path) -> Settings:
         metering=MeteringSettings(**v["metering"]),
         payment=PaymentSettings(**v["payment"]),
         display=DisplaySettings(**{**v["display"], "path": str(local(v["display"]["path"]))}),
-        tariff=TariffSettings(
-            tariff_id=tariff["tariff_id"],
-            currency=tariff["currency"],
-            energy_price=Decimal(tariff["energy_price"]),
-            service_fee=Decimal(tariff["service_fee"]),
-            periods=tuple(
-                TariffPeriodSettings(p["start"], Decimal(p["energy_price"]))
-                for p in tariff["periods"]
-            ),
-        )
-        if tariff is not None
-        else None,
+        tariff=Tariff.from_json(tariff) if tariff is not None else None,
         connectors=tuple(
             ConnectorSettings(id=c["id"], meter=MeterSettings(**c["meter"]))
             for c in v["connectors"]

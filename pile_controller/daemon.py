@@ -42,7 +42,7 @@ from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
 from pile_controller.core.connector import Context
 from pile_controller.core.pile import Pile
-from pile_controller.core.tariff import FREE, Period, Tariff
+from pile_controller.core.tariff import FREE, Tariff
 from pile_controller.core.times import iso
 from pile_controller.display import Display, NoDisplay, open_display
 from pile_controller.render import FontError
@@ -101,19 +101,7 @@ class Daemon:
         stored = self.store.get("tariff")
         if stored:
             return Tariff.from_json(json.loads(stored))
-        t = self.settings.tariff
-        if t is None:
-            return FREE
-        return Tariff(
-            t.tariff_id,
-            t.currency,
-            t.energy_price,
-            t.service_fee,
-            tuple(
-                Period(datetime.strptime(p.start, "%H:%M").time(), p.energy_price)
-                for p in t.periods
-            ),
-        )
+        return self.settings.tariff or FREE
 
     # --- running -------------------------------------------------------------------------------
 
@@ -248,9 +236,7 @@ class Daemon:
                     self.publish_status(c)
                     shown.add(c)
                 case fx.PublishOnline():
-                    self.link.publish(
-                        self.topics.online, self._online_message(True)[1], retain=True
-                    )
+                    self.publish_online()
         if published:
             self.outbox.pump()
         for c in shown:
@@ -259,7 +245,7 @@ class Daemon:
     # --- the backend ---------------------------------------------------------------------------
 
     def _on_connect(self) -> None:
-        self.link.publish(self.topics.online, self._online_message(True)[1], retain=True)
+        self.publish_online()
         self.link.subscribe(self.topics.commands)
         for cid in self.pile.connectors:
             self.publish_status(cid)
@@ -308,6 +294,9 @@ class Daemon:
             if correlation is not None:
                 props.CorrelationData = correlation
             self.link.publish(response_topic, text, properties=props, now=True)
+
+    def publish_online(self) -> None:
+        self.link.publish(self.topics.online, self._online_message(True)[1], retain=True)
 
     def publish_status(self, cid: int) -> None:
         status = self.pile.connectors[cid].status(self.now())

@@ -1,10 +1,12 @@
 """config.toml: every key of CONTRACT §7 read and checked, one line per problem."""
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from pile_controller import config
+from pile_controller.core.tariff import Tariff
 from pile_controller.daemon import main
 from rig.pile import pile_controller
 
@@ -68,6 +70,7 @@ def test_the_shipped_default_config_is_valid() -> None:
     assert s.hal.driver == "sim" and [c.meter.model for c in s.connectors] == ["sim", "sim"]
     assert s.backend.host == "127.0.0.1" and s.backend.port == 1883
     assert s.pile.state_dir == ROOT / "state"  # relative to the file, not the working dir
+    assert s.tariff == Tariff("default", "CNY", Decimal("1.20"), Decimal("0.80"))
 
 
 def test_the_contract_example_reads_into_typed_settings(tmp_path: Path) -> None:
