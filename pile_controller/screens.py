@@ -29,7 +29,6 @@ class Screen:
     lines: tuple[Text, ...] = ()
     qr: str | None = None
     tone: str = "normal"  # "normal", "attention" or "fault": the title band's colour
-    countdown: bool = False  # content changes every second while shown
 
 
 # The code entry field: the same whatever the code, so the screen never tells its length.
@@ -90,7 +89,6 @@ def screen_for(c: Connector, now: datetime, start_url: str, support: str) -> Scr
                     Text("请插枪后输入预约码", "Plug in, then enter your code"),
                 ),
                 tone="attention",
-                countdown=True,
             )
         case "authenticating":
             return authenticating(c, now, start_url)
@@ -112,7 +110,6 @@ def screen_for(c: Connector, now: datetime, start_url: str, support: str) -> Scr
                     ),
                     Text("按停止键结束充电", "Press STOP to finish"),
                 ),
-                countdown=True,
             )
         case "awaiting_payment" if tx is not None:
             return Screen(
@@ -155,7 +152,6 @@ def authenticating(c: Connector, now: datetime, start_url: str) -> Screen:
             Text("预约码错误次数过多", "Too many wrong codes"),
             (Text(f"请 {left} 后重试", f"Try again in {left}"),),
             tone="fault",
-            countdown=True,
         )
     if c.authorization is not None:
         return Screen(Text("正在锁枪…", "Locking the cable…"))
