@@ -2,7 +2,8 @@
 the control socket, on one asyncio loop. It makes no decisions; the core does.
 
 Every step is the same: an event or command goes into the core with `now`; the events it
-publishes are committed to the journal; then the other effects are carried out in order.
+publishes are committed to the journal; a command is answered; once the commit is on disk the
+other effects are carried out, in order.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from pile_controller.core.pile import Pile
 from pile_controller.core.tariff import FREE, Tariff
 from pile_controller.core.times import iso
 from pile_controller.display import Display, NoDisplay, open_display
+from pile_controller.flusher import Flusher
 from pile_controller.render import FontError
 from pile_controller.signing import PileKey
 from pile_controller.store import Store
@@ -63,6 +65,7 @@ class Daemon:
         self.clock_offset = timedelta(0)  # moved only by `pilectl sim clock` (simulated piles)
         state = settings.pile.state_dir
         self.store = Store(state / "journal.sqlite")
+        self.flusher = Flusher(self.store, self._disk_failed)
         self.key = PileKey.load_or_create(state / "pile.key")
         self.boot_id = str(uuid.uuid4())
         self.topics = Topics(settings.backend.topic_prefix, settings.pile.id)
@@ -152,12 +155,14 @@ class Daemon:
             for c in self.pile.connectors.values()
         ):
             await asyncio.sleep(0.05)
+        await self.flusher.drain()
         await asyncio.sleep(0.1)  # and give the link a moment to send the last events
         server.close()
         self.link.close(last_words=self._online_message(False))
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.flusher.drain()
         for c in self.pile.connectors.values():
             self.hardware.connectors[c.id].relay.open()
         self.hardware.close()
@@ -213,34 +218,64 @@ class Daemon:
             # A bug must neither stop the daemon nor leave power on behind it: the core will see
             # the relays disagree with what it commanded, fault, and stop (and bill) the session.
             log.exception("handling %r failed; opening every relay", event)
-            for hardware in self.hardware.connectors.values():
-                hardware.relay.open()
+            self._open_every_relay()
 
     def apply(self, effects: list[fx.Effect], answer: Answer | None = None) -> None:
         """Commits the events (and the reply to the command that caused them) to the journal,
-        answers the command, then carries out the other effects: write ahead, then act."""
+        answers the command, and carries out the other effects once the commit is on disk:
+        write ahead, then act.
+
+        The reply does not wait for the disk: it promises nothing the backend could lose. The
+        facts it may act on (the events) and every change to relay and lock are sent or made
+        only from disk, and a power cut that takes the commit also takes the command's id, so
+        the backend's retry is carried out afresh."""
         published = [e for e in effects if isinstance(e, fx.Publish)]
         remembered = answer.to_journal if answer else None
-        if published or remembered:
+        journaled = bool(published or remembered)
+        if journaled:
             self.store.append_events(published, reply=remembered, connectors=self.pile.snapshots())
         if answer is not None:
             self._reply(answer.text, answer.msg)
-        shown: set[int] = set()
-        for effect in effects:
-            if actuate(self.hardware, effect):
-                continue
-            match effect:
-                case fx.ReadMeter(connector=c):
-                    asyncio.get_running_loop().create_task(self.read_meter(c))
-                case fx.PublishStatus(connector=c):
-                    self.publish_status(c)
-                    shown.add(c)
-                case fx.PublishOnline():
-                    self.publish_online()
-        if published:
-            self.outbox.pump()
-        for c in shown:
-            self.display.show(self.pile.connectors[c], self.now())
+        self.flusher.then(lambda: self._carry_out(effects, bool(published)), dirty=journaled)
+
+    def _carry_out(self, effects: list[fx.Effect], published: bool) -> None:
+        try:
+            shown: set[int] = set()
+            for effect in effects:
+                if isinstance(effect, fx.CloseRelay) and self._stale_close(effect.connector):
+                    continue
+                if actuate(self.hardware, effect):
+                    continue
+                match effect:
+                    case fx.ReadMeter(connector=c):
+                        asyncio.get_running_loop().create_task(self.read_meter(c))
+                    case fx.PublishStatus(connector=c):
+                        self.publish_status(c)
+                        shown.add(c)
+                    case fx.PublishOnline():
+                        self.publish_online()
+            if published:
+                self.outbox.pump()
+            for c in shown:
+                self.display.show(self.pile.connectors[c], self.now())
+        except Exception:
+            log.exception("carrying out %r failed; opening every relay", effects)
+            self._open_every_relay()
+
+    def _stale_close(self, cid: int) -> bool:
+        """True if the core has opened the relay again since it asked to close it: an e-stop or
+        an unplug that came in while the commit was on its way to disk. Power never comes on
+        late; the `OpenRelay` queued after it is carried out as usual."""
+        return not self.pile.connectors[cid].relay_closed
+
+    def _disk_failed(self, error: BaseException) -> None:
+        # What waited for the disk is dropped: power off, locks stay as they are (fail safe).
+        log.critical("journal cannot be written to disk (%s); opening every relay", error)
+        self._open_every_relay()
+
+    def _open_every_relay(self) -> None:
+        for hardware in self.hardware.connectors.values():
+            hardware.relay.open()
 
     # --- the backend ---------------------------------------------------------------------------
 
@@ -390,7 +425,7 @@ class Daemon:
 
 @dataclasses.dataclass(frozen=True)
 class Answer:
-    """The reply to a command: sent once the command's events are journaled, and remembered
+    """The reply to a command: sent once the command's events are committed, and remembered
     with them (if `remember`) so a duplicate gets the same reply."""
 
     command_id: str | None

@@ -1,13 +1,17 @@
 """The SQLite journal: event `seq` and the outbox, handled command ids, the current tariff.
 
-Write ahead, then act: an event is committed here (WAL, synchronous=FULL) before the effect
-that follows it is carried out, so a crash can lose a relay command but never a billing fact.
+Write ahead, then act: an event is committed here before the effect that follows it is carried
+out, so a crash can lose a relay command but never a billing fact. A commit reaches the OS at once
+(it survives the daemon crashing) and the disk at the next `sync()` (it survives a power cut): the
+journal runs with `synchronous=NORMAL` so that the daemon, not SQLite, chooses when to wait for the
+disk (`Flusher`), and no event leaves before its commit is on disk (`durable_seq`).
 Delivered events are deleted; `seq` itself lives in `meta`, so it never goes back.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterable
@@ -39,10 +43,25 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        # SQLite keeps the -wal file (same inode) while a connection is open; flushing it puts
+        # every commit so far on disk, as synchronous=FULL would at each commit.
+        self._wal = os.open(f"{path}-wal", os.O_RDWR)
+        self.seq = int(self.get("seq") or 0)  # the last event committed
+        self.durable_seq = 0  # the last event on disk: only those may be sent
+        self.sync()  # a crash may have left commits in the OS's cache only
+
+    def sync(self) -> None:
+        """Puts every commit so far on disk. It blocks for the disk's flush, so the daemon calls
+        it off its loop; `seq` is read first, as everything up to it was written already."""
+        seq = self.seq
+        os.fdatasync(self._wal)
+        self.durable_seq = seq
 
     def close(self) -> None:
+        self.sync()
+        os.close(self._wal)
         self.db.close()
 
     # --- events --------------------------------------------------------------------------------
@@ -55,7 +74,7 @@ class Store:
     ) -> list[Envelope]:
         """Gives each event the next `seq` and commits them all at once, with the reply to the
         command that caused them (command id, reply text) and the connectors' snapshots: one
-        commit, one fsync, and a crash cannot keep one without the others."""
+        commit, and a crash cannot keep one without the others."""
         out: list[Envelope] = []
         with self._transaction():
             for cid, snapshot in (connectors or {}).items():
@@ -65,7 +84,7 @@ class Store:
                 )
             if reply is not None:
                 self._remember_reply(*reply)  # in the same commit as the events it caused
-            seq = int(self.get("seq") or 0)
+            seq = self.seq
             for event in events:
                 seq += 1
                 envelope = {
@@ -82,6 +101,7 @@ class Store:
                 out.append(Envelope(seq, payload))
             if out:
                 self._put("seq", str(seq))
+        self.seq = seq
         return out
 
     def connector_snapshots(self) -> dict[int, dict[str, Any]]:
@@ -89,12 +109,17 @@ class Store:
         return {cid: json.loads(text) for cid, text in rows}
 
     def undelivered(self, after: int = 0, limit: int = 500) -> list[Envelope]:
+        """Events not yet acknowledged by the broker, oldest first, as far as they are on disk:
+        a `seq` sent before then could be lost in a power cut and reused for another event."""
         rows = self.db.execute(
-            "SELECT seq, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            "SELECT seq, payload FROM outbox WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+            (after, self.durable_seq, limit),
         )
         return [Envelope(seq, payload) for seq, payload in rows]
 
     def delivered(self, seq: int) -> None:
+        # Not worth a flush of its own: lost in a power cut, it only means the event is sent
+        # again (at least once; the backend de-duplicates by seq).
         self.db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
 
     def outbox_depth(self) -> int:

@@ -42,6 +42,7 @@ def test_a_duplicate_command_id_is_executed_once_and_answered_alike(rig: Any) ->
     be.command("reserve", command_id=cid, **reserve_fields("R2", connector=2))
     be.wait(lambda m: len(be.replies(cid)) == 2)
     assert be.replies(cid) == [first, first]
+    be.event("reservation.accepted", reservation_id="R1")  # events follow their reply
     assert [
         e["data"]["reservation_id"] for e in be.events() if e["type"] == "reservation.accepted"
     ] == ["R1"]

@@ -1,0 +1,99 @@
+"""The daemon in-process, on simulated hardware, with a journal whose flush the test holds:
+the relay waits for the commit that starts a transaction to reach the disk, and an e-stop that
+comes in meanwhile keeps the power off, though the close was already queued."""
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from hal.sim import SimPile
+from pile_controller import config
+from pile_controller.backend.outbox import Outbox
+from pile_controller.core import commands as cmd
+from pile_controller.core import events as ev
+from pile_controller.daemon import Daemon, open_hardware
+from pile_controller.display import NoDisplay
+from rig.pile import PileProcess
+from tests.test_flusher import SlowDisk
+
+
+class Offline:
+    """The backend link while the broker is away: nothing is published."""
+
+    connected = False
+
+    def publish(self, *_: Any, **__: Any) -> None:
+        return None
+
+
+def with_daemon(tmp_path: Path, scenario: Callable[..., Coroutine[Any, Any, None]]) -> None:
+    settings = config.load(PileProcess(tmp_path, broker_port=1, connectors=1).config)
+
+    async def main() -> None:
+        sim = open_hardware(settings)
+        assert isinstance(sim, SimPile)
+        daemon = Daemon(settings, sim, NoDisplay())
+        daemon.store.close()
+        daemon.store = daemon.flusher.store = SlowDisk(settings.pile.state_dir / "journal.sqlite")
+        daemon.link = Offline()  # type: ignore[assignment]
+        daemon.outbox = Outbox(daemon.store, daemon.link, "events")  # type: ignore[arg-type]
+        inbox: list[ev.Event] = []  # what the devices report, fed by the test step by step
+        sim.attach(inbox.append)
+
+        async def settle() -> None:
+            """Feeds what the devices reported until the pile is quiet."""
+            for _ in range(100):
+                await daemon.flusher.drain()
+                others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                if not others and not inbox:
+                    return
+                await asyncio.gather(*others)  # meter reads the core asked for
+                while inbox:
+                    daemon.feed(inbox.pop(0))
+            raise AssertionError("the pile never settled")
+
+        reading = sim.meters[1].read()
+        daemon.feed(ev.MeterReading(1, dataclasses.replace(reading, at=daemon.now())))
+        sim.plug(1)
+        await settle()
+        _, effects = daemon.pile.command(cmd.RemoteStart(1, "app-user"), daemon.now())
+        daemon.apply(effects)
+        # The lock reports locked; the core answers with the transaction and a CloseRelay.
+        await daemon.flusher.drain()
+        daemon.store.gate.clear()
+        while inbox:
+            daemon.feed(inbox.pop(0))
+        assert daemon.pile.connectors[1].state == "charging"
+        assert not sim.relays[1].closed, "the relay closed before its commit was on disk"
+        await scenario(daemon, sim, inbox, settle)
+
+    asyncio.run(main())
+
+
+def test_the_relay_closes_once_the_start_is_on_disk(tmp_path: Path) -> None:
+    async def scenario(daemon: Daemon, sim: SimPile, _: Any, settle: Any) -> None:
+        daemon.store.gate.set()  # type: ignore[attr-defined]
+        await settle()
+        assert sim.relays[1].closed
+        started = [e for e in daemon.store.undelivered() if '"transaction.started"' in e.payload]
+        assert len(started) == 1
+
+    with_daemon(tmp_path, scenario)
+
+
+def test_an_estop_while_the_start_is_flushing_keeps_the_power_off(tmp_path: Path) -> None:
+    async def scenario(daemon: Daemon, sim: SimPile, inbox: list[ev.Event], settle: Any) -> None:
+        sim.set_estop(True)
+        while inbox:
+            daemon.feed(inbox.pop(0))
+        daemon.store.gate.set()  # type: ignore[attr-defined]
+        await settle()
+        assert "closed" not in [r.what for r in sim.history.records if r.device == "relay1"]
+        stops = [
+            e.payload for e in daemon.store.undelivered() if "transaction.stopped" in e.payload
+        ]
+        assert len(stops) == 1 and '"reason":"EmergencyStop"' in stops[0]
+
+    with_daemon(tmp_path, scenario)
