@@ -2,7 +2,8 @@
 
 - boot: process start to the retained `online` birth on the broker (and to the control socket);
 - reply latency: `reserve` command -> reply, p50/p99 over N commands, beside the broker's own
-  publish -> receive round trip measured in the same run with the same client and QoS;
+  publish -> receive round trip measured in the same run with the same client and QoS, and
+  beside a bare paho echo (`benchmarks.echo`): a command and reply with no work in between;
 - RSS and idle CPU of the daemon with two connectors.
 
 Run with `scripts/bench` (or `python -m benchmarks.run --commands 1000`).
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -20,6 +23,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from benchmarks.echo import COMMANDS, REPLIES
 from pile_controller.core.times import iso
 from rig.backend import Backend
 from rig.broker import Broker
@@ -60,6 +64,32 @@ def broker_round_trips(broker: Broker, n: int) -> list[float]:
         times.append(client.wait(lambda m: m.topic == "bench/echo", since=mark).at - sent)
     client.close()
     return times
+
+
+def echo_round_trips(broker: Broker, n: int) -> list[float]:
+    echo = subprocess.Popen([sys.executable, "-m", "benchmarks.echo", str(broker.port)])
+    client = Backend(broker.port, "ECHO").connect()
+    client.client.subscribe(REPLIES, qos=1)
+    try:
+        for _ in range(50):  # until the echo has subscribed
+            mark = client.mark()
+            client.client.publish(COMMANDS, "{}", qos=1)
+            try:
+                client.wait(lambda m: m.topic == REPLIES, timeout=0.2, since=mark)
+                break
+            except TimeoutError:
+                continue
+        times = []
+        for i in range(n):
+            mark = client.mark()
+            sent = time.monotonic()
+            client.client.publish(COMMANDS, f'{{"i":{i}}}', qos=1)
+            times.append(client.wait(lambda m: m.topic == REPLIES, since=mark).at - sent)
+        return times
+    finally:
+        client.close()
+        echo.terminate()
+        echo.wait()
 
 
 def reply_latencies(backend: Backend, n: int) -> list[float]:
@@ -123,10 +153,16 @@ def main() -> None:
         backend = Backend(broker.port, pile.pile_id).connect()
         backend.online()
         rtt = broker_round_trips(broker, args.commands)
+        echo = echo_round_trips(broker, args.commands)
         replies = reply_latencies(backend, args.commands)
         print(
             f"broker publish->receive round trip: p50 {statistics.median(rtt) * ms:.2f} ms, "
             f"p99 {percentile(rtt, 99) * ms:.2f} ms ({args.commands} messages, QoS 1)"
+        )
+        print(
+            f"bare echo command -> reply: p50 {statistics.median(echo) * ms:.2f} ms, "
+            f"p99 {percentile(echo, 99) * ms:.2f} ms "
+            f"({percentile(echo, 99) / percentile(rtt, 99):.1f} x the broker's p99)"
         )
         print(
             f"reserve -> reply: p50 {statistics.median(replies) * ms:.2f} ms, "
