@@ -12,4 +12,7 @@ def parse_iso(text: str) -> datetime:
     t = datetime.fromisoformat(text.replace("z", "Z"))
     if t.tzinfo is None:
         raise ValueError(f"time without offset: {text!r}")
-    return t.astimezone(UTC)
+    try:
+        return t.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is past the end of the calendar in UTC
+        raise ValueError(f"time out of range: {text!r}") from None
