@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import string
 import tomllib
@@ -401,7 +402,7 @@ def read_table(
     prefix = f"{path}." if path else ""
     for name in raw:
         if name not in spec:
-            problems.append(f"{prefix}{name}: unknown key")
+            problems.append(f"{prefix}{toml_key(name)}: unknown key")
     out: dict[str, Any] = {}
     for name, key in spec.items():
         where = f"{prefix}{name}"
@@ -414,6 +415,12 @@ def read_table(
             continue
         out[name] = read_value(raw[name], key, where, problems)
     return out
+
+
+def toml_key(name: str) -> str:
+    """The key as TOML would write it: bare if it can be, else quoted (a key with a newline
+    must not break the one-line-per-problem rule)."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
 
 def read_value(value: Any, key: Key, where: str, problems: list[str]) -> Any:
@@ -482,6 +489,11 @@ def load(path: Path, meter_models: set[str] | None = None) -> Settings:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    return from_toml(raw, path, meter_models)
+
+
+def from_toml(raw: dict[str, Any], path: Path, meter_models: set[str] | None = None) -> Settings:
+    """Validates a parsed config file; raises ConfigError listing every problem."""
     problems: list[str] = []
     values = read_table(raw, SCHEMA, "", problems)
     if meter_models is None:
