@@ -47,7 +47,7 @@ class Store:
         self.db.executescript(SCHEMA)
         # SQLite keeps the -wal file (same inode) while a connection is open; flushing it puts
         # every commit so far on disk, as synchronous=FULL would at each commit.
-        self._wal = os.open(f"{path}-wal", os.O_RDWR)
+        self._wal = os.open(f"{path}-wal", os.O_RDWR | os.O_CREAT, 0o600)
         self.seq = int(self.get("seq") or 0)  # the last event committed
         self.durable_seq = 0  # the last event on disk: only those may be sent
         self.sync()  # a crash may have left commits in the OS's cache only
