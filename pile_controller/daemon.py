@@ -41,7 +41,7 @@ from pile_controller.control import RequestError, serve
 from pile_controller.core import commands as cmd
 from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
-from pile_controller.core.connector import Context
+from pile_controller.core.connector import Connector, Context
 from pile_controller.core.pile import Pile
 from pile_controller.core.tariff import FREE, Tariff
 from pile_controller.core.times import iso
@@ -54,6 +54,7 @@ from pile_controller.store import Store
 log = logging.getLogger("pile_controller")
 TICK_S = 0.1  # timers (feedback, expiry, staleness) are checked this often
 METER_POLL_S = 1.0
+OFFLINE_SCREEN_AFTER = timedelta(seconds=30)
 DEFAULT_CONFIG = Path("/etc/pile-controller/config.toml")
 
 
@@ -74,6 +75,7 @@ class Daemon:
         )
         self.pile = Pile([c.id for c in settings.connectors], self._context(), self.now())
         self._stopping = asyncio.Event()
+        self._offline_since: datetime | None = self.now()  # not connected yet
         self._meter_failures: dict[int, int] = {}
 
     def now(self) -> datetime:
@@ -122,6 +124,7 @@ class Daemon:
             client_id=f"pile-{self.settings.pile.id}",
             will=self._online_message(False),
             on_connect=self._on_connect,
+            on_lost=self._on_lost,
             on_message=self._on_message,
             on_ack=lambda mid: self.outbox.acked(mid),
         )
@@ -132,7 +135,7 @@ class Daemon:
         loops = (self.link.run(), self._ticks(), self._meters(), self._screens())
         tasks = [asyncio.create_task(t) for t in loops]
         for c in self.pile.connectors.values():
-            self.display.show(c, self.now())
+            self._show(c)
         notify_systemd("READY=1")
         log.info(
             "pile %s up: %d connectors, firmware %s",
@@ -186,7 +189,7 @@ class Daemon:
         while True:
             await asyncio.sleep(1.0)
             for c in self.pile.connectors.values():
-                self.display.show(c, self.now())
+                self._show(c)
 
     async def _meters(self) -> None:
         while True:
@@ -257,7 +260,7 @@ class Daemon:
             if published:
                 self.outbox.pump()
             for c in shown:
-                self.display.show(self.pile.connectors[c], self.now())
+                self._show(self.pile.connectors[c])
         except Exception:
             log.exception("carrying out %r failed; opening every relay", effects)
             self._open_every_relay()
@@ -277,9 +280,20 @@ class Daemon:
         for hardware in self.hardware.connectors.values():
             hardware.relay.open()
 
+    def _show(self, c: Connector) -> None:
+        # Drivers are told the pile is offline only once the backend has been out of reach for
+        # a while: a broker restart or a reconnect after boot is not worth a screen of its own.
+        lost = self._offline_since
+        online = lost is None or self.now() - lost < OFFLINE_SCREEN_AFTER
+        self.display.show(c, self.now(), online)
+
     # --- the backend ---------------------------------------------------------------------------
 
+    def _on_lost(self) -> None:
+        self._offline_since = self.now()
+
     def _on_connect(self) -> None:
+        self._offline_since = None
         self.publish_online()
         self.link.subscribe(self.topics.commands)
         for cid in self.pile.connectors:

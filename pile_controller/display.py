@@ -63,14 +63,14 @@ class Display:
         self.pile_id = settings.pile.id
         self.shown: dict[int, Screen] = {}
 
-    def screen(self, connector: Connector, now: datetime) -> Screen:
+    def screen(self, connector: Connector, now: datetime, online: bool = True) -> Screen:
         start_url = self.start_template.format(
             pile_id=self.pile_id, connector=connector.id, transaction_id="", amount="", currency=""
         )
-        return screen_for(connector, now, start_url, self.support)
+        return screen_for(connector, now, start_url, self.support, online)
 
-    def show(self, connector: Connector, now: datetime) -> None:
-        screen = self.screen(connector, now)
+    def show(self, connector: Connector, now: datetime, online: bool = True) -> None:
+        screen = self.screen(connector, now, online)
         if self.shown.get(connector.id) == screen:
             return
         self.shown[connector.id] = screen
@@ -84,7 +84,7 @@ class Display:
 
 
 class NoDisplay:
-    def show(self, connector: Connector, now: datetime) -> None:
+    def show(self, connector: Connector, now: datetime, online: bool = True) -> None:
         pass
 
 

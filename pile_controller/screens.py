@@ -58,12 +58,26 @@ def clock(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-def screen_for(c: Connector, now: datetime, start_url: str, support: str) -> Screen:
-    """The screen connector `c` shows at `now`."""
+# While the backend is out of reach an app cannot start a session or confirm a payment: the
+# pile says so instead of showing a start code that would lead nowhere.
+OFFLINE = Text("充电桩离线，暂不能扫码充电", "The pile is offline: app start unavailable")
+PAID_OFFLINE = Text("离线：付款到达后解锁", "Offline: unlocks when the payment arrives")
+
+
+def screen_for(
+    c: Connector, now: datetime, start_url: str, support: str, online: bool = True
+) -> Screen:
+    """The screen connector `c` shows at `now` (`online`: the backend can be reached)."""
     tx = c.transaction
     tariff = c.ctx.tariff
     price = tariff.price_per_kwh(now.astimezone(c.ctx.zone).time())
     match c.state:
+        case "idle" if not online:
+            return Screen(
+                Text("暂停扫码充电", "Scan to charge: unavailable"),
+                (Text(f"{c.id} 号充电枪", f"Connector {c.id}"), OFFLINE),
+                tone="attention",
+            )
         case "idle":
             return Screen(
                 Text("扫码充电", "Scan to charge"),
@@ -91,7 +105,7 @@ def screen_for(c: Connector, now: datetime, start_url: str, support: str) -> Scr
                 tone="attention",
             )
         case "authenticating":
-            return authenticating(c, now, start_url)
+            return authenticating(c, now, start_url if online else None)
         case "charging" if tx is not None:
             # The same rounding as the bill, and the price of the tariff this session began with.
             currency = tx.tariff.currency
@@ -123,7 +137,9 @@ def screen_for(c: Connector, now: datetime, start_url: str, support: str) -> Scr
                         f"电量 {tx.energy_wh / 1000:.2f} kWh",
                         f"Energy {tx.energy_wh / 1000:.2f} kWh",
                     ),
-                    Text("支付后充电枪自动解锁", "The cable unlocks once paid"),
+                    Text("支付后充电枪自动解锁", "The cable unlocks once paid")
+                    if online
+                    else PAID_OFFLINE,
                 ),
                 qr=tx.qr_payload,
                 tone="attention",
@@ -144,7 +160,9 @@ def screen_for(c: Connector, now: datetime, start_url: str, support: str) -> Scr
     return Screen(Text("故障", "Out of order"), (said, *hint), tone="fault")
 
 
-def authenticating(c: Connector, now: datetime, start_url: str) -> Screen:
+def authenticating(c: Connector, now: datetime, start_url: str | None) -> Screen:
+    """Code entry, a remote start on its way, or (no reservation) the start QR code; without a
+    start URL (offline) only what works at the pile alone: the booking code."""
     locked_until = c.gate.locked_until
     if locked_until is not None and now < locked_until:
         left = clock((locked_until - now).total_seconds())
@@ -155,21 +173,29 @@ def authenticating(c: Connector, now: datetime, start_url: str) -> Screen:
         )
     if c.authorization is not None:
         return Screen(Text("正在锁枪…", "Locking the cable…"))
+    if c.reservation is None and start_url is None:
+        return Screen(
+            Text("暂停扫码充电", "Scan to start: unavailable"),
+            (OFFLINE, Text("请拔枪，稍后再试", "Please unplug and try again later")),
+            tone="attention",
+        )
     if c.reservation is None:
         return Screen(
             Text("扫码开始充电", "Scan to start"),
             (Text("用手机扫描二维码", "Scan the code with your phone"),),
             qr=start_url,
         )
+    code_lines = (
+        Text(f"预约码 {CODE_FIELD}", f"Code {CODE_FIELD}"),
+        Text(
+            f"还可尝试 {c.gate.attempts_left(now)} 次",
+            f"{c.gate.attempts_left(now)} attempts left",
+        ),
+    )
+    if start_url is None:  # the code is checked at the pile: it works offline
+        return Screen(Text("请输入预约码", "Enter your booking code"), code_lines)
     return Screen(
         Text("请输入预约码", "Enter your booking code"),
-        (
-            Text(f"预约码 {CODE_FIELD}", f"Code {CODE_FIELD}"),
-            Text(
-                f"还可尝试 {c.gate.attempts_left(now)} 次",
-                f"{c.gate.attempts_left(now)} attempts left",
-            ),
-            Text("或扫码开始充电", "or scan to start"),
-        ),
+        (*code_lines, Text("或扫码开始充电", "or scan to start")),
         qr=start_url,
     )

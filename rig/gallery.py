@@ -21,7 +21,10 @@ def every_state() -> dict[str, Screen]:
     """One connector walked through every state; the screen of each."""
     b = Bench(release_after=None)
     c = b.c(1)
-    shown = {"idle": screen_for(c, b.now, START, SUPPORT)}
+    shown = {
+        "idle": screen_for(c, b.now, START, SUPPORT),
+        "idle_offline": screen_for(c, b.now, START, SUPPORT, online=False),
+    }
 
     def snap(name: str) -> None:
         shown[name] = screen_for(c, b.now, START, SUPPORT)
@@ -30,6 +33,7 @@ def every_state() -> dict[str, Screen]:
     snap("reserved")
     b.do("plug")
     snap("authenticating")
+    shown["authenticating_offline"] = screen_for(c, b.now, START, SUPPORT, online=False)
     for _ in range(5):
         b.do("code", 1, "000000")
     snap("locked_out")
@@ -40,6 +44,7 @@ def every_state() -> dict[str, Screen]:
     snap("charging")
     b.do("stop_button")
     snap("awaiting_payment")
+    shown["awaiting_payment_offline"] = screen_for(c, b.now, START, SUPPORT, online=False)
     b.pay()
     snap("unlocked")
     b.do("unplug")

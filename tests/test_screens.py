@@ -23,11 +23,14 @@ SCREENS = every_state()
 def test_every_state_has_its_screen() -> None:
     assert set(SCREENS) == {
         "idle",
+        "idle_offline",
         "reserved",
         "authenticating",
+        "authenticating_offline",
         "locked_out",
         "charging",
         "awaiting_payment",
+        "awaiting_payment_offline",
         "unlocked",
         "unavailable",
         "faulted",
@@ -82,6 +85,25 @@ def test_the_backends_qr_payload_replaces_the_template() -> None:
     assert b.command(cmd.Payment(tx, "pending", amount or Decimal(0), payload)) == cmd.ACCEPTED
     screen = screen_for(b.c(1), b.now, START, "")
     assert decode_qr(render(screen, 480, 320, "both", FONT).image) == [payload]
+
+
+def test_offline_no_start_code_is_shown_but_what_works_at_the_pile_is() -> None:
+    assert SCREENS["idle_offline"].qr is None
+    assert "The pile is offline: app start unavailable" in [
+        t.en for t in SCREENS["idle_offline"].lines
+    ]
+    # A booked driver's code is checked at the pile: code entry stays, the scan offer goes.
+    booked = SCREENS["authenticating_offline"]
+    assert booked.qr is None and booked.title.en == "Enter your booking code"
+    assert Text(f"预约码 {CODE_FIELD}", f"Code {CODE_FIELD}") in booked.lines
+    walk_up = Bench()
+    walk_up.do("plug")
+    screen = screen_for(walk_up.c(1), walk_up.now, START, "", online=False)
+    assert screen.qr is None and "Please unplug and try again later" in [t.en for t in screen.lines]
+    # Paying in the app still works; the pile hears of it when it is back.
+    paying = SCREENS["awaiting_payment_offline"]
+    assert paying.qr == SCREENS["awaiting_payment"].qr
+    assert "Offline: unlocks when the payment arrives" in [t.en for t in paying.lines]
 
 
 def test_charging_shows_the_sessions_own_price_and_the_cost_rounded_as_billed() -> None:

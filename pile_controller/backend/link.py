@@ -52,10 +52,12 @@ class Link:
         on_connect: Callable[[], None],
         on_message: Callable[[mqtt.MQTTMessage], None],
         on_ack: Callable[[int], None],
+        on_lost: Callable[[], None] = lambda: None,
     ):
         self.settings = settings
         self.connected = False
         self._on_connect, self._on_message, self._on_ack = on_connect, on_message, on_ack
+        self._on_lost = on_lost
         self._loop = asyncio.get_running_loop()
         self._lost = asyncio.Event()
         self._closing = False
@@ -176,6 +178,7 @@ class Link:
     def _disconnected(self, _c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if self.connected:
             log.warning("backend link lost: %s", reason)
+            self._soon(self._on_lost)
         self.connected = False
         self._soon(self._lost.set)
 

@@ -1,5 +1,6 @@
 """The daemon's own screens (png driver), read back with a real QR decoder as a phone would:
-the start code, then the payment code from the template, then the backend's own payload."""
+the start code, then the payment code from the template, then the backend's own payload; and
+no start code while the pile is cut off from its backend."""
 
 import time
 from pathlib import Path
@@ -7,25 +8,28 @@ from typing import Any
 
 from rig.qr import decode_qr
 
+START = "https://app.example.com/start?pile=PILE-T1&c=1"
 
-def shows(png: Path, payload: str, timeout: float = 10.0) -> None:
-    """Waits until the screen file shows a QR code reading exactly `payload`."""
+
+def shows(png: Path, payload: str | None, timeout: float = 10.0) -> None:
+    """Waits until the screen file shows a QR code reading exactly `payload` (None: no code)."""
     deadline = time.monotonic() + timeout
+    wanted = [payload] if payload is not None else []
     seen: list[str] = []
     while time.monotonic() < deadline:
         if png.exists():
             seen = decode_qr(png)
-            if seen == [payload]:
+            if seen == wanted:
                 return
         time.sleep(0.1)
-    raise AssertionError(f"{png.name} shows {seen}, not {payload!r}")
+    raise AssertionError(f"{png.name} shows {seen}, not {wanted}")
 
 
 def test_the_screen_follows_the_session(make_rig: Any) -> None:
     rig = make_rig(display="png")
     be, pile = rig.backend, rig.pile
     screen = pile.state / "screen-1.png"
-    shows(screen, "https://app.example.com/start?pile=PILE-T1&c=1")
+    shows(screen, START)
 
     pile.sim("plug", 1)
     be.ask("start", connector=1, id_token="driver")
@@ -47,3 +51,18 @@ def test_the_screen_follows_the_session(make_rig: Any) -> None:
     assert reply["status"] == "Accepted"
     shows(screen, backend_qr)
     assert not (pile.state / ".screen-1.png.tmp").exists()  # written atomically
+
+
+def test_a_pile_cut_off_from_its_backend_offers_no_start_code_until_it_is_back(
+    make_rig: Any,
+) -> None:
+    rig = make_rig(display="png")
+    pile, screen = rig.pile, rig.pile.state / "screen-1.png"
+    shows(screen, START)
+    rig.broker.stop()
+    pile.wait_until(lambda r: not r["backend"]["connected"])
+    pile.sim("clock", "+31")  # out of reach longer than a broker restart takes
+    shows(screen, None)  # a scan would lead nowhere: the screen says the pile is offline
+    rig.broker.start()
+    pile.wait_until(lambda r: r["backend"]["connected"], timeout=30)
+    shows(screen, START)
