@@ -76,6 +76,9 @@ class ServedMeter:
             asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(5)
             self._server = None
         if self._thread is not None:
+            # Handlers of connections still open (the daemon's) would be left pending on a
+            # stopped loop, and Python complains about each at exit.
+            asyncio.run_coroutine_threadsafe(cancel_the_rest(), self._loop).result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
             self._thread = None
@@ -173,3 +176,11 @@ class PtyPair:
         self._thread.join(2)
         for fd in self.masters:
             os.close(fd)
+
+
+async def cancel_the_rest() -> None:
+    """Cancels every other task on the running loop and waits for them to finish."""
+    rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in rest:
+        task.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)
