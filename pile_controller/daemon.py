@@ -271,9 +271,9 @@ class Daemon:
         late; the `OpenRelay` queued after it is carried out as usual."""
         return not self.pile.connectors[cid].relay_closed
 
-    def _disk_failed(self, error: BaseException) -> None:
-        # What waited for the disk is dropped: power off, locks stay as they are (fail safe).
-        log.critical("journal cannot be written to disk (%s); opening every relay", error)
+    def _disk_failed(self, _error: BaseException) -> None:
+        # What waited for the disk is dropped (the Flusher names the problem): power off, locks
+        # stay as they are. The core sees the relays open and stops the sessions.
         self._open_every_relay()
 
     def _open_every_relay(self) -> None:

@@ -11,11 +11,13 @@ overtake the `CloseRelay` before it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from pile_controller.store import Store
 
+log = logging.getLogger(__name__)
 Action = Callable[[], None]
 
 
@@ -27,6 +29,7 @@ class Flusher:
         self._waiting: list[Action] = []
         self._dirty = False  # something in `_waiting` depends on a commit not yet on disk
         self._running: asyncio.Future[None] | None = None
+        self._failures = 0  # in a row: a dead disk is named once, then every 100th time
 
     def then(self, action: Action, dirty: bool) -> None:
         """Runs `action` once every commit made so far is on disk (`dirty`: the caller has just
@@ -52,8 +55,14 @@ class Flusher:
     def _flushed(self, done: asyncio.Future[None], batch: list[Action]) -> None:
         self._running = None
         if (error := done.exception()) is not None:
+            if self._failures % 100 == 0:
+                log.critical("the journal cannot be put on disk: %s", error)
+            self._failures += 1
             self._on_failure(error)
         else:
+            if self._failures:
+                log.warning("the journal is on disk again after %d failed flushes", self._failures)
+            self._failures = 0
             for action in batch:
                 action()
         if self._dirty:  # committed while this flush ran: the next one takes them all
