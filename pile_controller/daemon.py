@@ -18,7 +18,9 @@ import os
 import signal
 import socket
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -177,8 +179,12 @@ class Daemon:
         watchdog_s = int(os.environ.get("WATCHDOG_USEC", "0")) / 4e6
         loop = asyncio.get_running_loop()
         pinged = loop.time()
+        watch = ClockWatch(loop.time)
         while True:
             await asyncio.sleep(TICK_S)
+            if step := watch.step():
+                log.warning("wall clock stepped by %+.1f s; timers keep their length", step)
+                self.feed(ev.ClockStepped(timedelta(seconds=step)))
             self.feed(ev.Tick())
             if watchdog_s and loop.time() - pinged >= watchdog_s:
                 notify_systemd("WATCHDOG=1")
@@ -435,6 +441,25 @@ class Daemon:
             with contextlib.suppress(MeterError):
                 self.feed(ev.MeterReading(cid, dataclasses.replace(hw.meter.read(), at=self.now())))
         self.feed(ev.Tick())
+
+
+class ClockWatch:
+    """Notices the wall clock jumping against the monotonic one. A pile without a battery-backed
+    clock boots with a stale time and NTP steps it, often by hours: unnoticed, every running
+    timer would fire at once (a live session stopped as if its meter had been silent for hours).
+    NTP's own slewing stays far below the threshold."""
+
+    THRESHOLD_S = 1.0
+
+    def __init__(self, monotonic: Callable[[], float], wall: Callable[[], float] = time.time):
+        self.monotonic, self.wall = monotonic, wall
+        self.offset = wall() - monotonic()
+
+    def step(self) -> float:
+        """Seconds the wall clock jumped since the last call (0.0 if it did not)."""
+        offset = self.wall() - self.monotonic()
+        jump, self.offset = offset - self.offset, offset
+        return jump if abs(jump) >= self.THRESHOLD_S else 0.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -114,6 +114,12 @@ class Bench:
             self.poll()
             self.feed(ev.Tick())
 
+    def step_clock(self, seconds: float) -> None:
+        """The wall clock jumps (NTP) while no time passes; the core is told, as by the daemon."""
+        delta = timedelta(seconds=seconds)
+        self.now += delta
+        self.feed(ev.ClockStepped(delta))
+
     def restarted(self) -> Bench:
         """The pile after a crash: a new core rebuilt from the journaled snapshots, on hardware
         whose relays reset open, whose meters kept counting and whose vehicles stay plugged."""

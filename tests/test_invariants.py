@@ -103,6 +103,11 @@ class PileWalk(RuleBasedStateMachine):
         self.b = self.b.restarted()
         self.seen_history = 0
 
+    @rule(seconds=st.sampled_from([-86400, -3600, -2, 2, 3600, 86400]))
+    def clock_step(self, seconds: float) -> None:
+        """NTP corrects the wall clock; no time passes."""
+        self.b.step_clock(seconds)
+
     @rule(seconds=st.sampled_from([0.1, 1, 7, 60, 400, 3600]))
     def wait(self, seconds: float) -> None:
         self.b.advance(seconds, step=min(seconds, 1.0) if seconds < 60 else 10.0)

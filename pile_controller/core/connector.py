@@ -161,6 +161,7 @@ class Connector:
         self.gate = CodeGate(context.max_attempts, context.lockout)
         self.authorization: Authorization | None = None
         self.transaction: Transaction | None = None
+        self.unpaid_since: datetime | None = None  # the release policy counts from here
         self.reading: ev.Reading | None = None
         self.meter_watch_since = now  # staleness counts from here until the first reading
         self.meter_problem = "no reading yet"  # why the last poll failed, for MeterFailure
@@ -213,6 +214,8 @@ class Connector:
                 self._set_fault(FaultCode.EMERGENCY_STOP, active)
             case ev.Tick():
                 self._tick()
+            case ev.ClockStepped(delta=delta):
+                self._clock_stepped(delta)
 
     def snapshot(self) -> dict[str, Any]:
         """The facts that must survive a crash: journaled in the commit of every step."""
@@ -259,6 +262,7 @@ class Connector:
             self._machine.set_state("charging")
             self._effects.append(ReadMeter(self.id))
         elif tx is not None and tx.unpaid:
+            self.unpaid_since = tx.stopped_at
             self._machine.set_state("awaiting_payment")
         else:
             self._machine.set_state(
@@ -588,6 +592,7 @@ class Connector:
         if self.reading is not None:
             self.meter_values("Transaction.End", self.now)
         tx.close(self.now)
+        self.unpaid_since = self.now
         self._publish(
             "transaction.stopped", **tx.stopped_event(self.ctx.pile_id, self.id, self.ctx.sign)
         )
@@ -671,10 +676,29 @@ class Connector:
             self.ctx.release_after
             and tx is not None
             and tx.unpaid
-            and tx.stopped_at
-            and now - tx.stopped_at >= self.ctx.release_after
+            and self.unpaid_since
+            and now - self.unpaid_since >= self.ctx.release_after
         ):
             self._settle("ReleasedByPolicy")
+
+    def _clock_stepped(self, delta: timedelta) -> None:
+        """Timers that measure a duration move with the step, so none fires early or waits
+        late: feedback, meter staleness, the metering interval, lockout, the plug-in window and
+        the release policy. Absolute times stay: a reservation expires at the time the backend
+        gave, and the times already on record (a transaction's start and stop) are not rewritten."""
+        self.relay_changed_at += delta
+        self.lock_changed_at += delta
+        self.meter_watch_since += delta
+        if self.reading is not None and self.reading.at is not None:
+            self.reading = dataclasses.replace(self.reading, at=self.reading.at + delta)
+        if self.gate.locked_until is not None:
+            self.gate.locked_until += delta
+        if self.authorization is not None:
+            self.authorization.plug_by += delta
+        if self.unpaid_since is not None:
+            self.unpaid_since += delta
+        if self.transaction is not None and not self.transaction.finished:
+            self.transaction.last_sample_at += delta
 
     def _meter_fresh(self) -> bool:
         seen = self.reading.at if self.reading and self.reading.at else self.meter_watch_since

@@ -6,7 +6,7 @@ Backend commands are in `commands.py`; they differ in that each gets a reply.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,14 @@ class Tick:
     """Time passed; timers due by `now` fire."""
 
 
+@dataclass(frozen=True)
+class ClockStepped:
+    """The wall clock jumped by `delta` beyond the time that passed (NTP correcting a pile
+    that has no battery-backed clock, or a technician setting it)."""
+
+    delta: timedelta
+
+
 Event = (
     MeterUnreadable
     | PlugIn
@@ -90,4 +98,5 @@ Event = (
     | MeterReading
     | EmergencyStop
     | Tick
+    | ClockStepped
 )

@@ -24,7 +24,7 @@ class Pile:
         self._effects: list[Effect] = []  # effects of the pile as a whole
 
     def handle(self, event: ev.Event, now: datetime) -> list[Effect]:
-        if isinstance(event, ev.EmergencyStop | ev.Tick):
+        if isinstance(event, ev.EmergencyStop | ev.Tick | ev.ClockStepped):
             targets = list(self.connectors.values())
         else:
             target = self.connectors.get(event.connector)
