@@ -99,3 +99,24 @@ def test_the_watch_reports_a_step_once_and_lets_slewing_pass() -> None:
     assert watch.step() == 0.0
     clocks.tick(0.1, wall_extra=-2.5)
     assert watch.step() == pytest.approx(-2.5)
+
+
+def test_deadlines_from_before_a_restart_keep_their_time_when_ntp_fixes_the_boot_clock() -> None:
+    """The pile went down locked out and unpaid; it boots an hour behind (the Pi's saved clock)
+    and NTP steps it right: the lockout and the release end when they were meant to."""
+    b = Bench(max_attempts=2, lockout=timedelta(seconds=300), release_after=timedelta(minutes=15))
+    b.start_reserved_session(cid=1)
+    b.advance(600)
+    b.do("stop_button", 1)
+    b.reserve(2, minutes=600)
+    b.do("plug", 2)
+    for _ in range(2):
+        b.do("code", 2, "000000")
+    locked_until = b.c(2).gate.locked_until
+    release_at = b.c(1).transaction.stopped_at + timedelta(minutes=15)  # type: ignore[union-attr]
+    b = b.restarted()
+    b.now -= timedelta(hours=1)  # booted with a stale clock
+    b.step_clock(HOURS)  # NTP
+    assert b.c(2).gate.locked_until == locked_until
+    b.advance((release_at - b.now).total_seconds() + 1)
+    assert b.c(1).state == "unlocked"

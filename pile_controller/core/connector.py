@@ -162,6 +162,9 @@ class Connector:
         self.authorization: Authorization | None = None
         self.transaction: Transaction | None = None
         self.unpaid_since: datetime | None = None  # the release policy counts from here
+        # Deadlines rebuilt from the journal were set on the clock of their day, which NTP may
+        # still have to bring this boot's clock back to: a step must not move them.
+        self._from_journal: set[str] = set()
         self.reading: ev.Reading | None = None
         self.meter_watch_since = now  # staleness counts from here until the first reading
         self.meter_problem = "no reading yet"  # why the last poll failed, for MeterFailure
@@ -247,6 +250,8 @@ class Connector:
         self.gate.wrong = snapshot["wrong_codes"]
         until = snapshot["locked_out_until"]
         self.gate.locked_until = parse_iso(until) if until else None
+        if until:
+            self._from_journal.add("locked_until")
         r = snapshot["reservation"]
         if r is not None:
             self.reservation = Reservation(
@@ -263,6 +268,7 @@ class Connector:
             self._effects.append(ReadMeter(self.id))
         elif tx is not None and tx.unpaid:
             self.unpaid_since = tx.stopped_at
+            self._from_journal.add("unpaid_since")
             self._machine.set_state("awaiting_payment")
         else:
             self._machine.set_state(
@@ -484,7 +490,10 @@ class Connector:
                 attempts_left=self.gate.attempts_left(self.now),
             )
             return
+        locked_until = self.gate.locked_until
         verdict = self.gate.check(digits, self.reservation, self.now)
+        if self.gate.locked_until != locked_until:
+            self._from_journal.discard("locked_until")
         if verdict is Verdict.MATCH:
             self.authorization = Authorization(
                 self.reservation.id_token, self.reservation.reservation_id, self.now
@@ -593,6 +602,7 @@ class Connector:
             self.meter_values("Transaction.End", self.now)
         tx.close(self.now)
         self.unpaid_since = self.now
+        self._from_journal.discard("unpaid_since")
         self._publish(
             "transaction.stopped", **tx.stopped_event(self.ctx.pile_id, self.id, self.ctx.sign)
         )
@@ -685,17 +695,18 @@ class Connector:
         """Timers that measure a duration move with the step, so none fires early or waits
         late: feedback, meter staleness, the metering interval, lockout, the plug-in window and
         the release policy. Absolute times stay: a reservation expires at the time the backend
-        gave, and the times already on record (a transaction's start and stop) are not rewritten."""
+        gave, the times already on record (a transaction's start and stop) are not rewritten,
+        and deadlines rebuilt from the journal keep the time they were set on."""
         self.relay_changed_at += delta
         self.lock_changed_at += delta
         self.meter_watch_since += delta
         if self.reading is not None and self.reading.at is not None:
             self.reading = dataclasses.replace(self.reading, at=self.reading.at + delta)
-        if self.gate.locked_until is not None:
+        if self.gate.locked_until is not None and "locked_until" not in self._from_journal:
             self.gate.locked_until += delta
         if self.authorization is not None:
             self.authorization.plug_by += delta
-        if self.unpaid_since is not None:
+        if self.unpaid_since is not None and "unpaid_since" not in self._from_journal:
             self.unpaid_since += delta
         if self.transaction is not None and not self.transaction.finished:
             self.transaction.last_sample_at += delta
