@@ -50,8 +50,8 @@ from pile_controller.core.times import iso
 from pile_controller.display import Display, NoDisplay, open_display
 from pile_controller.flusher import Flusher
 from pile_controller.render import FontError
-from pile_controller.signing import PileKey
-from pile_controller.store import Store
+from pile_controller.signing import KeyFileError, PileKey
+from pile_controller.store import JournalError, Store
 
 log = logging.getLogger("pile_controller")
 TICK_S = 0.1  # timers (feedback, expiry, staleness) are checked this often
@@ -584,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         asyncio.run(run())
-    except OSError as exc:
+    except (OSError, JournalError, KeyFileError) as exc:
         print(f"pile-controller: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -22,6 +22,10 @@ def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+class KeyFileError(Exception):
+    """The pile's key file is unreadable: one line for the technician, naming the file."""
+
+
 class PileKey:
     """The pile's own signing key, made on first boot and kept in the state folder (0600)."""
 
@@ -31,7 +35,13 @@ class PileKey:
     @classmethod
     def load_or_create(cls, path: Path) -> PileKey:
         if path.exists():
-            return cls(Ed25519PrivateKey.from_private_bytes(path.read_bytes()))
+            try:
+                return cls(Ed25519PrivateKey.from_private_bytes(path.read_bytes()))
+            except ValueError:
+                raise KeyFileError(
+                    f"{path}: not a raw 32-byte Ed25519 private key (restore it, or remove it to"
+                    " make a new one and give the backend the new public key)"
+                ) from None
         key = Ed25519PrivateKey.generate()
         raw = key.private_bytes(
             serialization.Encoding.Raw,

@@ -38,13 +38,24 @@ class Envelope:
     payload: str  # the JSON text published on P/ID/events
 
 
+class JournalError(Exception):
+    """The journal cannot be opened: one line for the technician, naming the file."""
+
+
 class Store:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            # A damaged journal is never replaced by a fresh one: that would reuse event seq
+            # numbers, and the backend would drop the new events as duplicates of the old.
+            damaged = not isinstance(exc, sqlite3.OperationalError)
+            advice = " (restore it from a backup)" if damaged else ""
+            raise JournalError(f"journal {path}: {exc}{advice}") from None
         # SQLite keeps the -wal file (same inode) while a connection is open; flushing it puts
         # every commit so far on disk, as synchronous=FULL would at each commit.
         self._wal = os.open(f"{path}-wal", os.O_RDWR | os.O_CREAT, 0o600)
