@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import time
 import uuid
@@ -68,7 +69,7 @@ class Daemon:
         self.clock_offset = timedelta(0)  # moved only by `pilectl sim clock` (simulated piles)
         state = settings.pile.state_dir
         self.store = Store(state / "journal.sqlite")
-        self.flusher = Flusher(self.store, self._disk_failed)
+        self.flusher = Flusher(self.store, self._journal_failed)
         self.key = PileKey.load_or_create(state / "pile.key")
         self.boot_id = str(uuid.uuid4())
         self.topics = Topics(settings.backend.topic_prefix, settings.pile.id)
@@ -77,6 +78,7 @@ class Daemon:
         )
         self.pile = Pile([c.id for c in settings.connectors], self._context(), self.now())
         self._stopping = asyncio.Event()
+        self.failure: str | None = None  # why the daemon stopped itself (systemd restarts it)
         self._offline_since: datetime | None = self.now()  # not connected yet
         self._meter_failures: dict[int, int] = {}
 
@@ -146,10 +148,12 @@ class Daemon:
             __version__,
         )
         await self._stopping.wait()
-        log.info("stopping")
-        await self._shut_down(tasks, server)
+        if self.failure is None:
+            log.info("stopping")
+            await self._stop_sessions()
+        await self._close(tasks, server)
 
-    async def _shut_down(self, tasks: list[asyncio.Task[None]], server: asyncio.Server) -> None:
+    async def _stop_sessions(self) -> None:
         self.apply(self.pile.shut_down(self.now()))  # stops running transactions (reason Reboot)
         # Wait for their stop readings (a Modbus meter may take a second or two); whatever is
         # still open after that is finished from the journal at the next start.
@@ -162,16 +166,18 @@ class Daemon:
             await asyncio.sleep(0.05)
         await self.flusher.drain()
         await asyncio.sleep(0.1)  # and give the link a moment to send the last events
+
+    async def _close(self, tasks: list[asyncio.Task[None]], server: asyncio.Server) -> None:
         server.close()
         self.link.close(last_words=self._online_message(False))
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.flusher.drain()
-        for c in self.pile.connectors.values():
-            self.hardware.connectors[c.id].relay.open()
+        self._open_every_relay()
         self.hardware.close()
-        self.store.close()
+        if self.failure is None:  # a failed journal is left as the disk has it
+            await self.flusher.drain()
+            self.store.close()
         self.settings.control.socket.unlink(missing_ok=True)
 
     async def _ticks(self) -> None:
@@ -238,16 +244,25 @@ class Daemon:
         facts it may act on (the events) and every change to relay and lock are sent or made
         only from disk, and a power cut that takes the commit also takes the command's id, so
         the backend's retry is carried out afresh."""
+        if self.failure is not None:
+            return  # stopping: the journal no longer says what the core believes
         published = [e for e in effects if isinstance(e, fx.Publish)]
         remembered = answer.to_journal if answer else None
         journaled = bool(published or remembered)
         if journaled:
-            self.store.append_events(published, reply=remembered, connectors=self.pile.snapshots())
+            snapshots = self.pile.snapshots()
+            try:
+                self.store.append_events(published, reply=remembered, connectors=snapshots)
+            except sqlite3.Error as exc:
+                self._journal_failed(exc)
+                return
         if answer is not None:
             self._reply(answer.text, answer.msg)
         self.flusher.then(lambda: self._carry_out(effects, bool(published)), dirty=journaled)
 
     def _carry_out(self, effects: list[fx.Effect], published: bool) -> None:
+        if self.failure is not None:
+            return  # stopping after a journal failure: the power stays off
         try:
             shown: set[int] = set()
             for effect in effects:
@@ -277,10 +292,16 @@ class Daemon:
         late; the `OpenRelay` queued after it is carried out as usual."""
         return not self.pile.connectors[cid].relay_closed
 
-    def _disk_failed(self, _error: BaseException) -> None:
-        # What waited for the disk is dropped (the Flusher names the problem): power off, locks
-        # stay as they are. The core sees the relays open and stops the sessions.
+    def _journal_failed(self, error: BaseException) -> None:
+        """The journal refused a write or a flush (a full or dying disk): the core has moved on
+        from what is on disk, and nothing it decides now could be billed. Power off, carry out
+        nothing more, and stop with exit 1: systemd starts the daemon again, which rebuilds
+        every connector from the journal (a session cut off is stopped and billed, PowerLoss)."""
         self._open_every_relay()
+        if self.failure is None:
+            self.failure = f"journal: {error}"
+            log.critical("the journal failed (%s): power off; restarting to rebuild from it", error)
+            self._stopping.set()
 
     def _open_every_relay(self) -> None:
         for hardware in self.hardware.connectors.values():
@@ -579,15 +600,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pile-controller: display: {exc}", file=sys.stderr)
         return 1
 
-    async def run() -> None:
-        await Daemon(settings, hardware, display).run()
+    async def run() -> int:
+        daemon = Daemon(settings, hardware, display)
+        await daemon.run()
+        return 1 if daemon.failure else 0
 
     try:
-        asyncio.run(run())
+        return asyncio.run(run())
     except (OSError, JournalError, KeyFileError) as exc:
         print(f"pile-controller: {exc}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

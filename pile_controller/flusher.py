@@ -11,25 +11,22 @@ overtake the `CloseRelay` before it.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from pile_controller.store import Store
 
-log = logging.getLogger(__name__)
 Action = Callable[[], None]
 
 
 class Flusher:
     def __init__(self, store: Store, on_failure: Callable[[BaseException], None]):
         self.store = store
-        self._on_failure = on_failure  # the disk refused: nothing that waited may be carried out
+        self._on_failure = on_failure  # the disk refused: what waited is not carried out
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="journal-flush")
         self._waiting: list[Action] = []
         self._dirty = False  # something in `_waiting` depends on a commit not yet on disk
         self._running: asyncio.Future[None] | None = None
-        self._failures = 0  # in a row: a dead disk is named once, then every 100th time
 
     def then(self, action: Action, dirty: bool) -> None:
         """Runs `action` once every commit made so far is on disk (`dirty`: the caller has just
@@ -55,14 +52,8 @@ class Flusher:
     def _flushed(self, done: asyncio.Future[None], batch: list[Action]) -> None:
         self._running = None
         if (error := done.exception()) is not None:
-            if self._failures % 100 == 0:
-                log.critical("the journal cannot be put on disk: %s", error)
-            self._failures += 1
             self._on_failure(error)
         else:
-            if self._failures:
-                log.warning("the journal is on disk again after %d failed flushes", self._failures)
-            self._failures = 0
             for action in batch:
                 action()
         if self._dirty:  # committed while this flush ran: the next one takes them all

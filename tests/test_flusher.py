@@ -7,8 +7,6 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from pile_controller.core.effects import Publish
 from pile_controller.flusher import Flusher
 from pile_controller.store import Store
@@ -106,27 +104,6 @@ def test_events_are_handed_to_the_backend_only_from_disk(tmp_path: Path) -> None
         assert [e.seq for e in store.undelivered()] == [1, 2]
 
     run(scenario())
-
-
-def test_a_dead_disk_is_named_once_not_at_every_flush(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    async def scenario() -> None:
-        store = SlowDisk(tmp_path / "j.sqlite")
-        flusher = Flusher(store, on_failure=lambda e: None)
-        for _ in range(3):
-            store.fail_next = True
-            flusher.then(lambda: None, dirty=True)
-            await flusher.drain()
-        flusher.then(lambda: None, dirty=True)
-        await flusher.drain()
-
-    run(scenario())
-    said = [(r.levelname, r.getMessage()) for r in caplog.records]
-    assert said == [
-        ("CRITICAL", "the journal cannot be put on disk: [Errno 5] Input/output error"),
-        ("WARNING", "the journal is on disk again after 3 failed flushes"),
-    ]
 
 
 def test_a_failed_flush_carries_out_nothing_that_waited_for_it(tmp_path: Path) -> None:
