@@ -130,7 +130,7 @@ class Daemon:
             on_connect=self._on_connect,
             on_lost=self._on_lost,
             on_message=self._on_message,
-            on_ack=lambda mid: self.outbox.acked(mid),
+            on_ack=self._acked,
         )
         self.outbox = Outbox(self.store, self.link, self.topics.events)
         # Rebuild what the journal knows (a session cut off by a crash is stopped and billed).
@@ -315,6 +315,12 @@ class Daemon:
         self.display.show(c, self.now(), online)
 
     # --- the backend ---------------------------------------------------------------------------
+
+    def _acked(self, mid: int) -> None:
+        try:
+            self.outbox.acked(mid)  # deletes the delivered event from the journal
+        except sqlite3.Error as exc:
+            self._journal_failed(exc)
 
     def _on_lost(self) -> None:
         self._offline_since = self.now()
