@@ -268,7 +268,8 @@ class Daemon:
             for effect in effects:
                 if isinstance(effect, fx.CloseRelay) and self._stale_close(effect.connector):
                     continue
-                if actuate(self.hardware, effect):
+                if done := actuate(self.hardware, effect):
+                    asyncio.get_running_loop().call_soon(self.feed, done)
                     continue
                 match effect:
                     case fx.ReadMeter(connector=c):
@@ -519,20 +520,23 @@ def meter_report(reading: ev.Reading | None, now: datetime) -> dict[str, Any] | 
     }
 
 
-def actuate(hardware: Hardware, effect: fx.Effect) -> bool:
-    """Carries out a relay or lock effect; False for effects that are not the hardware's."""
+def actuate(hardware: Hardware, effect: fx.Effect) -> ev.Actuated | None:
+    """Carries out a relay or lock effect and returns the event that tells the core it reached
+    the device; None for effects that are not the hardware's."""
     match effect:
         case fx.CloseRelay(connector=c):
             hardware.connectors[c].relay.close()
+            return ev.Actuated(c, "relay")
         case fx.OpenRelay(connector=c):
             hardware.connectors[c].relay.open()
+            return ev.Actuated(c, "relay")
         case fx.LockCable(connector=c):
             hardware.connectors[c].lock.lock()
+            return ev.Actuated(c, "lock")
         case fx.UnlockCable(connector=c):
             hardware.connectors[c].lock.unlock()
-        case _:
-            return False
-    return True
+            return ev.Actuated(c, "lock")
+    return None
 
 
 def notify_systemd(state: str) -> None:

@@ -70,7 +70,8 @@ class Bench:
 
     def apply(self, effects: list[fx.Effect]) -> None:
         for effect in effects:
-            if actuate(self.sim, effect):
+            if done := actuate(self.sim, effect):
+                self.inbox.append(done)
                 continue
             match effect:
                 case fx.Publish():

@@ -5,6 +5,7 @@ comes in meanwhile keeps the power off, though the close was already queued."""
 import asyncio
 import dataclasses
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,5 +96,23 @@ def test_an_estop_while_the_start_is_flushing_keeps_the_power_off(tmp_path: Path
             e.payload for e in daemon.store.undelivered() if "transaction.stopped" in e.payload
         ]
         assert len(stops) == 1 and '"reason":"EmergencyStop"' in stops[0]
+
+    with_daemon(tmp_path, scenario)
+
+
+def test_a_slow_disk_is_not_taken_for_a_failed_relay(tmp_path: Path) -> None:
+    """An SD card's flush can outlast the relay's feedback deadline (200 ms): the deadline
+    counts from when the command reached the relay, not from when the core decided it."""
+
+    async def scenario(daemon: Daemon, sim: SimPile, _: Any, settle: Any) -> None:
+        daemon.clock_offset += timedelta(seconds=1)  # the flush is still running a second later
+        daemon.feed(ev.Tick())
+        assert not daemon.pile.connectors[1].faults
+        daemon.store.gate.set()  # type: ignore[attr-defined]
+        await settle()
+        assert sim.relays[1].closed and daemon.pile.connectors[1].state == "charging"
+        daemon.clock_offset += timedelta(seconds=1)
+        daemon.feed(ev.Tick())
+        assert not daemon.pile.connectors[1].faults
 
     with_daemon(tmp_path, scenario)

@@ -153,10 +153,12 @@ class Connector:
         self.plugged = False
         self.relay_closed = False  # what we commanded
         self.relay_feedback = False  # what the contactor reports
-        self.relay_changed_at = now
+        # When the last relay/lock command reached the device; None while one waits to be
+        # carried out (after the journal's flush), when no feedback deadline runs.
+        self.relay_changed_at: datetime | None = now
         self.lock_locked = False
         self.lock_feedback = False
-        self.lock_changed_at = now
+        self.lock_changed_at: datetime | None = now
         self.reservation: Reservation | None = None
         self.gate = CodeGate(context.max_attempts, context.lockout)
         self.authorization: Authorization | None = None
@@ -219,6 +221,10 @@ class Connector:
                 self._tick()
             case ev.ClockStepped(delta=delta):
                 self._clock_stepped(delta)
+            case ev.Actuated(device="relay"):
+                self.relay_changed_at = self.now
+            case ev.Actuated(device="lock"):
+                self.lock_changed_at = self.now
 
     def snapshot(self) -> dict[str, Any]:
         """The facts that must survive a crash: journaled in the commit of every step."""
@@ -260,7 +266,7 @@ class Connector:
         t = snapshot["transaction"]
         tx = self.transaction = Transaction.from_json(t) if t else None
         if tx is not None and tx.settled is None:
-            self.lock_locked, self.lock_changed_at = True, now
+            self.lock_locked, self.lock_changed_at = True, None
             self._effects.append(LockCable(self.id))
         if tx is not None and not tx.finished:
             tx.stop_reason = tx.stop_reason or "PowerLoss"
@@ -509,7 +515,7 @@ class Connector:
     def _engage_lock(self) -> None:
         if not self.lock_locked:
             self.lock_locked = True
-            self.lock_changed_at = self.now
+            self.lock_changed_at = None
             self._effects.append(LockCable(self.id))
         self._try_begin()
 
@@ -567,7 +573,7 @@ class Connector:
         self.trigger("begin")
         self.meter_values("Transaction.Begin", self.now)
         self.relay_closed = True
-        self.relay_changed_at = self.now
+        self.relay_changed_at = None
         self._effects.append(CloseRelay(self.id))
 
     def _request_stop(self, reason: str) -> None:
@@ -670,11 +676,13 @@ class Connector:
             self.trigger("leave")
         if (
             self.lock_feedback != self.lock_locked
+            and self.lock_changed_at is not None
             and now - self.lock_changed_at >= self.ctx.lock_feedback
         ):
             self._set_fault(FaultCode.CABLE_LOCK_FAILURE, True)
         if (
             self.relay_feedback != self.relay_closed
+            and self.relay_changed_at is not None
             and now - self.relay_changed_at >= self.ctx.relay_feedback
         ):
             welded = FaultCode.RELAY_WELDED if self.relay_feedback else FaultCode.RELAY_FAILURE
@@ -697,8 +705,10 @@ class Connector:
         the release policy. Absolute times stay: a reservation expires at the time the backend
         gave, the times already on record (a transaction's start and stop) are not rewritten,
         and deadlines rebuilt from the journal keep the time they were set on."""
-        self.relay_changed_at += delta
-        self.lock_changed_at += delta
+        if self.relay_changed_at is not None:
+            self.relay_changed_at += delta
+        if self.lock_changed_at is not None:
+            self.lock_changed_at += delta
         self.meter_watch_since += delta
         if self.reading is not None and self.reading.at is not None:
             self.reading = dataclasses.replace(self.reading, at=self.reading.at + delta)
@@ -728,7 +738,7 @@ class Connector:
         )
         if self.relay_closed and not may_close:
             self.relay_closed = False
-            self.relay_changed_at = self.now
+            self.relay_changed_at = None
             self._effects.append(OpenRelay(self.id))
         may_release = (
             self.state in RELEASABLE
@@ -738,7 +748,7 @@ class Connector:
         )
         if self.lock_locked and may_release:
             self.lock_locked = False
-            self.lock_changed_at = self.now
+            self.lock_changed_at = None
             self._effects.append(UnlockCable(self.id))
             self._publish("cable.unlocked", transaction_id=tx.transaction_id if tx else None)
 

@@ -80,6 +80,15 @@ class Tick:
 
 
 @dataclass(frozen=True)
+class Actuated:
+    """A relay or lock command reached its device (`device`: "relay" or "lock"). Commands wait
+    for the journal's flush; their feedback deadline counts from here, not from the decision."""
+
+    connector: int
+    device: str
+
+
+@dataclass(frozen=True)
 class ClockStepped:
     """The wall clock jumped by `delta` beyond the time that passed (NTP correcting a pile
     that has no battery-backed clock, or a technician setting it)."""
@@ -99,4 +108,5 @@ Event = (
     | EmergencyStop
     | Tick
     | ClockStepped
+    | Actuated
 )
