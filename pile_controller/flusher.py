@@ -2,8 +2,8 @@
 
 Write ahead, then act (ARCHITECTURE principle 5): the relay, the lock, the events and the
 statuses that follow a commit wait until that commit is on disk. The disk's flush is the slowest
-step a command has (0.3 ms typical, several ms at worst on an SD card), so it runs on a thread
-of its own while the loop goes on reading the next command; commits made meanwhile share the
+step a command has (0.3 ms here; tens to hundreds of ms at worst on an SD card), so it runs on a
+thread of its own while the loop goes on reading the next command; commits made meanwhile share the
 next flush (group commit). Actions run in the order they were queued, so an `OpenRelay` can never
 overtake the `CloseRelay` before it.
 """
