@@ -81,6 +81,7 @@ class Daemon:
         self.failure: str | None = None  # why the daemon stopped itself (systemd restarts it)
         self._offline_since: datetime | None = self.now()  # not connected yet
         self._meter_failures: dict[int, int] = {}
+        self._bugs: dict[tuple[str, str], int] = {}  # (where, exception type) -> times seen
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.clock_offset
@@ -232,8 +233,18 @@ class Daemon:
         except Exception:
             # A bug must neither stop the daemon nor leave power on behind it: the core will see
             # the relays disagree with what it commanded, fault, and stop (and bill) the session.
-            log.exception("handling %r failed; opening every relay", event)
+            self._bug(f"handling {type(event).__name__}", repr(event))
             self._open_every_relay()
+
+    def _bug(self, where: str, subject: str) -> None:
+        """Logs the exception being handled, with its traceback, the first time it is seen at
+        `where` and then every 100th time: a bug hit on every tick (ten a second) must not fill
+        the pile's disk with tracebacks."""
+        exc_type = sys.exc_info()[0]
+        key = (where, exc_type.__name__ if exc_type else "?")
+        seen = self._bugs[key] = self._bugs.get(key, 0) + 1
+        if seen % 100 == 1:
+            log.exception("%s failed (%d times so far): %s", where, seen, subject)
 
     def apply(self, effects: list[fx.Effect], answer: Answer | None = None) -> None:
         """Commits the events (and the reply to the command that caused them) to the journal,
@@ -284,7 +295,7 @@ class Daemon:
             for c in shown:
                 self._show(self.pile.connectors[c])
         except Exception:
-            log.exception("carrying out %r failed; opening every relay", effects)
+            self._bug("carrying out effects", repr(effects))
             self._open_every_relay()
 
     def _stale_close(self, cid: int) -> bool:
@@ -338,7 +349,7 @@ class Daemon:
         try:
             self._handle_command(msg)
         except Exception:
-            log.exception("command on %s failed", msg.topic)
+            self._bug(f"command on {msg.topic}", repr(msg.payload[:200]))
             refusal = wire.reply_json(None, cmd.rejected("InternalError"))
             self._reply(refusal, msg)
 

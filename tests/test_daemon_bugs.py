@@ -1,0 +1,45 @@
+"""A bug in the core that bites on every tick: the power goes off every time, and the log gets
+its traceback once and then every 100th time, not ten tracebacks a second."""
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hal.sim import SimPile
+from pile_controller import config
+from pile_controller.core import events as ev
+from pile_controller.daemon import Daemon, open_hardware
+from pile_controller.display import NoDisplay
+from rig.pile import PileProcess
+
+
+def test_a_bug_on_every_tick_is_logged_once_in_a_hundred_and_powers_off(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = config.load(PileProcess(tmp_path, broker_port=1, connectors=1).config)
+
+    async def scenario() -> None:
+        sim = open_hardware(settings)
+        assert isinstance(sim, SimPile)
+        daemon = Daemon(settings, sim, NoDisplay())
+
+        def broken(*_: Any) -> None:
+            sim.relays[1].close()  # as if power had come on before the bug bit
+            raise KeyError("a bug")
+
+        daemon.pile.handle = broken  # type: ignore[assignment]
+        with caplog.at_level(logging.ERROR, logger="pile_controller"):
+            for _ in range(250):
+                daemon.feed(ev.Tick())
+                assert not sim.relays[1].closed
+        daemon.store.close()
+
+    asyncio.run(scenario())
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in logged] == [
+        f"handling Tick failed ({n} times so far): Tick()" for n in (1, 101, 201)
+    ]
+    assert all(r.exc_info for r in logged)  # with the traceback
