@@ -139,7 +139,7 @@ def test_a_failing_core_step_opens_the_relay_and_the_session_stops_billed(
     b.advance(600)
     daemon = Daemon.__new__(Daemon)  # only what feed() needs
     daemon.hardware, daemon.clock_offset = b.sim, b.now - datetime.now(UTC)
-    daemon.pile = b.pile
+    daemon.pile, daemon._bugs = b.pile, {}
     monkeypatch.setattr(b.pile, "handle", lambda *_: 1 / 0)
     daemon.feed(ev.StopButton(1))
     assert not b.relay_closed()
