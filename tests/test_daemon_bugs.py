@@ -8,23 +8,15 @@ from typing import Any
 
 import pytest
 
-from hal.sim import SimPile
-from pile_controller import config
 from pile_controller.core import events as ev
-from pile_controller.daemon import Daemon, open_hardware
-from pile_controller.display import NoDisplay
-from rig.pile import PileProcess
+from tests.in_process import in_process_daemon
 
 
 def test_a_bug_on_every_tick_is_logged_once_in_a_hundred_and_powers_off(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = config.load(PileProcess(tmp_path, broker_port=1, connectors=1).config)
-
     async def scenario() -> None:
-        sim = open_hardware(settings)
-        assert isinstance(sim, SimPile)
-        daemon = Daemon(settings, sim, NoDisplay())
+        daemon, sim = in_process_daemon(tmp_path)
 
         def broken(*_: Any) -> None:
             sim.relays[1].close()  # as if power had come on before the bug bit

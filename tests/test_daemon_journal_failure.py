@@ -8,14 +8,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from hal.sim import SimPile
-from pile_controller import config
 from pile_controller.core import commands as cmd
-from pile_controller.daemon import Daemon, open_hardware
-from pile_controller.display import NoDisplay
 from pile_controller.store import Store
 from rig.broker import free_port
-from rig.pile import PileProcess
+from tests.in_process import in_process_daemon
 
 
 async def until(check: Any, what: str) -> None:
@@ -27,12 +23,10 @@ async def until(check: Any, what: str) -> None:
 
 
 def test_a_failed_journal_write_powers_off_and_stops_for_a_clean_restart(tmp_path: Path) -> None:
-    settings = config.load(PileProcess(tmp_path, broker_port=free_port(), connectors=1).config)
+    daemon, sim = in_process_daemon(tmp_path, broker_port=free_port())
+    settings = daemon.settings
 
     async def scenario() -> None:
-        sim = open_hardware(settings)
-        assert isinstance(sim, SimPile)
-        daemon = Daemon(settings, sim, NoDisplay())
         running = asyncio.create_task(daemon.run())
         await until(settings.control.socket.exists, "the daemon is up")
         sim.plug(1)

@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from hal.sim import SimPile
-from pile_controller import config
 from pile_controller.backend.outbox import Outbox
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
-from pile_controller.daemon import Daemon, open_hardware
-from pile_controller.display import NoDisplay
-from rig.pile import PileProcess
+from pile_controller.daemon import Daemon
+from tests.in_process import in_process_daemon
 from tests.test_flusher import SlowDisk
 
 
@@ -30,14 +28,11 @@ class Offline:
 
 
 def with_daemon(tmp_path: Path, scenario: Callable[..., Coroutine[Any, Any, None]]) -> None:
-    settings = config.load(PileProcess(tmp_path, broker_port=1, connectors=1).config)
-
     async def main() -> None:
-        sim = open_hardware(settings)
-        assert isinstance(sim, SimPile)
-        daemon = Daemon(settings, sim, NoDisplay())
+        daemon, sim = in_process_daemon(tmp_path)
         daemon.store.close()
-        daemon.store = daemon.flusher.store = SlowDisk(settings.pile.state_dir / "journal.sqlite")
+        journal = daemon.settings.pile.state_dir / "journal.sqlite"
+        daemon.store = daemon.flusher.store = SlowDisk(journal)
         daemon.link = Offline()  # type: ignore[assignment]
         daemon.outbox = Outbox(daemon.store, daemon.link, "events")  # type: ignore[arg-type]
         inbox: list[ev.Event] = []  # what the devices report, fed by the test step by step
