@@ -6,6 +6,11 @@ out, so a crash can lose a relay command but never a billing fact. A commit reac
 journal runs with `synchronous=NORMAL` so that the daemon, not SQLite, chooses when to wait for the
 disk (`Flusher`), and no event leaves before its commit is on disk (`durable_seq`).
 Delivered events are deleted; `seq` itself lives in `meta`, so it never goes back.
+
+Folding the WAL back into the database (a checkpoint) also waits for the disk, so SQLite's own,
+which runs inside whichever commit crosses its threshold, is turned off: `sync()` folds it
+instead, off the loop, every `FOLD_AFTER` commits. Left in the commit, it held one command in a
+hundred or so for a flush of the database file (p99 of a commit 0.3 ms, worst 3.5 ms here).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ CREATE TABLE IF NOT EXISTS handled (
     n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, reply TEXT NOT NULL);
 """
 HANDLED_KEPT = 10_000  # command ids remembered for de-duplication
+FOLD_AFTER = 200  # commits between checkpoints: a WAL of a few hundred pages at most
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,11 @@ class Store:
             self.db = sqlite3.connect(path, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA wal_autocheckpoint=0")  # sync() folds it, off the loop
             self.db.executescript(SCHEMA)
+            # The thread that flushes checkpoints with a connection of its own: SQLite lets it
+            # fold the WAL while the loop's connection goes on committing.
+            self._folder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             # A damaged journal is never replaced by a fresh one: that would reuse event seq
             # numbers, and the backend would drop the new events as duplicates of the old.
@@ -61,18 +71,24 @@ class Store:
         self._wal = os.open(f"{path}-wal", os.O_RDWR | os.O_CREAT, 0o600)
         self.seq = int(self.get("seq") or 0)  # the last event committed
         self.durable_seq = 0  # the last event on disk: only those may be sent
+        self.commits = 0  # counted on the loop, read by `sync()`
+        self._folded_at = 0
         self.sync()  # a crash may have left commits in the OS's cache only
 
     def sync(self) -> None:
         """Puts every commit so far on disk. It blocks for the disk's flush, so the daemon calls
         it off its loop; `seq` is read first, as everything up to it was written already."""
-        seq = self.seq
+        seq, commits = self.seq, self.commits
         os.fdatasync(self._wal)
         self.durable_seq = seq
+        if commits - self._folded_at >= FOLD_AFTER:
+            self._folder.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._folded_at = commits
 
     def close(self) -> None:
         self.sync()
         os.close(self._wal)
+        self._folder.close()
         self.db.close()
 
     # --- events --------------------------------------------------------------------------------
@@ -132,6 +148,7 @@ class Store:
         # Not worth a flush of its own: lost in a power cut, it only means the event is sent
         # again (at least once; the backend de-duplicates by seq).
         self.db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+        self.commits += 1
 
     def outbox_depth(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
@@ -168,15 +185,16 @@ class Store:
         )
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self.db)
+        return _Transaction(self)
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
+    def __init__(self, store: Store):
+        self.store = store
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.store.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        self.store.commits += 0 if exc_type else 1

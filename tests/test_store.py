@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pile_controller.core.effects import Publish
-from pile_controller.store import Store
+from pile_controller.store import FOLD_AFTER, Store
 
 AT = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
@@ -49,3 +49,29 @@ def test_a_reply_and_its_events_are_committed_together(tmp_path: Path) -> None:
     store = Store(tmp_path / "j.sqlite")
     assert store.reply_for("c9") == '{"status":"Accepted"}'
     assert [e.seq for e in store.undelivered()] == [envelope.seq]
+
+
+def test_a_commit_never_folds_the_wal_and_a_sync_does(tmp_path: Path) -> None:
+    # Folding (a checkpoint) flushes the database file: it belongs with the flush, off the
+    # loop, not inside whichever commit crosses SQLite's own threshold.
+    path = tmp_path / "j.sqlite"
+    store = Store(path)
+    empty = path.stat().st_size
+    for i in range(3 * FOLD_AFTER):
+        store.append_events(events(1), reply=(f"c{i}", "x" * 200))
+    assert path.stat().st_size == empty  # every page is still in the WAL only
+    store.sync()
+    assert path.stat().st_size > empty
+    store.close()
+
+
+def test_the_wal_stays_small_when_synced_as_the_daemon_does(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    store = Store(path)
+    for i in range(20 * FOLD_AFTER):
+        [envelope] = store.append_events(events(1), reply=(f"c{i}", "x" * 200))
+        store.delivered(envelope.seq)
+        store.sync()
+    # A few commits' pages per fold, and SQLite writes the WAL afresh from its start after one.
+    assert Path(f"{path}-wal").stat().st_size < 4 * FOLD_AFTER * 5 * 4096
+    store.close()
