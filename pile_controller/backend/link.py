@@ -64,6 +64,8 @@ class Link:
         self._failures = 0  # consecutive, for rate-limited logging
         self._backoff = Backoff()
         self._loop_thread = threading.get_ident()
+        self._write_soon: asyncio.Handle | None = None
+        self._writer_added = False
         self.v5 = settings.mqtt_version == "5"
         # MQTT 3.1.1 has no session expiry: a persistent session is asked for at construction.
         self.client = client = mqtt.Client(
@@ -211,13 +213,29 @@ class Link:
 
     def _unwatch(self, sock: Any) -> None:
         self._loop.remove_reader(sock)
-        self._loop.remove_writer(sock)
+        self._done_write(sock)
+        if self._write_soon is not None:
+            self._write_soon.cancel()
+            self._write_soon = None
 
     def _want_write(self, sock: Any) -> None:
-        self._loop.add_writer(sock, self.client.loop_write)
+        # paho has queued a packet. Write everything queued once the callbacks now running are
+        # done (a reply has been written already by `publish(now=True)`), and watch the socket
+        # only if it is full: two epoll changes per message cost more than the message.
+        if self._write_soon is None:
+            self._write_soon = self._loop.call_soon(self._write, sock)
+
+    def _write(self, sock: Any) -> None:
+        self._write_soon = None
+        self.client.loop_write()
+        if self.client.want_write() and not self._writer_added:
+            self._loop.add_writer(sock, self.client.loop_write)
+            self._writer_added = True
 
     def _done_write(self, sock: Any) -> None:
-        self._loop.remove_writer(sock)
+        if self._writer_added:
+            self._loop.remove_writer(sock)
+            self._writer_added = False
 
     def _read(self) -> None:
         self.client.loop_read()
