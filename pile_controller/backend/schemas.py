@@ -1,22 +1,36 @@
 """The JSON Schemas of every message (docs/schemas links here): loaded once, used to check
-incoming commands, and by the tests to check everything the pile publishes."""
+incoming commands, and by the tests to check everything the pile publishes.
+
+Each schema is compiled to Python by fastjsonschema on first use: checking a command then takes
+a few microseconds instead of the ~40 µs of an interpreting validator, on the path of every reply.
+It also enforces `format: date-time` and anchors `$` at the very end of a string (so "1234\\n" is
+not a code). The schemas use only keywords whose meaning is the same in drafts 7 and 2020-12;
+tests/test_schemas.py holds them to the 2020-12 meta-schema and to the reference validator.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
+import fastjsonschema
 
 
 @cache
-def validator(name: str) -> Draft202012Validator:
-    """The validator for schemas/NAME.json (`command.reserve`, `event`, `status`, ...)."""
+def schema(name: str) -> dict[str, Any]:
+    """schemas/NAME.json (`command.reserve`, `event`, `status`, ...), parsed."""
     text = resources.files(__package__).joinpath("schemas", f"{name}.json").read_text("utf-8")
-    schema = json.loads(text)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    parsed: dict[str, Any] = json.loads(text)
+    return parsed
+
+
+@cache
+def validator(name: str) -> Callable[[Any], Any]:
+    """Raises fastjsonschema.JsonSchemaValueException where a message breaks schema NAME."""
+    return fastjsonschema.compile(schema(name))
 
 
 @cache
@@ -31,8 +45,13 @@ def command_names() -> frozenset[str]:
 
 def first_error(name: str, message: Any) -> str | None:
     """One line saying where `message` breaks schema NAME, or None if it does not."""
-    error = next(iter(validator(name).iter_errors(message)), None)
-    if error is None:
-        return None
-    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-    return f"{where}: {error.message}"
+    try:
+        validator(name)(message)
+    except fastjsonschema.JsonSchemaValueException as error:
+        where = "/".join(error.path[1:]) or "(root)"
+        if error.rule == "required" and isinstance(error.value, dict):
+            missing = [k for k in error.rule_definition if k not in error.value]
+            return f"{where}: missing {', '.join(missing)}"
+        # "data.connector must be ..." -> "connector: must be ..."
+        return f"{where}: {error.message.removeprefix(error.name or '').lstrip()}"
+    return None
