@@ -93,12 +93,17 @@ class Backend:
         **fields: Any,
     ) -> str:
         """Sends P/ID/cmd/NAME with a fresh id (or the given one); returns the id."""
+        command_id, payload = self.envelope(command_id, **fields)
+        self.raw(name, payload, response_topic=response_topic, correlation=command_id)
+        return command_id
+
+    def envelope(self, command_id: str | None = None, **fields: Any) -> tuple[str, str]:
+        """A command's id and JSON text: the given fields with `v`, `id`, `ts` (and `sig`)."""
         command_id = command_id or str(uuid.uuid4())
         body = {"v": 1, "id": command_id, "ts": iso(datetime.now(UTC)), **fields}
         if self.sign is not None:
             body["sig"] = self.sign(body)
-        self.raw(name, json.dumps(body), response_topic=response_topic, correlation=command_id)
-        return command_id
+        return command_id, json.dumps(body)
 
     def raw(
         self,
