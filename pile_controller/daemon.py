@@ -193,6 +193,7 @@ class Daemon:
                 log.warning("wall clock stepped by %+.1f s; timers keep their length", step)
                 self.feed(ev.ClockStepped(timedelta(seconds=step)))
             self.feed(ev.Tick())
+            self._forget_delivered()
             if watchdog_s and loop.time() - pinged >= watchdog_s:
                 notify_systemd("WATCHDOG=1")
                 pinged = loop.time()
@@ -330,7 +331,15 @@ class Daemon:
 
     def _acked(self, mid: int) -> None:
         try:
-            self.outbox.acked(mid)  # deletes the delivered event from the journal
+            self.outbox.acked(mid)  # the event leaves the journal with the next commit
+        except sqlite3.Error as exc:
+            self._journal_failed(exc)
+
+    def _forget_delivered(self) -> None:
+        if self.failure is not None:
+            return  # stopping after a journal failure: no more commits
+        try:
+            self.store.forget_delivered()  # what no command or event has committed since
         except sqlite3.Error as exc:
             self._journal_failed(exc)
 

@@ -5,7 +5,8 @@ out, so a crash can lose a relay command but never a billing fact. A commit reac
 (it survives the daemon crashing) and the disk at the next `sync()` (it survives a power cut): the
 journal runs with `synchronous=NORMAL` so that the daemon, not SQLite, chooses when to wait for the
 disk (`Flusher`), and no event leaves before its commit is on disk (`durable_seq`).
-Delivered events are deleted; `seq` itself lives in `meta`, so it never goes back.
+Delivered events are deleted with the next commit; `seq` itself lives in `meta`, so it never goes
+back.
 
 Folding the WAL back into the database (a checkpoint) also waits for the disk, so SQLite's own,
 which runs inside whichever commit crosses its threshold, is turned off: `sync()` folds it
@@ -72,6 +73,7 @@ class Store:
         self.seq = int(self.get("seq") or 0)  # the last event committed
         self.durable_seq = 0  # the last event on disk: only those may be sent
         self.commits = 0  # counted on the loop, read by `sync()`
+        self._delivered: set[int] = set()  # acknowledged, deleted with the next commit
         self._folded_at = 0
         self.sync()  # a crash may have left commits in the OS's cache only
 
@@ -86,6 +88,7 @@ class Store:
             self._folded_at = commits
 
     def close(self) -> None:
+        self.forget_delivered()
         self.sync()
         os.close(self._wal)
         self._folder.close()
@@ -128,6 +131,7 @@ class Store:
                 out.append(Envelope(seq, payload))
             if out:
                 self._put("seq", str(seq))
+            self._forget_delivered()
         self.seq = seq
         return out
 
@@ -140,18 +144,29 @@ class Store:
         a `seq` sent before then could be lost in a power cut and reused for another event."""
         rows = self.db.execute(
             "SELECT seq, payload FROM outbox WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-            (after, self.durable_seq, limit),
+            (after, self.durable_seq, limit + len(self._delivered)),
         )
-        return [Envelope(seq, payload) for seq, payload in rows]
+        return [Envelope(q, p) for q, p in rows if q not in self._delivered][:limit]
 
     def delivered(self, seq: int) -> None:
-        # Not worth a flush of its own: lost in a power cut, it only means the event is sent
-        # again (at least once; the backend de-duplicates by seq).
-        self.db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
-        self.commits += 1
+        """The broker has the event. It leaves the journal with the next commit, or at the next
+        `forget_delivered()`: not worth a commit of its own, let alone a flush. Lost in a crash,
+        it only means the event is sent again (at least once; the backend de-duplicates by seq)."""
+        self._delivered.add(seq)
+
+    def forget_delivered(self) -> None:
+        """Deletes the delivered events not yet deleted (the daemon calls this on its tick)."""
+        if self._delivered:
+            with self._transaction():
+                self._forget_delivered()
+
+    def _forget_delivered(self) -> None:
+        self.db.executemany("DELETE FROM outbox WHERE seq = ?", [(q,) for q in self._delivered])
+        self._delivered.clear()
 
     def outbox_depth(self) -> int:
-        return int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        total = int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        return total - len(self._delivered)
 
     # --- commands ------------------------------------------------------------------------------
 

@@ -75,3 +75,28 @@ def test_the_wal_stays_small_when_synced_as_the_daemon_does(tmp_path: Path) -> N
     # A few commits' pages per fold, and SQLite writes the WAL afresh from its start after one.
     assert Path(f"{path}-wal").stat().st_size < 4 * FOLD_AFTER * 5 * 4096
     store.close()
+
+
+def test_a_delivered_event_leaves_with_the_next_commit_not_one_of_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    store = Store(path)
+    store.append_events(events(3))
+    store.sync()
+    commits = store.commits
+    store.delivered(1)
+    assert store.commits == commits  # an ack costs no commit
+    assert [e.seq for e in store.undelivered()] == [2, 3] and store.outbox_depth() == 2
+    assert on_disk(path) == [1, 2, 3]  # a crash now: it is sent again
+    store.append_events(events(1))
+    assert on_disk(path) == [2, 3, 4]
+    store.delivered(2)
+    store.forget_delivered()  # the daemon's tick, when nothing else commits
+    assert on_disk(path) == [3, 4]
+
+
+def on_disk(path: Path) -> list[int]:
+    """The seqs a daemon starting now would send again."""
+    store = Store(path)
+    seqs = [e.seq for e in store.undelivered()]
+    store.close()
+    return seqs

@@ -1,10 +1,10 @@
 """Delivers journaled events in `seq` order, at least once, across outages and restarts.
 
 Events are handed to paho only while connected and only in `seq` order, at most `WINDOW` at a
-time; an event leaves the journal when the broker acknowledges it (PUBACK). After a reconnect
-paho re-sends what it had in flight (same message ids), and this continues after the highest
-`seq` handed over. After a restart everything still in the journal is sent again: the backend
-de-duplicates by `(pile, seq)`.
+time; once the broker acknowledges an event (PUBACK), it leaves the journal with the next commit.
+After a reconnect paho re-sends what it had in flight (same message ids), and this continues
+after the highest `seq` handed over. After a restart everything still in the journal is sent
+again: the backend de-duplicates by `(pile, seq)`.
 """
 
 from __future__ import annotations

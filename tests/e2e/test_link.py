@@ -3,6 +3,8 @@
 import base64
 import json
 import signal
+import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,6 +148,17 @@ def test_seq_continues_across_a_daemon_restart(rig: Any) -> None:
     mark = be.mark()
     be.ask("reserve", **reserve_fields("R2", connector=2))
     assert be.event("reservation.accepted", reservation_id="R2", since=mark)["seq"] == first + 1
+
+
+def test_a_delivered_event_leaves_the_journal_without_another_command(rig: Any) -> None:
+    rig.backend.ask("reserve", **reserve_fields("R1"))
+    rig.backend.event("reservation.accepted")
+    journal = sqlite3.connect(f"file:{rig.pile.state / 'journal.sqlite'}?mode=ro", uri=True)
+    deadline = time.monotonic() + 5
+    while journal.execute("SELECT count(*) FROM outbox").fetchone()[0]:
+        assert time.monotonic() < deadline, "the acknowledged event is still in the journal"
+        time.sleep(0.05)
+    journal.close()
 
 
 def test_the_last_will_says_offline_when_the_daemon_dies(rig: Any) -> None:
