@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import json
 import logging
 import os
@@ -142,6 +143,10 @@ class Daemon:
         for c in self.pile.connectors.values():
             self._show(c)
         notify_systemd("READY=1")
+        # What boot built (modules, config, fonts, the machine's graph) lives as long as the
+        # daemon: out of the collector's way, a full collection takes well under a millisecond
+        # instead of 10-20 ms of a stalled loop (measured here during the reply benchmark).
+        gc.freeze()
         log.info(
             "pile %s up: %d connectors, firmware %s",
             self.settings.pile.id,
