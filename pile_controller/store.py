@@ -58,8 +58,8 @@ class Store:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA wal_autocheckpoint=0")  # sync() folds it, off the loop
             self.db.executescript(SCHEMA)
-            # The thread that flushes checkpoints with a connection of its own: SQLite lets it
-            # fold the WAL while the loop's connection goes on committing.
+            # `sync()` folds the WAL through a connection of its own, on the flush thread, while
+            # the loop's connection goes on committing.
             self._folder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             # A damaged journal is never replaced by a fresh one: that would reuse event seq
@@ -131,8 +131,9 @@ class Store:
                 out.append(Envelope(seq, payload))
             if out:
                 self._put("seq", str(seq))
-            self._forget_delivered()
+            gone = self._delete_delivered()
         self.seq = seq
+        self._delivered -= gone
         return out
 
     def connector_snapshots(self) -> dict[int, dict[str, Any]]:
@@ -158,11 +159,13 @@ class Store:
         """Deletes the delivered events not yet deleted (the daemon calls this on its tick)."""
         if self._delivered:
             with self._transaction():
-                self._forget_delivered()
+                gone = self._delete_delivered()
+            self._delivered -= gone
 
-    def _forget_delivered(self) -> None:
-        self.db.executemany("DELETE FROM outbox WHERE seq = ?", [(q,) for q in self._delivered])
-        self._delivered.clear()
+    def _delete_delivered(self) -> set[int]:
+        gone = set(self._delivered)
+        self.db.executemany("DELETE FROM outbox WHERE seq = ?", [(q,) for q in gone])
+        return gone
 
     def outbox_depth(self) -> int:
         total = int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
