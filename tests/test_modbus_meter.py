@@ -16,7 +16,9 @@ Pair = tuple[ServedMeter, ModbusMeter]
 def tcp_meter() -> Iterator[Pair]:
     served = ServedMeter("sdm630")
     port = served.serve_tcp()
-    yield served, open_meter("sdm630", Endpoint("tcp", host="127.0.0.1", port=port), 1)
+    meter = open_meter("sdm630", Endpoint("tcp", host="127.0.0.1", port=port), 1)
+    yield served, meter
+    meter.close()
     served.stop()
 
 
@@ -24,7 +26,9 @@ def tcp_meter() -> Iterator[Pair]:
 def rtu_meter() -> Iterator[Pair]:
     served = ServedMeter("dtsu666")
     device = served.serve_rtu()
-    yield served, open_meter("dtsu666", Endpoint("rtu", device=device), 1)
+    meter = open_meter("dtsu666", Endpoint("rtu", device=device), 1)
+    yield served, meter
+    meter.close()  # its port, before the relay behind it goes
     served.stop()
 
 
