@@ -218,17 +218,18 @@ class Link:
             self._write_soon.cancel()
             self._write_soon = None
 
-    def _want_write(self, sock: Any) -> None:
+    def _want_write(self, _sock: Any) -> None:
         # paho has queued a packet. Write everything queued once the callbacks now running are
         # done (a reply has been written already by `publish(now=True)`), and watch the socket
         # only if it is full: two epoll changes per message cost more than the message.
         if self._write_soon is None:
-            self._write_soon = self._loop.call_soon(self._write, sock)
+            self._write_soon = self._loop.call_soon(self._write)
 
-    def _write(self, sock: Any) -> None:
+    def _write(self) -> None:
         self._write_soon = None
         self.client.loop_write()
-        if self.client.want_write() and not self._writer_added:
+        sock = self.client.socket()  # None if the link dropped meanwhile
+        if sock is not None and self.client.want_write() and not self._writer_added:
             self._loop.add_writer(sock, self.client.loop_write)
             self._writer_added = True
 
