@@ -55,7 +55,7 @@ class ServedMeter:
     def serve_rtu(self, baudrate: int = 9600, wire_speed: bool = False) -> str:
         """Serves on one end of a pty pair; returns the device the client opens. With
         `wire_speed`, bytes cross at the baud rate's pace, as on a real RS485 line."""
-        self._relay = PtyPair(baudrate if wire_speed else None, self)
+        self._relay = PtyPair(baudrate if wire_speed else None)
         server_end = self._relay.server_end
         self._start(
             lambda: ModbusSerialServer(
@@ -142,12 +142,16 @@ class PtyPair:
     """Two pseudo-terminals joined back to back, like a null-modem cable: what is written to one
     end's device is read from the other's. Optionally paced at a baud rate (10 bits a byte)."""
 
-    def __init__(self, baudrate: int | None, meter: ServedMeter):
+    def __init__(self, baudrate: int | None):
         self.masters: list[int] = []
         self.ends: list[str] = []
         for _ in range(2):
             master, slave = os.openpty()
             tty.setraw(master)
+            # Non-blocking: a master whose end is closed reads as ready (EIO), and if that end
+            # opens between select() and read(), a blocking read would wait for it to write.
+            # The server end never writes unasked, so the relay hung for good (a test flake).
+            os.set_blocking(master, False)
             self.masters.append(master)
             self.ends.append(os.ttyname(slave))
             os.close(slave)  # reopened by name by pyserial
@@ -164,18 +168,30 @@ class PtyPair:
             for fd in ready:
                 try:
                     data = os.read(fd, 4096)
+                except BlockingIOError:  # that end opened since select(): nothing to read yet
+                    continue
                 except OSError:  # that end's device is not open (yet, or any more)
                     time.sleep(0.01)
                     continue
                 if self.byte_time:
                     time.sleep(len(data) * self.byte_time)
-                os.write(b if fd == a else a, data)
+                write_all(b if fd == a else a, data)
 
     def close(self) -> None:
         self._running = False
         self._thread.join(2)
         for fd in self.masters:
             os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    while data:
+        try:
+            data = data[os.write(fd, data) :]
+        except BlockingIOError:  # the far end's buffer is full: wait for it to drain
+            select.select([], [fd], [], 0.05)
+        except OSError:  # the far end is not open: the bytes fall off the cable
+            return
 
 
 async def cancel_the_rest() -> None:

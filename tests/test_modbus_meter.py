@@ -80,13 +80,7 @@ def test_garbage_on_the_line_is_no_reading(rtu_meter: Pair) -> None:
         meter.read()
     served.fault = None
     retry_now(meter)
-    asked = served.requests
-    try:
-        reading = meter.read()  # the bus recovers
-    except MeterError as exc:
-        # Seen once in hundreds of runs, cause unknown: say whether the request got through.
-        raise AssertionError(f"{exc}; the meter saw {served.requests - asked} request(s)") from exc
-    assert reading.energy_register_wh == 1_000_000
+    assert meter.read().energy_register_wh == 1_000_000  # the bus recovers
 
 
 def test_a_dropped_tcp_connection_reconnects(tcp_meter: Pair) -> None:
