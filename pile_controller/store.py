@@ -10,17 +10,18 @@ back.
 
 Folding the WAL back into the database (a checkpoint) also waits for the disk, so SQLite's own,
 which runs inside whichever commit crosses its threshold, is turned off: `sync()` folds it
-instead, off the loop, every `FOLD_AFTER` commits. Left in the commit, it held one command in a
-hundred or so for a flush of the database file (p99 of a commit 0.3 ms, worst 3.5 ms here).
+instead, off the loop, every `FOLD_AFTER` commits. Left in the commit, it held about one command
+in 170 for a flush of the database file (a commit's worst was 3.5 ms here; see BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,17 +203,13 @@ class Store:
             (key, value),
         )
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self)
-
-
-class _Transaction:
-    def __init__(self, store: Store):
-        self.store = store
-
-    def __enter__(self) -> None:
-        self.store.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
-        self.store.commits += 0 if exc_type else 1
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        self.commits += 1
