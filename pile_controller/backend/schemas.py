@@ -4,8 +4,11 @@ incoming commands, and by the tests to check everything the pile publishes.
 Each schema is compiled to Python by fastjsonschema on first use: checking a command then takes
 a few microseconds instead of the ~40 µs of an interpreting validator, on the path of every reply.
 It also enforces `format: date-time` and anchors `$` at the very end of a string (so "1234\\n" is
-not a code). The schemas use only keywords whose meaning is the same in drafts 7 and 2020-12;
-tests/test_schemas.py holds them to that list and to the 2020-12 meta-schema.
+not a code). Digits are ASCII digits, as ECMA-262 (which JSON Schema follows) means by `\\d`:
+the schemas spell them `[0-9]`, and the date-time check is given the same (Python's `\\d` would
+also take "١٢٣٤" or "１２３４"). The schemas use only keywords whose meaning is the same in
+drafts 7 and 2020-12; tests/test_schemas.py holds them to that list and to the 2020-12
+meta-schema.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from importlib import resources
 from typing import Any
 
 import fastjsonschema
+from fastjsonschema.draft04 import CodeGeneratorDraft04
+
+# fastjsonschema's own date-time pattern, with ASCII digits.
+FORMATS = {"date-time": CodeGeneratorDraft04.FORMAT_REGEXS["date-time"].replace(r"\d", "[0-9]")}
 
 
 @cache
@@ -30,7 +37,7 @@ def schema(name: str) -> dict[str, Any]:
 @cache
 def validator(name: str) -> Callable[[Any], Any]:
     """Raises fastjsonschema.JsonSchemaValueException where a message breaks schema NAME."""
-    return fastjsonschema.compile(schema(name))
+    return fastjsonschema.compile(schema(name), formats=FORMATS)
 
 
 @cache
