@@ -4,6 +4,10 @@ Like gpiozero's mock pins, every device records a history of what happened to it
 time of the injected clock), and faults can be injected: a welded relay, a jammed lock, a dead
 meter. The simulated meter's import register integrates the simulated vehicle's power while the
 relay is closed and the vehicle plugged.
+
+The simulated devices keep no safety rule of their own: like every backend, they are wrapped in
+`hal.interlock.Interlock`, which opens a relay on an e-stop, RCD or unplug edge and refuses an
+unsafe close. The history records the inputs at each relay movement, so a test can check it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from hal.interfaces import ConnectorHardware, MeterError, Sink
 from pile_controller.core import events as ev
@@ -74,6 +79,7 @@ class SimRelay:
                 lock=self.pile.locks[self.cid].feedback,
                 plugged=self.pile.vehicles[self.cid].plugged,
                 estop=self.pile.estop,
+                rcd=self.pile.rcd,
             )
         self.pile.report(ev.RelayFeedback(self.cid, self.feedback))
 
@@ -146,6 +152,7 @@ class SimPile:
         self.history = History(clock)
         self.sink: Sink | None = None
         self.estop = False
+        self.rcd = False
         self.vehicles = {c: SimVehicle() for c in connector_ids}
         self.relays = {c: SimRelay(c, self) for c in connector_ids}
         self.locks = {c: SimLock(c, self) for c in connector_ids}
@@ -177,8 +184,6 @@ class SimPile:
             self.meters[cid].integrate()
             self.vehicles[cid].plugged = False
         self.history.add(f"vehicle{cid}", "unplugged")
-        # Safety path: power goes off with the plug, before the core hears of it.
-        self.relays[cid].open()
         self.report(ev.Unplug(cid))
 
     def code(self, cid: int, digits: str) -> None:
@@ -195,10 +200,12 @@ class SimPile:
     def set_estop(self, active: bool) -> None:
         self.estop = active
         self.history.add("estop", "pressed" if active else "released")
-        if active:  # safety path: open every relay before the event loop hears of it
-            for relay in self.relays.values():
-                relay.open()
         self.report(ev.EmergencyStop(active))
+
+    def set_rcd(self, tripped: bool) -> None:
+        self.rcd = tripped
+        self.history.add("rcd", "tripped" if tripped else "reset")
+        self.report(ev.RcdTrip(tripped))
 
     def weld(self, cid: int, welded: bool) -> None:
         relay = self.relays[cid]
@@ -213,17 +220,34 @@ class SimPile:
         self.report(ev.LockFeedback(cid, lock.feedback))
 
     def skip(self, seconds: float) -> None:
-        """Time jumps ahead (the daemon's `sim clock`): energy flows through the jump."""
+        """Time jumps ahead: energy flows through the jump, and `wall_clock` moves with it."""
         with self.lock:
             self.skipped += seconds
+
+    def wall_clock(self) -> datetime:
+        """The simulated pile's wall clock (the daemon's `now`): real time, plus every skip."""
+        return datetime.now(UTC) + timedelta(seconds=self.skipped)
+
+    def jump(self, seconds: float) -> None:
+        """`pilectl sim clock +SECONDS`, as trio's MockClock does for tests: time skips ahead,
+        the meters are read at the new time, then the timers run. Reading first keeps the jump
+        itself from making the meters look stale."""
+        self.skip(seconds)
+        for cid, hardware in self.connectors.items():
+            try:
+                reading = hardware.meter.read()
+            except MeterError:
+                continue
+            self.report(ev.MeterReading(cid, replace(reading, at=self.wall_clock())))
+        self.report(ev.Tick())
 
     def kill_meter(self, cid: int, dead: bool) -> None:
         self.meters[cid].dead = dead
 
 
 SIM_USAGE = (
-    "plug N | unplug N | code N DIGITS | stop-button N | ev-power N WATTS | "
-    "estop on|off | weld N on|off | lock-jam N on|off | meter-dead N on|off"
+    "clock +SECONDS | plug N | unplug N | code N DIGITS | stop-button N | ev-power N WATTS | "
+    "estop on|off | rcd on|off | weld N on|off | lock-jam N on|off | meter-dead N on|off"
 )
 
 
@@ -231,7 +255,7 @@ def drive(pile: SimPile, args: list[str]) -> None:
     """Carries out one `pilectl sim` command; ValueError with a one-line reason if malformed."""
 
     def connector(text: str) -> int:
-        if not text.isdigit() or int(text) not in pile.vehicles:
+        if not (text.isascii() and text.isdigit()) or int(text) not in pile.vehicles:
             raise ValueError(f"no connector {text!r} (have {sorted(pile.vehicles)})")
         return int(text)
 
@@ -245,7 +269,7 @@ def drive(pile: SimPile, args: list[str]) -> None:
             pile.plug(connector(n))
         case ["unplug", n]:
             pile.unplug(connector(n))
-        case ["code", n, digits] if digits.isdigit():
+        case ["code", n, digits] if digits.isascii() and digits.isdigit():
             pile.code(connector(n), digits)
         case ["stop-button", n]:
             pile.stop_button(connector(n))
@@ -259,11 +283,15 @@ def drive(pile: SimPile, args: list[str]) -> None:
             pile.ev_power(connector(n), power)
         case ["estop", state]:
             pile.set_estop(on_off(state))
+        case ["rcd", state]:
+            pile.set_rcd(on_off(state))
         case ["weld", n, state]:
             pile.weld(connector(n), on_off(state))
         case ["lock-jam", n, state]:
             pile.jam_lock(connector(n), on_off(state))
         case ["meter-dead", n, state]:
             pile.kill_meter(connector(n), on_off(state))
+        case ["clock", seconds] if seconds.lstrip("+").isascii() and seconds.lstrip("+").isdigit():
+            pile.jump(int(seconds.lstrip("+")))
         case _:
             raise ValueError(f"unknown sim command {' '.join(args)!r}; usage: {SIM_USAGE}")

@@ -18,7 +18,6 @@ from hal.modbus import Endpoint, open_meter
 from hal.sim import SIM_USAGE
 from pile_controller import config
 from pile_controller.core.faults import CATALOGUE
-from pile_controller.daemon import default_config
 
 
 class CliError(Exception):
@@ -28,7 +27,7 @@ class CliError(Exception):
 def socket_path(args: argparse.Namespace) -> Path:
     if args.socket:
         return Path(args.socket)
-    path = Path(args.config) if args.config else default_config()
+    path = Path(args.config) if args.config else config.default_path()
     try:
         return config.load(path).control.socket
     except config.ConfigError as exc:

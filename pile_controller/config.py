@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
 import string
 import tomllib
@@ -477,6 +478,16 @@ def check_meter(
     for name in needed:
         if meter.get(name) is None:
             problems.append(f"{where}.{name}: required for transport {transport!r}")
+
+
+DEFAULT_PATH = Path("/etc/pile-controller/config.toml")
+
+
+def default_path() -> Path:
+    """Where the daemon and pilectl look without --config: $PILE_CONTROLLER_CONFIG, else
+    DEFAULT_PATH."""
+    env = os.environ.get("PILE_CONTROLLER_CONFIG")
+    return Path(env) if env else DEFAULT_PATH
 
 
 def load(path: Path, meter_models: set[str] | None = None) -> Settings:

@@ -1,7 +1,8 @@
 """The local control socket that `pilectl` talks to: one JSON object per line each way.
 
 Requests: `{"cmd": "status"}`, `{"cmd": "sim", "args": ["plug", "1"]}`. Answers are
-`{"ok": true, ...}` or `{"ok": false, "error": "one line"}`.
+`{"ok": true, ...}` or `{"ok": false, "error": "one line"}`. The status report (CONTRACT §8) is
+built here too.
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from pile_controller.core.events import Reading
+from pile_controller.core.pile import Pile
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -57,3 +62,46 @@ def answer(line: bytes, handle: Handler) -> dict[str, Any]:
 
 class RequestError(Exception):
     """A control request that cannot be done; the message is shown to the technician."""
+
+
+def status_report(
+    pile: Pile, pile_id: str, connected: bool, outbox: int, now: datetime
+) -> dict[str, Any]:
+    """`pilectl status --json`: every connector, the backend link and the outbox depth."""
+    connectors = []
+    for c in pile.connectors.values():
+        s = c.status(now)
+        connectors.append(
+            {
+                "id": c.id,
+                "state": s["state"],
+                "status": s["status"],
+                "reservation_id": s["reservation_id"],
+                "transaction_id": s["transaction_id"],
+                "energy_wh": s["energy_wh"],
+                "power_w": s["power_w"],
+                "cost": s["cost"],
+                "relay_closed": c.relay_feedback,
+                "cable_locked": c.lock_feedback,
+                "fault": s["fault"],
+                "meter": meter_report(c.reading, now),
+            }
+        )
+    return {
+        "pile_id": pile_id,
+        "backend": {"connected": connected, "outbox": outbox},
+        "connectors": connectors,
+    }
+
+
+def meter_report(reading: Reading | None, now: datetime) -> dict[str, Any] | None:
+    """The last valid reading with its age: a technician sees at once whether it is live."""
+    if reading is None or reading.at is None:
+        return None
+    return {
+        "energy_register_wh": reading.energy_register_wh,
+        "power_w": reading.power_w,
+        "voltage_v": list(reading.voltage_v),
+        "current_a": list(reading.current_a),
+        "age_s": round((now - reading.at).total_seconds(), 1),
+    }

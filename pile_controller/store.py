@@ -102,12 +102,16 @@ class Store:
         events: Iterable[Publish],
         reply: tuple[str, str] | None = None,
         connectors: dict[int, dict[str, Any]] | None = None,
+        facts: dict[str, str] | None = None,
     ) -> list[Envelope]:
         """Gives each event the next `seq` and commits them all at once, with the reply to the
-        command that caused them (command id, reply text) and the connectors' snapshots: one
-        commit, and a crash cannot keep one without the others."""
+        command that caused them (command id, reply text), the connectors' snapshots and the
+        pile's small facts (the tariff): one commit, and a crash cannot keep one without the
+        others."""
         out: list[Envelope] = []
         with self._transaction():
+            for key, value in (facts or {}).items():
+                self._put(key, value)
             for cid, snapshot in (connectors or {}).items():
                 self.db.execute(
                     "INSERT OR REPLACE INTO connectors (id, snapshot) VALUES (?, ?)",

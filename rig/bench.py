@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hal.devices import actuate
 from hal.interfaces import MeterError
+from hal.interlock import Interlock
 from hal.sim import SimPile
 from pile_controller.core import commands as cmd
 from pile_controller.core import effects as fx
@@ -26,7 +28,6 @@ from pile_controller.core import events as ev
 from pile_controller.core.connector import Connector, Context
 from pile_controller.core.pile import Pile
 from pile_controller.core.tariff import Tariff
-from pile_controller.daemon import actuate
 from pile_controller.signing import PileKey
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -46,8 +47,9 @@ class Bench:
         self.now = now
         self.mono = mono
         self.sim = SimPile(list(connectors), clock=lambda: self.mono)
+        self.hardware = Interlock(self.sim)  # as the daemon has it
         self.inbox: deque[ev.Event] = deque()
-        self.sim.attach(self.inbox.append)
+        self.hardware.attach(self.inbox.append)
         ids = itertools.count(1)
         defaults: dict[str, Any] = {
             "tariff": FLAT,
@@ -70,7 +72,7 @@ class Bench:
 
     def apply(self, effects: list[fx.Effect]) -> None:
         for effect in effects:
-            if done := actuate(self.sim, effect):
+            if done := actuate(self.hardware, effect):
                 self.inbox.append(done)
                 continue
             match effect:

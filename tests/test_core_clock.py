@@ -8,7 +8,7 @@ import pytest
 
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
-from pile_controller.daemon import ClockWatch
+from pile_controller.core.times import ClockWatch
 from rig.bench import Bench
 
 HOURS = 3600.0

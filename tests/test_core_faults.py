@@ -1,12 +1,6 @@
 """Faults: the e-stop, a welded relay, a jammed lock, a dead meter, a bug."""
 
-from datetime import UTC, datetime
-
-import pytest
-
 from pile_controller.core import commands as cmd
-from pile_controller.core import events as ev
-from pile_controller.daemon import Daemon
 from rig.bench import Bench
 
 
@@ -131,19 +125,14 @@ def test_a_meter_register_going_backwards_is_not_a_reading() -> None:
     assert b.c(1).transaction.meter_last_wh == before  # type: ignore[union-attr]
 
 
-def test_a_failing_core_step_opens_the_relay_and_the_session_stops_billed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_relay_opened_behind_the_cores_back_stops_the_session_billed() -> None:
+    """What follows a failing core step: the daemon opens every relay (tests/test_daemon_bugs.py),
+    and the core, seeing the contactor disagree with what it commanded, faults and bills."""
     b = Bench()
     b.start_reserved_session()
     b.advance(600)
-    daemon = Daemon.__new__(Daemon)  # only what feed() needs
-    daemon.hardware, daemon.clock_offset = b.sim, b.now - datetime.now(UTC)
-    daemon.pile, daemon._bugs = b.pile, {}
-    monkeypatch.setattr(b.pile, "handle", lambda *_: 1 / 0)
-    daemon.feed(ev.StopButton(1))
+    b.hardware.connectors[1].relay.open()
     assert not b.relay_closed()
-    monkeypatch.undo()
     b.advance(1)
     assert b.c(1).state == "faulted"
     assert b.events("transaction.stopped")[0]["reason"] == "Other"

@@ -5,16 +5,19 @@ comes in meanwhile keeps the power off, though the close was already queued."""
 import asyncio
 import dataclasses
 from collections.abc import Callable, Coroutine
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from hal.devices import open_hardware
 from hal.sim import SimPile
-from pile_controller.backend.outbox import Outbox
+from pile_controller import config
+from pile_controller.backend.messages import Birth
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
 from pile_controller.daemon import Daemon
-from tests.in_process import in_process_daemon
+from pile_controller.display import NoDisplay
+from pile_controller.signing import PileKey
+from rig.pile import PileProcess
 from tests.test_flusher import SlowDisk
 
 
@@ -27,16 +30,31 @@ class Offline:
         return None
 
 
+def slow_disk_daemon(tmp_path: Path) -> tuple[Daemon, SimPile, SlowDisk]:
+    """The daemon in-process with a journal whose flush the test holds, and no broker."""
+    settings = config.load(PileProcess(tmp_path, 1, connectors=1).config)
+    hardware = open_hardware(settings)
+    store = SlowDisk(settings.pile.state_dir / "journal.sqlite")
+    key = PileKey.load_or_create(settings.pile.state_dir / "pile.key")
+    link: Any = Offline()
+    sim = hardware.backend
+    assert isinstance(sim, SimPile)
+    birth = Birth(settings, "")
+    daemon = Daemon(settings, hardware, NoDisplay(), store, link, key, birth, sim.wall_clock)
+    return daemon, sim, store
+
+
+def disk(daemon: Daemon) -> SlowDisk:
+    """The daemon's journal, whose flush waits for `disk(daemon).gate`."""
+    assert isinstance(daemon.store, SlowDisk)
+    return daemon.store
+
+
 def with_daemon(tmp_path: Path, scenario: Callable[..., Coroutine[Any, Any, None]]) -> None:
     async def main() -> None:
-        daemon, sim = in_process_daemon(tmp_path)
-        daemon.store.close()
-        journal = daemon.settings.pile.state_dir / "journal.sqlite"
-        daemon.store = daemon.flusher.store = SlowDisk(journal)
-        daemon.link = Offline()  # type: ignore[assignment]
-        daemon.outbox = Outbox(daemon.store, daemon.link, "events")  # type: ignore[arg-type]
+        daemon, sim, disk = slow_disk_daemon(tmp_path)
         inbox: list[ev.Event] = []  # what the devices report, fed by the test step by step
-        sim.attach(inbox.append)
+        daemon.hardware.attach(inbox.append)
 
         async def settle() -> None:
             """Feeds what the devices reported until the pile is quiet."""
@@ -58,7 +76,7 @@ def with_daemon(tmp_path: Path, scenario: Callable[..., Coroutine[Any, Any, None
         daemon.apply(effects)
         # The lock reports locked; the core answers with the transaction and a CloseRelay.
         await daemon.flusher.drain()
-        daemon.store.gate.clear()
+        disk.gate.clear()
         while inbox:
             daemon.feed(inbox.pop(0))
         assert daemon.pile.connectors[1].state == "charging"
@@ -70,7 +88,7 @@ def with_daemon(tmp_path: Path, scenario: Callable[..., Coroutine[Any, Any, None
 
 def test_the_relay_closes_once_the_start_is_on_disk(tmp_path: Path) -> None:
     async def scenario(daemon: Daemon, sim: SimPile, _: Any, settle: Any) -> None:
-        daemon.store.gate.set()  # type: ignore[attr-defined]
+        disk(daemon).gate.set()
         await settle()
         assert sim.relays[1].closed
         started = [e for e in daemon.store.undelivered() if '"transaction.started"' in e.payload]
@@ -84,7 +102,7 @@ def test_an_estop_while_the_start_is_flushing_keeps_the_power_off(tmp_path: Path
         sim.set_estop(True)
         while inbox:
             daemon.feed(inbox.pop(0))
-        daemon.store.gate.set()  # type: ignore[attr-defined]
+        disk(daemon).gate.set()
         await settle()
         assert "closed" not in [r.what for r in sim.history.records if r.device == "relay1"]
         stops = [
@@ -100,13 +118,13 @@ def test_a_slow_disk_is_not_taken_for_a_failed_relay(tmp_path: Path) -> None:
     counts from when the command reached the relay, not from when the core decided it."""
 
     async def scenario(daemon: Daemon, sim: SimPile, _: Any, settle: Any) -> None:
-        daemon.clock_offset += timedelta(seconds=1)  # the flush is still running a second later
+        sim.skip(1)  # the flush is still running a second later
         daemon.feed(ev.Tick())
         assert not daemon.pile.connectors[1].faults
-        daemon.store.gate.set()  # type: ignore[attr-defined]
+        disk(daemon).gate.set()
         await settle()
         assert sim.relays[1].closed and daemon.pile.connectors[1].state == "charging"
-        daemon.clock_offset += timedelta(seconds=1)
+        sim.skip(1)
         daemon.feed(ev.Tick())
         assert not daemon.pile.connectors[1].faults
 

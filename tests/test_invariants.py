@@ -81,6 +81,11 @@ class PileWalk(RuleBasedStateMachine):
         self.b.sim.set_estop(on)
         self.b.apply([])
 
+    @rule(on=st.booleans())
+    def rcd(self, on: bool) -> None:
+        self.b.sim.set_rcd(on)
+        self.b.apply([])
+
     @rule(c=CONNECTORS, on=st.booleans())
     def weld(self, c: int, on: bool) -> None:
         self.b.do("weld", c, on)
@@ -117,8 +122,18 @@ class PileWalk(RuleBasedStateMachine):
         records = self.b.sim.history.records
         for r in records[self.seen_history :]:
             if r.device.startswith("relay") and r.what == "closed":
-                assert r.context == {"lock": True, "plugged": True, "estop": False}, r
+                assert r.context == {
+                    "lock": True,
+                    "plugged": True,
+                    "estop": False,
+                    "rcd": False,
+                }, r
         self.seen_history = len(records)
+
+    @invariant()
+    def the_core_never_asks_the_interlock_for_an_unsafe_close(self) -> None:
+        # The interlock beneath would refuse it; the core must not rely on that.
+        assert self.b.hardware.refused == []
 
     @invariant()
     def relay_closed_only_while_safe_to_charge(self) -> None:
@@ -127,7 +142,7 @@ class PileWalk(RuleBasedStateMachine):
                 assert c.state == "charging"
                 assert self.b.sim.locks[cid].feedback, "relay closed without the lock locked"
                 assert self.b.sim.vehicles[cid].plugged, "relay closed without a vehicle"
-                assert not c.faults and not self.b.sim.estop
+                assert not c.faults and not self.b.sim.estop and not self.b.sim.rcd
 
     @invariant()
     def cable_released_only_where_allowed(self) -> None:
@@ -168,6 +183,7 @@ class PileWalk(RuleBasedStateMachine):
         # Whatever happened, every transaction that started is eventually stopped, once.
         b = self.b
         b.sim.set_estop(False)
+        b.sim.set_rcd(False)
         for cid in b.pile.connectors:
             b.sim.kill_meter(cid, False)
             b.do("weld", cid, False)

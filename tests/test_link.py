@@ -22,13 +22,12 @@ def test_a_burst_larger_than_the_socket_buffer_is_all_delivered(tmp_path: Path) 
 
         async def scenario() -> None:
             connected = asyncio.Event()
-            link = Link(
-                settings(broker.port),
-                "pile-LINK",
-                ("piles/LINK/online", b"{}"),
+            link = Link(settings(broker.port), "pile-LINK", ("piles/LINK/online", b"{}"))
+            link.attach(
                 on_connect=connected.set,
                 on_message=lambda _m: None,
                 on_ack=lambda _mid: None,
+                on_lost=lambda: None,
             )
             running = asyncio.create_task(link.run())
             await asyncio.wait_for(connected.wait(), 10)

@@ -34,19 +34,63 @@ class Decoded:
     detail: str | None = None
     authentic: bool = True
 
+    @property
+    def remembered(self) -> bool:
+        """Whether the reply is kept for de-duplication: only for an authentic command whose id
+        is one a schema allows (at most 128 characters of text that UTF-8 can carry), so that
+        neither a forgery nor a hostile id is written to the journal."""
+        return self.authentic and self.id is not None and valid_id(self.id)
+
+
+MAX_DEPTH = 16  # commands nest three deep; deeper is hostile, and would exhaust the stack
+
 
 def read_id(message: Any) -> str | None:
+    """The command's id exactly as sent (the reply carries it back), if it is a string."""
     if isinstance(message, dict) and isinstance(message.get("id"), str) and message["id"]:
-        return str(message["id"])[:128]
+        return str(message["id"])
+    return None
+
+
+def valid_id(command_id: str) -> bool:
+    return len(command_id) <= 128 and not unencodable(command_id)
+
+
+def unencodable(text: str) -> bool:
+    """A lone UTF-16 surrogate (valid in JSON's `\\ud800`, but no character): no UTF-8 for it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def hostile(message: Any) -> str | None:
+    """What in a parsed message no command can hold, before the schema sees it: nesting deeper
+    than MAX_DEPTH, or text (a key or a value) that is not Unicode characters."""
+    stack: list[tuple[Any, int]] = [(message, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH}"
+        if isinstance(value, str) and unencodable(value):
+            return "text with a lone UTF-16 surrogate"
+        if isinstance(value, dict):
+            stack.extend((k, depth + 1) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
     return None
 
 
 def decode(name: str, payload: bytes, now: datetime, security: Security) -> Decoded:
     try:
         message = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also an integer of over 4,300 digits
         return Decoded(None, refusal=cmd.rejected("InvalidPayload"), detail=f"not JSON: {exc}")
     cid = read_id(message)
+    if problem := hostile(message):
+        return Decoded(cid, refusal=cmd.rejected("InvalidPayload"), detail=problem)
     if name not in schemas.command_names():
         return Decoded(cid, refusal=cmd.rejected("UnknownCommand"), detail=f"no command {name!r}")
     if security.public_key is not None:

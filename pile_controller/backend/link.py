@@ -49,21 +49,17 @@ class Link:
         settings: BackendSettings,
         client_id: str,
         will: tuple[str, bytes],
-        on_connect: Callable[[], None],
-        on_message: Callable[[mqtt.MQTTMessage], None],
-        on_ack: Callable[[int], None],
-        on_lost: Callable[[], None] = lambda: None,
     ):
         self.settings = settings
         self.connected = False
-        self._on_connect, self._on_message, self._on_ack = on_connect, on_message, on_ack
-        self._on_lost = on_lost
-        self._loop = asyncio.get_running_loop()
+        self._on_connect: Callable[[], None] = lambda: None
+        self._on_message: Callable[[mqtt.MQTTMessage], None] = lambda _: None
+        self._on_ack: Callable[[int], None] = lambda _: None
+        self._on_lost: Callable[[], None] = lambda: None
         self._lost = asyncio.Event()
         self._closing = False
         self._failures = 0  # consecutive, for rate-limited logging
         self._backoff = Backoff()
-        self._loop_thread = threading.get_ident()
         self._write_soon: asyncio.Handle | None = None
         self._writer_added = False
         self.v5 = settings.mqtt_version == "5"
@@ -97,8 +93,21 @@ class Link:
         client.on_socket_register_write = lambda _c, _u, sock: self._soon(self._want_write, sock)
         client.on_socket_unregister_write = lambda _c, _u, sock: self._soon(self._done_write, sock)
 
+    def attach(
+        self,
+        on_connect: Callable[[], None],
+        on_message: Callable[[mqtt.MQTTMessage], None],
+        on_ack: Callable[[int], None],
+        on_lost: Callable[[], None],
+    ) -> None:
+        """Says whom to tell of connects, commands, acknowledgements and losses."""
+        self._on_connect, self._on_message, self._on_ack = on_connect, on_message, on_ack
+        self._on_lost = on_lost
+
     async def run(self) -> None:
         """Keeps the link up until `close()`."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         misc = asyncio.create_task(self._misc())
         try:
             while not self._closing:

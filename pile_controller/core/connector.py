@@ -217,6 +217,8 @@ class Connector:
                 self.meter_problem = problem
             case ev.EmergencyStop(active=active):
                 self._set_fault(FaultCode.EMERGENCY_STOP, active)
+            case ev.RcdTrip(active=active):
+                self._set_fault(FaultCode.RCD_TRIP, active)
             case ev.Tick():
                 self._tick()
             case ev.ClockStepped(delta=delta):

@@ -1,11 +1,14 @@
-"""What the core asks the outside world to do. The daemon carries these out in order, after
-committing every `Publish` to the journal (write ahead, then act)."""
+"""What the core asks the outside world to do. The daemon opens relays at once; the rest it
+carries out in order, after committing every `Publish` (and `SaveTariff`) to the journal and
+flushing it to disk (write ahead, then act)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from pile_controller.core.tariff import Tariff
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,13 @@ class Publish:
 
 
 @dataclass(frozen=True)
+class SaveTariff:
+    """Journal the tariff for the next start, in the commit of the command that set it."""
+
+    tariff: Tariff
+
+
+@dataclass(frozen=True)
 class PublishStatus:
     connector: int
 
@@ -62,6 +72,7 @@ Effect = (
     | UnlockCable
     | ReadMeter
     | Publish
+    | SaveTariff
     | PublishStatus
     | PublishOnline
 )

@@ -75,6 +75,13 @@ class EmergencyStop:
 
 
 @dataclass(frozen=True)
+class RcdTrip:
+    """The pile-wide residual current device (or 6 mA DC fault detector) output changed."""
+
+    active: bool
+
+
+@dataclass(frozen=True)
 class Tick:
     """Time passed; timers due by `now` fire."""
 
@@ -106,6 +113,7 @@ Event = (
     | RelayFeedback
     | MeterReading
     | EmergencyStop
+    | RcdTrip
     | Tick
     | ClockStepped
     | Actuated

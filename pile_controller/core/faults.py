@@ -6,6 +6,7 @@ from enum import StrEnum
 
 class FaultCode(StrEnum):
     EMERGENCY_STOP = "EmergencyStop"
+    RCD_TRIP = "RcdTrip"
     RELAY_WELDED = "RelayWelded"
     RELAY_FAILURE = "RelayFailure"
     CABLE_LOCK_FAILURE = "CableLockFailure"
@@ -32,6 +33,12 @@ CATALOGUE: dict[FaultCode, Fault] = {
             "Emergency stop pressed",
             "EmergencyStop",
             "the emergency stop is released",
+        ),
+        Fault(
+            FaultCode.RCD_TRIP,
+            "Residual current device tripped",
+            "Other",
+            "the residual current device is reset",
         ),
         Fault(
             FaultCode.RELAY_WELDED,

@@ -13,7 +13,7 @@ from typing import Any
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
 from pile_controller.core.connector import Connector, Context
-from pile_controller.core.effects import Effect, PublishOnline, PublishStatus
+from pile_controller.core.effects import Effect, PublishOnline, PublishStatus, SaveTariff
 from pile_controller.core.reservations import Reservation
 
 
@@ -24,7 +24,7 @@ class Pile:
         self._effects: list[Effect] = []  # effects of the pile as a whole
 
     def handle(self, event: ev.Event, now: datetime) -> list[Effect]:
-        if isinstance(event, ev.EmergencyStop | ev.Tick | ev.ClockStepped):
+        if isinstance(event, ev.EmergencyStop | ev.RcdTrip | ev.Tick | ev.ClockStepped):
             targets = list(self.connectors.values())
         else:
             target = self.connectors.get(event.connector)
@@ -53,8 +53,12 @@ class Pile:
             connector.stop("Reboot", now)
         return self._drain()
 
-    def statuses(self, now: datetime) -> list[dict[str, object]]:
-        return [c.status(now) for c in self.connectors.values()]
+    def sessions_closing(self) -> bool:
+        """Whether a stopped session still waits for its stop reading (at shutdown)."""
+        return any(
+            c.transaction is not None and not c.transaction.finished
+            for c in self.connectors.values()
+        )
 
     def _drain(self) -> list[Effect]:
         effects, self._effects = self._effects, []
@@ -91,6 +95,7 @@ class Pile:
                 )
             case cmd.SetTariff(tariff=tariff):
                 self.ctx.tariff = tariff  # running transactions keep the tariff they began with
+                self._effects.append(SaveTariff(tariff))
                 return cmd.ACCEPTED
             case cmd.SetAvailability(connector=cid, available=available):
                 return self._set_availability(cid, available, now)

@@ -1,0 +1,118 @@
+"""The safety rule beneath the core, for every hardware backend (sim today, rpi to come).
+
+`Interlock` wraps any `Hardware`. A relay output closes only while that connector's lock
+reports locked, its vehicle is connected, and neither the e-stop nor the RCD is tripped,
+whatever the core asks. An input edge that ends one of those conditions (e-stop, RCD, unplug,
+a lock that lets go) opens every affected relay right there, in the input callback and on the
+callback's own thread, and only then is the event passed on to the core. The safety path waits
+for neither the event loop nor the journal's disk (ARCHITECTURE principle 6).
+
+The interlock learns the conditions from the same events the core hears, so both agree; a
+close it refuses is either a race the core is about to hear of (an edge arrived while the close
+was on its way) or a bug in the core. Either way it is logged, and counted in `refused` for the
+tests, which hold the core to never asking for one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from hal.interfaces import ConnectorHardware, Hardware, Relay, Sink
+from pile_controller.core import events as ev
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Conditions:
+    """What one connector's relay needs, as the inputs last reported it."""
+
+    locked: bool = False
+    plugged: bool = False
+
+    def missing(self) -> str | None:
+        if not self.plugged:
+            return "no vehicle connected"
+        if not self.locked:
+            return "the cable lock does not report locked"
+        return None
+
+
+class InterlockedRelay:
+    def __init__(self, interlock: Interlock, cid: int, relay: Relay):
+        self.interlock, self.cid, self.relay = interlock, cid, relay
+
+    def close(self) -> None:
+        self.interlock.close_relay(self.cid)
+
+    def open(self) -> None:
+        self.relay.open()  # always safe, never waits
+
+
+class Interlock:
+    def __init__(self, backend: Hardware):
+        self.backend = backend
+        self._guard = threading.RLock()  # an opening reports feedback through `_input` again
+        self._sink: Sink | None = None
+        self.conditions = {cid: Conditions() for cid in backend.connectors}
+        self.estop = False
+        self.rcd = False
+        self.refused: list[tuple[int, str]] = []  # (connector, why) of every refused close
+        self.connectors = {
+            cid: ConnectorHardware(InterlockedRelay(self, cid, hw.relay), hw.lock, hw.meter)
+            for cid, hw in backend.connectors.items()
+        }
+
+    def attach(self, sink: Sink) -> None:
+        self._sink = sink
+        self.backend.attach(self._input)
+
+    def close(self) -> None:
+        self.backend.close()
+        self._sink = None
+
+    def close_relay(self, cid: int) -> None:
+        with self._guard:
+            why = self._blocked(cid)
+            if why is None:
+                self.backend.connectors[cid].relay.close()
+                return
+            self.refused.append((cid, why))
+        log.warning("connector %d: relay not closed: %s", cid, why)
+
+    def _blocked(self, cid: int) -> str | None:
+        if self.estop:
+            return "the emergency stop is pressed"
+        if self.rcd:
+            return "the residual current device has tripped"
+        return self.conditions[cid].missing()
+
+    def _input(self, event: ev.Event) -> None:
+        """Every input of the backend passes here on its way to the core (on the backend's
+        thread): first the relays it makes unsafe open, then the core hears of it."""
+        with self._guard:
+            affected = self._learn(event)
+            for cid in affected:
+                if self._blocked(cid) is not None:
+                    self.backend.connectors[cid].relay.open()
+        if self._sink is not None:
+            self._sink(event)
+
+    def _learn(self, event: ev.Event) -> list[int]:
+        """Updates the conditions from `event`; the connectors whose relay it concerns."""
+        match event:
+            case ev.PlugIn(connector=c) | ev.Unplug(connector=c) if c in self.conditions:
+                self.conditions[c].plugged = isinstance(event, ev.PlugIn)
+                return [c]
+            case ev.LockFeedback(connector=c, locked=locked) if c in self.conditions:
+                self.conditions[c].locked = locked
+                return [c]
+            case ev.EmergencyStop(active=active):
+                self.estop = active
+                return list(self.conditions)
+            case ev.RcdTrip(active=active):
+                self.rcd = active
+                return list(self.conditions)
+        return []

@@ -1,0 +1,14 @@
+"""The daemon's timing policy, named in one place: how often it looks, how long it waits."""
+
+from datetime import timedelta
+
+TICK_S = 0.1  # timers (feedback, expiry, staleness) are checked this often
+METER_POLL_S = 1.0  # every meter is read this often
+SCREEN_REFRESH_S = 1.0  # countdowns and the charging screen change every second
+# Drivers are told the pile is offline only once the backend has been out of reach this long:
+# a broker restart or the reconnect after boot is not worth a screen of its own.
+OFFLINE_SCREEN_AFTER = timedelta(seconds=30)
+# At an orderly stop, how long the sessions' stop readings may take (a Modbus meter may need a
+# second or two); what is still open then is finished from the journal at the next start.
+STOP_READINGS_WAIT_S = 3.0
+LAST_WORDS_S = 0.1  # and how long the link gets to send the last events
