@@ -4,6 +4,7 @@ typed core command. Whatever arrives, the answer is a reply, never an exception.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -43,6 +44,8 @@ class Decoded:
 
 
 MAX_DEPTH = 16  # commands nest three deep; deeper is hostile, and would exhaust the stack
+STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
 
 def read_id(message: Any) -> str | None:
@@ -65,32 +68,47 @@ def unencodable(text: str) -> bool:
     return False
 
 
-def hostile(message: Any) -> str | None:
-    """What in a parsed message no command can hold, before the schema sees it: nesting deeper
-    than MAX_DEPTH, or text (a key or a value) that is not Unicode characters."""
-    stack: list[tuple[Any, int]] = [(message, 0)]
+def nesting(text: str) -> int:
+    """How deep the arrays and objects of a JSON text nest, counted before it is parsed: the
+    parser's recursion would otherwise decide, by how deep the stack already is, how much a
+    hostile payload may nest."""
+    depth = deepest = 0
+    for bracket in NOT_BRACKETS.sub("", STRINGS.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def unreadable(message: Any) -> bool:
+    """Whether a parsed message holds text (a key or a value) that is not Unicode characters:
+    no command can carry it, and the journal could not store it."""
+    stack = [message]
     while stack:
-        value, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return f"nested deeper than {MAX_DEPTH}"
+        value = stack.pop()
         if isinstance(value, str) and unencodable(value):
-            return "text with a lone UTF-16 surrogate"
+            return True
         if isinstance(value, dict):
-            stack.extend((k, depth + 1) for k in value)
-            stack.extend((v, depth + 1) for v in value.values())
+            stack.extend(value)
+            stack.extend(value.values())
         elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
-    return None
+            stack.extend(value)
+    return False
 
 
 def decode(name: str, payload: bytes, now: datetime, security: Security) -> Decoded:
     try:
-        message = json.loads(payload.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:  # also an integer of over 4,300 digits
+        text = payload.decode("utf-8")
+        if nesting(text) > MAX_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_DEPTH}")
+        message = json.loads(text)
+    except ValueError as exc:  # also an integer of over 4,300 digits
         return Decoded(None, refusal=cmd.rejected("InvalidPayload"), detail=f"not JSON: {exc}")
     cid = read_id(message)
-    if problem := hostile(message):
-        return Decoded(cid, refusal=cmd.rejected("InvalidPayload"), detail=problem)
+    if unreadable(message):
+        return Decoded(cid, refusal=cmd.rejected("InvalidPayload"), detail="lone UTF-16 surrogate")
     if name not in schemas.command_names():
         return Decoded(cid, refusal=cmd.rejected("UnknownCommand"), detail=f"no command {name!r}")
     if security.public_key is not None:
