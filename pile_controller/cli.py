@@ -14,7 +14,6 @@ from typing import Any
 
 from hal.interfaces import MeterError
 from hal.meters import known_models
-from hal.modbus import Endpoint, open_meter
 from hal.sim import SIM_USAGE
 from pile_controller import config
 from pile_controller.core.faults import CATALOGUE
@@ -152,6 +151,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def read_meter(args: argparse.Namespace) -> str:
+    from hal.modbus import Endpoint, open_meter  # pymodbus: only this command needs it
+
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         if not host or not port.isdigit():

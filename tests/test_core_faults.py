@@ -136,3 +136,24 @@ def test_a_relay_opened_behind_the_cores_back_stops_the_session_billed() -> None
     b.advance(1)
     assert b.c(1).state == "faulted"
     assert b.events("transaction.stopped")[0]["reason"] == "Other"
+
+
+def test_an_estop_released_before_the_stop_reading_keeps_the_cable_of_the_unpaid_session() -> None:
+    """A quick tap of the e-stop while the meter is slow (or the stop reading waits behind a
+    slow disk): the fault clears before the session is billed. The connector must not come to
+    rest as `unlocked` and free the cable of a session nobody has paid for."""
+    b = Bench()
+    b.start_reserved_session()
+    b.advance(600)
+    b.sim.kill_meter(1, True)  # the stop reading does not come yet
+    b.sim.set_estop(True)
+    b.apply([])
+    b.sim.set_estop(False)
+    b.apply([])
+    assert b.cable_locked() and b.c(1).state == "charging" and not b.relay_closed()
+    b.sim.kill_meter(1, False)
+    b.advance(1)
+    assert b.events("transaction.stopped")[0]["reason"] == "EmergencyStop"
+    assert b.c(1).state == "awaiting_payment" and b.cable_locked()
+    assert b.pay() == cmd.ACCEPTED
+    assert not b.cable_locked()

@@ -70,6 +70,7 @@ SUSPENDED_EV_BELOW_W = 10.0  # a vehicle drawing less than this is not charging
 REST: dict[str, list[tuple[str, list[str]]]] = {
     # after a fault: anything may be pending
     "recover": [
+        ("charging", ["has_open_transaction"]),  # stopped, its stop reading still to come
         ("awaiting_payment", ["has_unpaid_transaction"]),
         ("unavailable", ["is_disabled"]),
         ("unlocked", ["holds_cable", "is_plugged"]),
@@ -448,6 +449,9 @@ class Connector:
     def has_unpaid_transaction(self) -> bool:
         return self.transaction is not None and self.transaction.unpaid
 
+    def has_open_transaction(self) -> bool:
+        return self.transaction is not None and not self.transaction.finished
+
     def is_disabled(self) -> bool:
         return self.disabled
 
@@ -747,6 +751,7 @@ class Connector:
             and not self.relay_closed
             and not self.relay_feedback
             and not self.has_unpaid_transaction()
+            and not self.has_open_transaction()
         )
         if self.lock_locked and may_release:
             self.lock_locked = False
