@@ -26,6 +26,10 @@ class Relay(Protocol):
 
 
 class CableLock(Protocol):
+    """After every `lock()` or `unlock()` the backend reports the lock's feedback
+    (`LockFeedback`) once it has settled, even when it did not change: a session begins only
+    on feedback that came after the lock was commanded."""
+
     def lock(self) -> None: ...
     def unlock(self) -> None: ...
 

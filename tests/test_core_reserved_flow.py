@@ -3,7 +3,10 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from hal.devices import actuate
 from pile_controller.core import commands as cmd
+from pile_controller.core import effects as fx
+from pile_controller.core import events as ev
 from pile_controller.signing import verify
 from rig.bench import KEY, Bench
 
@@ -235,3 +238,29 @@ def test_reserve_with_a_past_expiry_or_unknown_connector_is_rejected() -> None:
     assert b.reserve(1, minutes=-1) == cmd.rejected("AlreadyExpired")
     assert b.reserve(7) == cmd.rejected("UnknownConnector")
     assert b.c(1).state == "idle" and b.published == []
+
+
+def test_a_session_does_not_begin_on_lock_feedback_from_before_its_lock_command() -> None:
+    """The previous session's cable is being released (its `released` feedback still on the
+    way: a lock motor takes a while) when the next start comes: the old `locked` feedback must
+    not pass for the new lock, or the relay would close on a cable that is letting go."""
+    b = Bench()
+    tid = b.start_reserved_session()
+    b.advance(60)
+    b.do("stop_button")
+    tx = b.c(1).transaction
+    assert tx is not None and tx.amount is not None
+    _, effects = b.pile.command(cmd.Payment(tid, "paid", tx.amount), b.now)
+    for effect in effects:
+        actuate(b.hardware, effect)  # the lock is told to let go ...
+    in_flight = list(b.inbox)  # ... and what it reports is still on its way
+    b.inbox.clear()
+    b.pile.handle(ev.Unplug(1), b.now)  # the driver leaves, the next one plugs in
+    b.pile.handle(ev.PlugIn(1), b.now)
+    _, effects = b.pile.command(cmd.RemoteStart(1, "app"), b.now)
+    assert b.c(1).state == "authenticating"
+    assert not any(isinstance(e, fx.CloseRelay) for e in effects)
+    b.inbox.extend(in_flight)
+    b.apply(effects)
+    assert b.c(1).state == "charging" and b.relay_closed() and b.cable_locked()
+    assert b.hardware.refused == []

@@ -159,6 +159,7 @@ class Connector:
         self.relay_changed_at: datetime | None = now
         self.lock_locked = False
         self.lock_feedback = False
+        self.lock_reported = True  # the lock has reported since it was last commanded
         self.lock_changed_at: datetime | None = now
         self.reservation: Reservation | None = None
         self.gate = CodeGate(context.max_attempts, context.lockout)
@@ -269,8 +270,7 @@ class Connector:
         t = snapshot["transaction"]
         tx = self.transaction = Transaction.from_json(t) if t else None
         if tx is not None and tx.settled is None:
-            self.lock_locked, self.lock_changed_at = True, None
-            self._effects.append(LockCable(self.id))
+            self._command_lock(True)
         if tx is not None and not tx.finished:
             tx.stop_reason = tx.stop_reason or "PowerLoss"
             self._machine.set_state("charging")
@@ -520,13 +520,21 @@ class Connector:
 
     def _engage_lock(self) -> None:
         if not self.lock_locked:
-            self.lock_locked = True
-            self.lock_changed_at = None
-            self._effects.append(LockCable(self.id))
+            self._command_lock(True)
         self._try_begin()
+
+    def _command_lock(self, locked: bool) -> None:
+        """Asks the lock to move. What its feedback said before no longer counts: a session
+        begins only on feedback that came after the command (a release still on its way
+        must not pass for the new lock)."""
+        self.lock_locked = locked
+        self.lock_changed_at = None
+        self.lock_reported = False
+        self._effects.append(LockCable(self.id) if locked else UnlockCable(self.id))
 
     def _lock_feedback(self, locked: bool) -> None:
         self.lock_feedback = locked
+        self.lock_reported = True
         if locked == self.lock_locked:
             self._set_fault(FaultCode.CABLE_LOCK_FAILURE, False)
         if self.state == "charging" and not locked:
@@ -546,6 +554,7 @@ class Connector:
             and auth is not None
             and self.plugged
             and self.lock_locked
+            and self.lock_reported
             and self.lock_feedback
             and not self.faults
         )
@@ -754,9 +763,7 @@ class Connector:
             and not self.has_open_transaction()
         )
         if self.lock_locked and may_release:
-            self.lock_locked = False
-            self.lock_changed_at = None
-            self._effects.append(UnlockCable(self.id))
+            self._command_lock(False)
             self._publish("cable.unlocked", transaction_id=tx.transaction_id if tx else None)
 
     def _holds_reservation(self, reservation_id: str) -> bool:

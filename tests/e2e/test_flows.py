@@ -181,3 +181,21 @@ def test_availability_is_scheduled_while_charging(rig: Any) -> None:
     mark = be.mark()
     assert be.ask("availability", connector=0, available=True)["status"] == "Accepted"
     be.status(1, state="idle", since=mark)
+
+
+def test_sigterm_stops_running_sessions_with_reboot_bills_them_and_says_offline(
+    rig: Any,
+) -> None:
+    """What systemd's stop (or a reboot) does to a pile in use: no session is left open."""
+    be, pile = rig.backend, rig.pile
+    pile.sim("plug", 1)
+    assert be.ask("start", connector=1, id_token="app-user")["status"] == "Accepted"
+    tx = be.event("transaction.started")["data"]["transaction_id"]
+    pile.sim("clock", "+1800")  # half an hour at 7 kW
+    mark = be.mark()
+    assert pile.stop() == 0
+    stopped = be.event("transaction.stopped", transaction_id=tx, since=mark)["data"]
+    assert stopped["reason"] == "Reboot"
+    assert stopped["energy_wh"] >= 3500 and stopped["cost"]["total"] != "0.00"
+    be.event("payment.requested", transaction_id=tx, since=mark)
+    assert be.online(online=False)["online"] is False

@@ -1,0 +1,104 @@
+"""Command handling in the daemon, in-process with a link that records what it is given: a
+duplicate id is answered alike and not carried out again; an accepted tariff is journaled in
+the same commit as its reply, and comes back after a restart."""
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from hal.devices import open_hardware
+from pile_controller import config
+from pile_controller.backend.messages import Birth
+from pile_controller.daemon import Daemon
+from pile_controller.display import NoDisplay
+from pile_controller.signing import PileKey
+from pile_controller.store import Store
+from rig.backend import in_minutes
+from rig.pile import PileProcess
+
+
+class Recorder:
+    """The backend link, connected, keeping every publish."""
+
+    connected = True
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any]] = []
+
+    def publish(self, topic: str, payload: Any, **_: Any) -> int:
+        self.sent.append((topic, json.loads(payload)))
+        return len(self.sent)
+
+    def replies(self) -> list[Any]:
+        return [p for t, p in self.sent if t.endswith("/replies")]
+
+
+def daemon_with(tmp_path: Path) -> tuple[Daemon, Recorder]:
+    settings = config.load(PileProcess(tmp_path, 1, connectors=2).config)
+    state = settings.pile.state_dir
+    store = Store(state / "journal.sqlite")
+    key = PileKey.load_or_create(state / "pile.key")
+    link: Any = Recorder()
+    hardware = open_hardware(settings)
+    daemon = Daemon(settings, hardware, NoDisplay(), store, link, key, Birth(settings, ""))
+    return daemon, link
+
+
+def send(daemon: Daemon, name: str, **fields: Any) -> None:
+    msg = mqtt.MQTTMessage(topic=f"piles/{daemon.settings.pile.id}/cmd/{name}".encode())
+    msg.payload = json.dumps({"v": 1, "ts": "2026-11-22T03:00:00.000Z", **fields}).encode()
+    daemon._on_message(msg)
+
+
+def test_a_duplicate_id_is_answered_alike_and_not_carried_out_again(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        daemon, link = daemon_with(tmp_path)
+        reserve = {"reservation_id": "R1", "code": "1234", "id_token": "u"}
+        send(daemon, "reserve", id="c-1", connector=1, expires_at=in_minutes(30), **reserve)
+        send(daemon, "reserve", id="c-1", connector=2, expires_at=in_minutes(30), **reserve)
+        await daemon.flusher.drain()
+        assert link.replies() == [{"v": 1, "id": "c-1", "status": "Accepted"}] * 2
+        assert [c.state for c in daemon.pile.connectors.values()] == ["reserved", "idle"]
+        accepted = [e for e in daemon.store.undelivered() if "reservation.accepted" in e.payload]
+        assert len(accepted) == 1
+        daemon.store.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_accepted_tariff_is_journaled_with_its_reply_and_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    tariff = {"tariff_id": "T-9", "currency": "CNY", "energy_price": "2.00", "service_fee": "0"}
+
+    async def first() -> None:
+        daemon, link = daemon_with(tmp_path)
+        send(daemon, "tariff", id="t-1", **tariff)
+        assert link.replies() == [{"v": 1, "id": "t-1", "status": "Accepted"}]
+        assert json.loads(daemon.store.get("tariff") or "{}")["tariff_id"] == "T-9"
+        assert daemon.store.reply_for("t-1") is not None
+        await daemon.flusher.drain()
+        daemon.store.close()
+
+    async def after_restart() -> None:
+        daemon, _ = daemon_with(tmp_path)
+        assert daemon.pile.ctx.tariff.tariff_id == "T-9"
+        daemon.store.close()
+
+    asyncio.run(first())
+    asyncio.run(after_restart())
+
+
+def test_a_refused_tariff_leaves_the_journaled_one(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        daemon, link = daemon_with(tmp_path)
+        send(daemon, "tariff", id="t-2", tariff_id="T-X", currency="CNY", energy_price="١.٠")
+        assert link.replies()[0]["reason"] == "InvalidPayload"
+        assert daemon.store.get("tariff") is None
+        assert daemon.pile.ctx.tariff.tariff_id != "T-X"
+        daemon.store.close()
+
+    asyncio.run(scenario())
