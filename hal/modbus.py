@@ -6,7 +6,8 @@ between frames). Serial settings are always explicit (9600 8N1 unit 1 unless con
 pymodbus's own defaults differ between versions and between its clients.
 
 A reading is only what passes every check: every quantity present, no NaN or documented "not
-available" value, voltage and current in range, the import register never going backwards.
+available" value, voltage and current in range. Whether the import register went backwards is
+the core's to decide (it keeps every connector's last reading, whatever the meter).
 Anything else is a MeterError naming the cause in one line; the core turns a meter that gives
 no reading for `metering.stale_after_s` into the fault MeterFailure.
 """
@@ -26,6 +27,7 @@ from hal.interfaces import MeterError
 from hal.meters.profile import Block, Profile, ProfileError, load
 from pile_controller.config import MeterSettings
 from pile_controller.core.events import Reading
+from pile_controller.retry import Backoff
 
 # pymodbus logs every failed request itself: a flood while a meter is absent. Each failure here
 # becomes one MeterError instead, and the daemon names a problem once, then rate-limits it.
@@ -134,23 +136,23 @@ class ModbusMeter:
     def __init__(self, profile: Profile, bus: Bus, unit: int):
         self.profile, self.bus, self.unit = profile, bus, unit
         self.plan = profile.plan()
-        self.last_energy_wh: float | None = None
-        self._failures = 0
+        self.answered = False  # once it has, a failure is not a wiring problem
+        self._backoff = Backoff(base=0.5, cap=10.0)
         self._retry_at = 0.0
         self._problem = ""
 
     def read(self) -> Reading:
         now = time.monotonic()
         if now < self._retry_at:
-            raise MeterError(f"{self._problem} (retrying after {self._failures} failures)")
+            failures = self._backoff.attempt
+            raise MeterError(f"{self._problem} (retrying after {failures} failures)")
         try:
             reading = self._read()
         except MeterError as exc:
             self._problem = str(exc)
-            self._failures += 1
-            self._retry_at = now + min(10.0, 0.5 * 2 ** (self._failures - 1))
+            self._retry_at = now + self._backoff.next()
             raise
-        self._failures = 0
+        self._backoff.reset()
         return reading
 
     def _read(self) -> Reading:
@@ -163,10 +165,10 @@ class ModbusMeter:
             reading = self._check(values)
         except MeterError as exc:
             hint = self.profile.connect_hint
-            if self.last_energy_wh is None and hint:
+            if not self.answered and hint:
                 raise MeterError(f"{exc} ({hint})") from None
             raise
-        self.last_energy_wh = reading.energy_register_wh
+        self.answered = True
         return reading
 
     def _check(self, values: dict[str, float | None | list[float | None]]) -> Reading:
@@ -174,11 +176,6 @@ class ModbusMeter:
         energy, power = values["energy_import_wh"], values["power_w"]
         if not isinstance(energy, float) or energy < 0:
             raise MeterError(f"{model}: import register has no valid value ({energy})")
-        if self.last_energy_wh is not None and energy < self.last_energy_wh:
-            raise MeterError(
-                f"{model}: import register went backwards from "
-                f"{self.last_energy_wh:.0f} to {energy:.0f} Wh"
-            )
         if not isinstance(power, float):
             raise MeterError(f"{model}: power has no valid value")
         phases = {"voltage_v": VOLTAGE_RANGE, "current_a": CURRENT_RANGE}

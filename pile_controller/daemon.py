@@ -48,6 +48,7 @@ from pile_controller.core.times import ClockWatch
 from pile_controller.display import Display, NoDisplay, open_display
 from pile_controller.flusher import Flusher
 from pile_controller.render import FontError
+from pile_controller.retry import Throttle
 from pile_controller.signing import KeyFileError, PileKey
 from pile_controller.store import JournalError, Store
 
@@ -85,8 +86,8 @@ class Daemon:
         self._stopping = asyncio.Event()
         self.failure: str | None = None  # why the daemon stopped itself (systemd restarts it)
         self._offline_since: datetime | None = self.now()  # not connected yet
-        self._meter_failures: dict[int, int] = {}
-        self._bugs: dict[tuple[str, str], int] = {}  # (where, exception type) -> times seen
+        self._meter_failures = Throttle(every=60)  # polls a second: once a minute
+        self._bugs = Throttle(every=100)  # by (where, exception type)
 
     def _context(self) -> Context:
         s = self.settings
@@ -208,12 +209,10 @@ class Daemon:
             reading = await asyncio.get_running_loop().run_in_executor(None, meter.read)
         except MeterError as exc:
             self.feed(ev.MeterUnreadable(cid, str(exc)))
-            failures = self._meter_failures.get(cid, 0)
-            if failures % 60 == 0:  # once, then once a minute: no flood while a meter is absent
+            if self._meter_failures.seen(cid):
                 log.warning("connector %d: meter: %s", cid, exc)
-            self._meter_failures[cid] = failures + 1
             return
-        if self._meter_failures.pop(cid, 0):
+        if self._meter_failures.clear(cid):
             log.info("connector %d: meter answers again", cid)
         self.feed(ev.MeterReading(cid, dataclasses.replace(reading, at=self.now())))
 
@@ -238,9 +237,7 @@ class Daemon:
         `where` and then every 100th time: a bug hit on every tick (ten a second) must not fill
         the pile's disk with tracebacks."""
         exc_type = sys.exc_info()[0]
-        key = (where, exc_type.__name__ if exc_type else "?")
-        seen = self._bugs[key] = self._bugs.get(key, 0) + 1
-        if seen % 100 == 1:
+        if seen := self._bugs.seen((where, exc_type.__name__ if exc_type else "?")):
             log.exception("%s failed (%d times so far): %s", where, seen, subject)
 
     def apply(self, effects: list[fx.Effect], answer: Answer | None = None) -> None:

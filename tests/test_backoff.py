@@ -2,7 +2,7 @@
 
 import random
 
-from pile_controller.backend.link import Backoff
+from pile_controller.retry import Backoff
 
 
 def test_waits_are_random_below_a_doubling_ceiling_up_to_the_cap() -> None:

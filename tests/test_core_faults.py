@@ -123,6 +123,19 @@ def test_a_meter_register_going_backwards_is_not_a_reading() -> None:
     b.sim.meters[1].register_wh = 0
     b.advance(1)
     assert b.c(1).transaction.meter_last_wh == before  # type: ignore[union-attr]
+    b.advance(5)  # metering.stale_after_s without a reading: the cause is named
+    fault = b.events("fault.raised")[-1]
+    assert fault["code"] == "MeterFailure"
+    assert f"import register went backwards from {before} to " in fault["message"]
+
+
+def test_a_register_going_backwards_between_sessions_is_not_a_reading_either() -> None:
+    b = Bench()
+    b.sim.meters[1].register_wh = 5000
+    b.advance(1)
+    b.sim.meters[1].register_wh = 4000  # a swapped or reset meter: not to be billed from
+    b.advance(1)
+    assert b.c(1).reading is not None and b.c(1).reading.energy_register_wh == 5000
 
 
 def test_a_relay_opened_behind_the_cores_back_stops_the_session_billed() -> None:

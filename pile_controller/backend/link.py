@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import socket
 import ssl
 import threading
@@ -23,24 +22,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from pile_controller.config import BackendSettings
+from pile_controller.retry import Backoff, Throttle
 
 log = logging.getLogger(__name__)
-
-
-class Backoff:
-    """Exponential backoff with full jitter: a random wait in [0, min(cap, base * 2**n)]."""
-
-    def __init__(self, base: float = 0.5, cap: float = 60.0, rng: random.Random | None = None):
-        self.base, self.cap, self.attempt = base, cap, 0
-        self.rng = rng or random.Random()
-
-    def next(self) -> float:
-        ceiling = min(self.cap, self.base * 2**self.attempt)
-        self.attempt += 1
-        return self.rng.uniform(0, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class Link:
@@ -58,7 +42,7 @@ class Link:
         self._on_lost: Callable[[], None] = lambda: None
         self._lost = asyncio.Event()
         self._closing = False
-        self._failures = 0  # consecutive, for rate-limited logging
+        self._failures = Throttle(every=100)  # consecutive failed attempts
         self._backoff = Backoff()
         self._write_soon: asyncio.Handle | None = None
         self._writer_added = False
@@ -175,11 +159,10 @@ class Link:
             self._failed(f"broker refused the connection: {reason}")
             self._soon(self._lost.set)
             return
-        if self._failures:
-            log.info("backend link up again after %d failed attempts", self._failures)
+        if failed := self._failures.clear():
+            log.info("backend link up again after %d failed attempts", failed)
         else:
             log.info("backend link up (%s:%d)", self.settings.host, self.settings.port)
-        self._failures = 0
         self._backoff.reset()
         self.connected = True
         # paho calls this before it re-sends what was in flight when the link dropped; what
@@ -194,10 +177,8 @@ class Link:
         self._soon(self._lost.set)
 
     def _failed(self, why: str) -> None:
-        # Name the problem once, then only every 100th attempt: no flood while it lasts.
-        if self._failures % 100 == 0:
+        if self._failures.seen():
             log.warning("%s (retrying with backoff)", why)
-        self._failures += 1
 
     async def _misc(self) -> None:
         while True:

@@ -601,8 +601,16 @@ class Connector:
 
     def _meter_reading(self, reading: ev.Reading) -> None:
         tx = self.transaction
-        if tx is not None and not tx.finished and reading.energy_register_wh < tx.meter_last_wh:
-            return  # a register going backwards is not a reading
+        last = self.reading.energy_register_wh if self.reading else None
+        if tx is not None and not tx.finished:
+            last = max(last or 0, tx.meter_last_wh)  # also after a restart, from the journal
+        if last is not None and reading.energy_register_wh < last:
+            # Not a reading: for as long as it lasts the meter looks silent, and MeterFailure
+            # names the cause.
+            self.meter_problem = (
+                f"import register went backwards from {last} to {reading.energy_register_wh} Wh"
+            )
+            return
         self.reading = reading
         self._set_fault(FaultCode.METER_FAILURE, False)
         if tx is not None and not tx.finished:
