@@ -8,6 +8,7 @@ built here too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -34,7 +35,12 @@ async def serve(path: Path, handle: Handler) -> asyncio.Server:
             while line := await reader.readline():
                 writer.write(json.dumps(answer(line, handle)).encode() + b"\n")
                 await writer.drain()
-        except (ConnectionError, asyncio.LimitOverrunError, ValueError):
+        except (asyncio.LimitOverrunError, ValueError):  # a line longer than MAX_LINE
+            refusal = {"ok": False, "error": f"request line over {MAX_LINE // 1024} KiB"}
+            with contextlib.suppress(ConnectionError):
+                writer.write(json.dumps(refusal).encode() + b"\n")
+                await writer.drain()
+        except ConnectionError:
             pass
         finally:
             writer.close()
