@@ -1,5 +1,10 @@
 """config.toml -> typed, validated settings.
 
+Every key is defined once: a field of the settings dataclasses below, with its default, its
+check and (where TOML's type is not the field's) how it is read, in the field's metadata
+(`setting(...)`). The reader's schema is derived from these fields, the core takes its timings
+from the settings (`Context.from_settings`), and a test holds docs/CONFIG.md to them.
+
 Every mistake a technician can make in the file becomes one line naming the key
 (`connectors[0].meter.port: expected an integer, got a string`), all of them at once, never a
 traceback. Unknown keys are errors: a misspelt key silently ignored is a pile that behaves
@@ -10,11 +15,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
+import dataclasses
 import os
 import re
 import string
 import tomllib
+import types
+import typing
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,10 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from pile_controller.core.tariff import Tariff
+from pile_controller.toml_checks import Check, Key, between, matches, one_of, read_table
 
 PILE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 URL_PLACEHOLDERS = {"pile_id", "connector", "transaction_id", "amount", "currency"}
 SIM_METER = "sim"
+REQUIRED: Any = object()  # a key the file must give
+DEFAULT_PATH = Path("/etc/pile-controller/config.toml")
 
 
 class ConfigError(Exception):
@@ -37,143 +47,29 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-@dataclass(frozen=True)
-class Location:
-    lat: float
-    lon: float
+Convert = Callable[[Any, Path], Any]  # (the checked TOML value, the config's folder) -> value
 
 
 @dataclass(frozen=True)
-class PileSettings:
-    id: str
-    state_dir: Path
-    location: Location
-    timezone: str
-    plug_timeout_s: int
+class Spec:
+    """What a field of the settings is as a key of the file."""
 
-
-@dataclass(frozen=True)
-class TlsSettings:
-    ca: Path | None
-    cert: Path | None
-    key: Path | None
-
-
-@dataclass(frozen=True)
-class BackendSettings:
-    host: str
-    port: int
-    topic_prefix: str
-    username: str | None
-    password: str | None
-    tls: TlsSettings | None
-    public_key: bytes | None
-    max_clock_skew_s: int
-    keepalive_s: int
-    mqtt_version: str
-
-
-@dataclass(frozen=True)
-class HalSettings:
-    driver: str
-    relay_feedback_ms: int
-    lock_feedback_ms: int
-
-
-@dataclass(frozen=True)
-class ReservationSettings:
-    max_attempts: int
-    lockout_s: int
-
-
-@dataclass(frozen=True)
-class ControlSettings:
-    socket: Path
-
-
-@dataclass(frozen=True)
-class MeteringSettings:
-    interval_s: int
-    stale_after_s: int
-
-
-@dataclass(frozen=True)
-class PaymentSettings:
-    url_template: str
-    release_after_s: int | None
-
-
-@dataclass(frozen=True)
-class DisplaySettings:
-    driver: str
-    language: str
-    path: str
-    start_url_template: str
-    width: int
-    height: int
-    font: str
-    support: str
-
-
-@dataclass(frozen=True)
-class MeterSettings:
-    model: str
-    transport: str | None
-    host: str | None
-    port: int | None
-    device: str | None
-    baudrate: int
-    parity: str
-    stopbits: int
-    unit: int
-
-
-@dataclass(frozen=True)
-class ConnectorSettings:
-    id: int
-    meter: MeterSettings
-
-
-@dataclass(frozen=True)
-class Settings:
-    pile: PileSettings
-    backend: BackendSettings
-    hal: HalSettings
-    reservation: ReservationSettings
-    control: ControlSettings
-    metering: MeteringSettings
-    payment: PaymentSettings
-    display: DisplaySettings
-    tariff: Tariff | None  # until the backend sends one
-    connectors: tuple[ConnectorSettings, ...]
-    source: Path
-
-
-# --- the schema -----------------------------------------------------------------------------
-
-Check = Callable[[Any], str | None]
-
-
-@dataclass(frozen=True)
-class Key:
-    kind: str  # "int", "number", "str", "bool", "table", "array"
-    required: bool = False
-    default: Any = None
+    default: Any = REQUIRED  # the TOML value used when the key is absent; None: no value
     check: Check | None = None
-    table: dict[str, Key] | None = None  # for "table" and for an "array" of tables
+    convert: Convert | None = None  # from TOML's value to the field's, where they differ
+    table_of: type | None = None  # the dataclass whose fields are the keys of its table
 
 
-def between(low: float, high: float) -> Check:
-    return lambda v: None if low <= v <= high else f"must be between {low} and {high}, got {v}"
+def setting(
+    default: Any = REQUIRED,
+    check: Check | None = None,
+    convert: Convert | None = None,
+    table_of: type | None = None,
+) -> Any:
+    return dataclasses.field(metadata={"setting": Spec(default, check, convert, table_of)})
 
 
-def one_of(*choices: str) -> Check:
-    names = ", ".join(f'"{c}"' for c in choices)
-    return lambda v: None if v in choices else f"must be one of {names}, got {v!r}"
-
-
-def matches(pattern: re.Pattern[str], what: str) -> Check:
-    return lambda v: None if pattern.match(v) else f"must be {what}, got {v!r}"
+# --- checks of single values ------------------------------------------------------------------
 
 
 def url_template(value: str) -> str | None:
@@ -217,229 +113,231 @@ def ed25519_key(value: str) -> str | None:
     return None if len(raw) == 32 else f"must be a raw 32-byte Ed25519 key, got {len(raw)} bytes"
 
 
+def local_path(value: str, here: Path) -> str:
+    """A path as written in the file, relative to the file's folder unless absolute."""
+    return str(here / value) if not Path(value).is_absolute() else value
+
+
 PORT = between(1, 65535)
-
-SCHEMA: dict[str, Key] = {
-    "pile": Key(
-        "table",
-        required=True,
-        table={
-            "id": Key("str", required=True, check=matches(PILE_ID, "1..64 of A-Za-z0-9._-")),
-            "state_dir": Key("str", required=True),
-            "location": Key(
-                "table",
-                required=True,
-                table={
-                    "lat": Key("number", required=True, check=between(-90, 90)),
-                    "lon": Key("number", required=True, check=between(-180, 180)),
-                },
-            ),
-            "timezone": Key("str", default="UTC", check=time_zone),
-            "plug_timeout_s": Key("int", default=120, check=between(10, 3600)),
-        },
-    ),
-    "backend": Key(
-        "table",
-        required=True,
-        table={
-            "host": Key("str", required=True),
-            "port": Key("int", default=1883, check=PORT),
-            "topic_prefix": Key(
-                "str",
-                default="piles",
-                check=matches(re.compile(r"^[^#+\s]+$"), "a topic level without # or +"),
-            ),
-            "username": Key("str"),
-            "password": Key("str"),
-            "tls": Key("table", table={"ca": Key("str"), "cert": Key("str"), "key": Key("str")}),
-            "public_key": Key("str", check=ed25519_key),
-            "max_clock_skew_s": Key("int", default=300, check=between(1, 86400)),
-            "keepalive_s": Key("int", default=30, check=between(5, 3600)),
-            "mqtt_version": Key("str", default="5", check=one_of("5", "3.1.1")),
-        },
-    ),
-    "hal": Key(
-        "table",
-        required=True,
-        table={
-            "driver": Key("str", required=True, check=one_of("sim", "rpi")),
-            "relay_feedback_ms": Key("int", default=200, check=between(10, 5000)),
-            "lock_feedback_ms": Key("int", default=1000, check=between(10, 10000)),
-        },
-    ),
-    "reservation": Key(
-        "table",
-        default={},
-        table={
-            "max_attempts": Key("int", default=5, check=between(1, 100)),
-            "lockout_s": Key("int", default=300, check=between(1, 86400)),
-        },
-    ),
-    "control": Key(
-        "table",
-        default={},
-        table={
-            "socket": Key("str", default="/run/pile-controller/control.sock"),
-        },
-    ),
-    "metering": Key(
-        "table",
-        default={},
-        table={
-            "interval_s": Key("int", default=10, check=between(1, 3600)),
-            "stale_after_s": Key("int", default=5, check=between(1, 600)),
-        },
-    ),
-    "payment": Key(
-        "table",
-        required=True,
-        table={
-            "url_template": Key("str", required=True, check=url_template),
-            "release_after_s": Key("int", check=between(1, 7 * 86400)),
-        },
-    ),
-    "display": Key(
-        "table",
-        default={},
-        table={
-            "driver": Key("str", default="png", check=one_of("png", "framebuffer", "none")),
-            "language": Key("str", default="both", check=one_of("zh", "en", "both")),
-            "path": Key("str", default="/var/lib/pile-controller/screen-{connector}.png"),
-            "start_url_template": Key(
-                "str",
-                default="https://app.example.com/start?pile={pile_id}&c={connector}",
-                check=url_template,
-            ),
-            "width": Key("int", default=480, check=between(160, 4096)),
-            "height": Key("int", default=320, check=between(160, 4096)),
-            "font": Key("str", default="WenQuanYi Micro Hei"),
-            "support": Key("str", default=""),
-        },
-    ),
-    "tariff": Key(
-        "table",
-        table={
-            "tariff_id": Key("str", required=True),
-            "currency": Key(
-                "str", required=True, check=matches(re.compile(r"^[A-Z]{3}$"), "an ISO 4217 code")
-            ),
-            "energy_price": Key("str", required=True, check=decimal_price),
-            "service_fee": Key("str", default="0", check=decimal_price),
-            "periods": Key(
-                "array",
-                default=[],
-                table={
-                    "start": Key("str", required=True, check=clock_time),
-                    "energy_price": Key("str", required=True, check=decimal_price),
-                },
-            ),
-        },
-    ),
-    "connectors": Key(
-        "array",
-        required=True,
-        table={
-            "id": Key("int", required=True, check=between(1, 32)),
-            "meter": Key(
-                "table",
-                required=True,
-                table={
-                    "model": Key("str", required=True),
-                    "transport": Key("str", check=one_of("tcp", "rtu")),
-                    "host": Key("str"),
-                    "port": Key("int", check=PORT),
-                    "device": Key("str"),
-                    "baudrate": Key("int", default=9600, check=between(300, 921600)),
-                    "parity": Key("str", default="N", check=one_of("N", "E", "O")),
-                    "stopbits": Key("int", default=1, check=between(1, 2)),
-                    "unit": Key("int", default=1, check=between(1, 247)),
-                },
-            ),
-        },
-    ),
-}
+TOPIC_LEVEL = matches(re.compile(r"^[^#+\s]+$"), "a topic level without # or +")
+CURRENCY = matches(re.compile(r"^[A-Z]{3}$"), "an ISO 4217 code")
 
 
-# --- reading -------------------------------------------------------------------------------
-
-KIND_NAMES = {
-    "int": "an integer",
-    "number": "a number",
-    "str": "a string",
-    "bool": "true or false",
-    "table": "a table",
-    "array": "an array of tables",
-}
+# --- the settings, key by key -----------------------------------------------------------------
 
 
-def type_name(value: Any) -> str:
-    names = {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        dict: "a table",
-        list: "an array",
-    }
-    return names.get(type(value), type(value).__name__)
+@dataclass(frozen=True)
+class Location:
+    lat: float = setting(check=between(-90, 90))
+    lon: float = setting(check=between(-180, 180))
 
 
-def has_kind(value: Any, kind: str) -> bool:
-    if isinstance(value, bool):
-        return kind == "bool"
-    return {
-        "int": isinstance(value, int),
-        "number": isinstance(value, int | float),
-        "str": isinstance(value, str),
-        "table": isinstance(value, dict),
-        "array": isinstance(value, list) and all(isinstance(v, dict) for v in value),
-    }.get(kind, False)
+@dataclass(frozen=True)
+class PileSettings:
+    id: str = setting(check=matches(PILE_ID, "1..64 of A-Za-z0-9._-"))
+    state_dir: Path = setting()
+    location: Location = setting()
+    timezone: str = setting(default="UTC", check=time_zone)
+    plug_timeout_s: int = setting(default=120, check=between(10, 3600))
 
 
-def read_table(
-    raw: dict[str, Any], spec: dict[str, Key], path: str, problems: list[str]
-) -> dict[str, Any]:
-    """Checks `raw` against `spec`, filling defaults; appends every problem to `problems`."""
-    prefix = f"{path}." if path else ""
-    for name in raw:
-        if name not in spec:
-            problems.append(f"{prefix}{toml_key(name)}: unknown key")
-    out: dict[str, Any] = {}
-    for name, key in spec.items():
-        where = f"{prefix}{name}"
-        if name not in raw:
-            if key.required:
-                problems.append(f"{where}: required key is missing")
-            out[name] = (
-                read_value(key.default, key, where, problems) if key.default is not None else None
-            )
+@dataclass(frozen=True)
+class TlsSettings:
+    ca: Path | None = setting(default=None)
+    cert: Path | None = setting(default=None)
+    key: Path | None = setting(default=None)
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    host: str = setting()
+    port: int = setting(default=1883, check=PORT)
+    topic_prefix: str = setting(default="piles", check=TOPIC_LEVEL)
+    username: str | None = setting(default=None)
+    password: str | None = setting(default=None)
+    tls: TlsSettings | None = setting(default=None)
+    public_key: bytes | None = setting(
+        default=None, check=ed25519_key, convert=lambda v, _: base64.b64decode(v)
+    )
+    max_clock_skew_s: int = setting(default=300, check=between(1, 86400))
+    keepalive_s: int = setting(default=30, check=between(5, 3600))
+    mqtt_version: str = setting(default="5", check=one_of("5", "3.1.1"))
+
+
+@dataclass(frozen=True)
+class HalSettings:
+    driver: str = setting(check=one_of("sim", "rpi"))
+    relay_feedback_ms: int = setting(default=200, check=between(10, 5000))
+    lock_feedback_ms: int = setting(default=1000, check=between(10, 10000))
+
+
+@dataclass(frozen=True)
+class ReservationSettings:
+    max_attempts: int = setting(default=5, check=between(1, 100))
+    lockout_s: int = setting(default=300, check=between(1, 86400))
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    socket: Path = setting(default="/run/pile-controller/control.sock")
+
+
+@dataclass(frozen=True)
+class MeteringSettings:
+    interval_s: int = setting(default=10, check=between(1, 3600))
+    stale_after_s: int = setting(default=5, check=between(1, 600))
+
+
+@dataclass(frozen=True)
+class PaymentSettings:
+    url_template: str = setting(check=url_template)
+    release_after_s: int | None = setting(default=None, check=between(1, 7 * 86400))
+
+
+@dataclass(frozen=True)
+class DisplaySettings:
+    driver: str = setting(default="png", check=one_of("png", "framebuffer", "none"))
+    language: str = setting(default="both", check=one_of("zh", "en", "both"))
+    path: str = setting(
+        default="/var/lib/pile-controller/screen-{connector}.png", convert=local_path
+    )
+    start_url_template: str = setting(
+        default="https://app.example.com/start?pile={pile_id}&c={connector}", check=url_template
+    )
+    width: int = setting(default=480, check=between(160, 4096))
+    height: int = setting(default=320, check=between(160, 4096))
+    font: str = setting(default="WenQuanYi Micro Hei")
+    support: str = setting(default="")
+
+
+@dataclass(frozen=True)
+class TariffPeriodKeys:
+    start: str = setting(check=clock_time)
+    energy_price: str = setting(check=decimal_price)
+
+
+@dataclass(frozen=True)
+class TariffKeys:
+    """The keys of `[tariff]`; the setting itself is the core's `Tariff`."""
+
+    tariff_id: str = setting()
+    currency: str = setting(check=CURRENCY)
+    energy_price: str = setting(check=decimal_price)
+    service_fee: str = setting(default="0", check=decimal_price)
+    periods: tuple[TariffPeriodKeys, ...] = setting(default=[])
+
+
+@dataclass(frozen=True)
+class MeterSettings:
+    model: str = setting()
+    transport: str | None = setting(default=None, check=one_of("tcp", "rtu"))
+    host: str | None = setting(default=None)
+    port: int | None = setting(default=None, check=PORT)
+    device: str | None = setting(default=None)
+    baudrate: int = setting(default=9600, check=between(300, 921600))
+    parity: str = setting(default="N", check=one_of("N", "E", "O"))
+    stopbits: int = setting(default=1, check=between(1, 2))
+    unit: int = setting(default=1, check=between(1, 247))
+
+
+@dataclass(frozen=True)
+class ConnectorSettings:
+    id: int = setting(check=between(1, 32))
+    meter: MeterSettings = setting()
+
+
+@dataclass(frozen=True)
+class Settings:
+    pile: PileSettings = setting()
+    backend: BackendSettings = setting()
+    hal: HalSettings = setting()
+    reservation: ReservationSettings = setting(default={})
+    control: ControlSettings = setting(default={})
+    metering: MeteringSettings = setting(default={})
+    payment: PaymentSettings = setting()
+    display: DisplaySettings = setting(default={})
+    # Until the backend sends one.
+    tariff: Tariff | None = setting(
+        default=None, table_of=TariffKeys, convert=lambda v, _: Tariff.from_json(v)
+    )
+    connectors: tuple[ConnectorSettings, ...] = setting()
+    source: Path = Path()  # the file they were read from (not a key)
+
+
+# --- the schema, derived from the fields -------------------------------------------------------
+
+KINDS: dict[Any, str] = {str: "str", int: "int", float: "number", bool: "bool", Path: "str"}
+
+
+def schema_of(cls: type) -> dict[str, Key]:
+    """The keys of a settings dataclass, as the reader checks them."""
+    hints = typing.get_type_hints(cls)
+    out: dict[str, Key] = {}
+    for f in dataclasses.fields(cls):
+        spec: Spec | None = f.metadata.get("setting")
+        if spec is None:
             continue
-        out[name] = read_value(raw[name], key, where, problems)
+        kind, table = kind_of(hints[f.name], spec)
+        required = spec.default is REQUIRED
+        default = None if required else spec.default
+        out[f.name] = Key(kind, required, default, spec.check, table)
     return out
 
 
-def toml_key(name: str) -> str:
-    """The key as TOML would write it: bare if it can be, else quoted (a key with a newline
-    must not break the one-line-per-problem rule)."""
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+def kind_of(hint: Any, spec: Spec) -> tuple[str, dict[str, Key] | None]:
+    field_type = optional_of(hint)
+    if spec.table_of is not None:
+        return "table", schema_of(spec.table_of)
+    if dataclasses.is_dataclass(field_type):
+        return "table", schema_of(field_type)  # type: ignore[arg-type]
+    if typing.get_origin(field_type) is tuple:
+        return "array", schema_of(typing.get_args(field_type)[0])
+    if spec.convert is not None and field_type not in KINDS:
+        return "str", None  # read as text, converted (a base64 key)
+    return KINDS[field_type], None
 
 
-def read_value(value: Any, key: Key, where: str, problems: list[str]) -> Any:
-    if not has_kind(value, key.kind):
-        problems.append(f"{where}: expected {KIND_NAMES[key.kind]}, got {type_name(value)}")
+def optional_of(hint: Any) -> Any:
+    """`X | None` -> X."""
+    if isinstance(hint, types.UnionType):
+        kept = [a for a in typing.get_args(hint) if a is not type(None)]
+        return kept[0]
+    return hint
+
+
+SCHEMA: dict[str, Key] = schema_of(Settings)
+
+
+def construct(cls: type, values: dict[str, Any], here: Path) -> Any:
+    """The settings dataclass `cls` from the reader's checked values."""
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        spec: Spec | None = f.metadata.get("setting")
+        if spec is None:
+            continue
+        kwargs[f.name] = value_of(values.get(f.name), optional_of(hints[f.name]), spec, here)
+    return cls(**kwargs)
+
+
+def value_of(value: Any, field_type: Any, spec: Spec, here: Path) -> Any:
+    if value is None:
         return None
-    if key.kind == "table" and key.table is not None:
-        return read_table(value, key.table, where, problems)
-    if key.kind == "array" and key.table is not None:
-        return [
-            read_table(item, key.table, f"{where}[{i}]", problems) for i, item in enumerate(value)
-        ]
-    if key.check is not None:
-        problem = key.check(value)
-        if problem:
-            problems.append(f"{where}: {problem}")
-            return None
+    if spec.convert is not None:
+        return spec.convert(value, here)
+    if dataclasses.is_dataclass(field_type):
+        return construct(field_type, value, here)  # type: ignore[arg-type]
+    if typing.get_origin(field_type) is tuple:
+        item = typing.get_args(field_type)[0]
+        return tuple(construct(item, v, here) for v in value)
+    if field_type is Path:
+        return Path(local_path(value, here))
+    if field_type is float:
+        return float(value)
     return value
+
+
+# --- checks across keys -----------------------------------------------------------------------
 
 
 def check_connectors(
@@ -480,7 +378,7 @@ def check_meter(
             problems.append(f"{where}.{name}: required for transport {transport!r}")
 
 
-DEFAULT_PATH = Path("/etc/pile-controller/config.toml")
+# --- reading the file -------------------------------------------------------------------------
 
 
 def default_path() -> Path:
@@ -514,49 +412,6 @@ def from_toml(raw: dict[str, Any], path: Path, meter_models: set[str] | None = N
     check_connectors(values.get("connectors") or [], problems, meter_models)
     if problems:
         raise ConfigError(problems)
-    return build(values, path.resolve())
-
-
-def build(v: dict[str, Any], source: Path) -> Settings:
-    here = source.parent
-
-    def local(p: str) -> Path:
-        return (here / p) if not Path(p).is_absolute() else Path(p)
-
-    pile, backend, tariff = v["pile"], v["backend"], v["tariff"]
-    tls = backend["tls"]
-    return Settings(
-        pile=PileSettings(
-            id=pile["id"],
-            state_dir=local(pile["state_dir"]),
-            location=Location(float(pile["location"]["lat"]), float(pile["location"]["lon"])),
-            timezone=pile["timezone"],
-            plug_timeout_s=pile["plug_timeout_s"],
-        ),
-        backend=BackendSettings(
-            host=backend["host"],
-            port=backend["port"],
-            topic_prefix=backend["topic_prefix"],
-            username=backend["username"],
-            password=backend["password"],
-            tls=TlsSettings(*(local(tls[k]) if tls[k] else None for k in ("ca", "cert", "key")))
-            if tls is not None
-            else None,
-            public_key=base64.b64decode(backend["public_key"]) if backend["public_key"] else None,
-            max_clock_skew_s=backend["max_clock_skew_s"],
-            keepalive_s=backend["keepalive_s"],
-            mqtt_version=backend["mqtt_version"],
-        ),
-        hal=HalSettings(**v["hal"]),
-        reservation=ReservationSettings(**v["reservation"]),
-        control=ControlSettings(socket=local(v["control"]["socket"])),
-        metering=MeteringSettings(**v["metering"]),
-        payment=PaymentSettings(**v["payment"]),
-        display=DisplaySettings(**{**v["display"], "path": str(local(v["display"]["path"]))}),
-        tariff=Tariff.from_json(tariff) if tariff is not None else None,
-        connectors=tuple(
-            ConnectorSettings(id=c["id"], meter=MeterSettings(**c["meter"]))
-            for c in v["connectors"]
-        ),
-        source=source,
-    )
+    source = path.resolve()
+    settings: Settings = construct(Settings, values, source.parent)
+    return dataclasses.replace(settings, source=source)

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 
@@ -90,23 +89,11 @@ class Daemon:
         self._bugs = Throttle(every=100)  # by (where, exception type)
 
     def _context(self) -> Context:
-        s = self.settings
-        return Context(
-            pile_id=s.pile.id,
-            max_attempts=s.reservation.max_attempts,
-            lockout=timedelta(seconds=s.reservation.lockout_s),
-            relay_feedback=timedelta(milliseconds=s.hal.relay_feedback_ms),
-            lock_feedback=timedelta(milliseconds=s.hal.lock_feedback_ms),
-            stale_after=timedelta(seconds=s.metering.stale_after_s),
-            interval=timedelta(seconds=s.metering.interval_s),
-            plug_timeout=timedelta(seconds=s.pile.plug_timeout_s),
-            release_after=timedelta(seconds=s.payment.release_after_s)
-            if s.payment.release_after_s
-            else None,
-            zone=ZoneInfo(s.pile.timezone),
-            payment_url_template=s.payment.url_template,
+        pile_id = self.settings.pile.id
+        return Context.from_settings(
+            self.settings,
             tariff=self._initial_tariff(),
-            new_transaction_id=lambda: f"{s.pile.id}-{uuid.uuid4().hex[:16]}",
+            new_transaction_id=lambda: f"{pile_id}-{uuid.uuid4().hex[:16]}",
             sign=self.key.sign,
         )
 

@@ -13,8 +13,8 @@ import json
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -22,6 +22,7 @@ from hal.devices import actuate
 from hal.interfaces import MeterError
 from hal.interlock import Interlock
 from hal.sim import SimPile
+from pile_controller import config
 from pile_controller.core import commands as cmd
 from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
@@ -34,6 +35,18 @@ T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 FLAT = Tariff("T-FLAT", "CNY", Decimal("1.20"), Decimal("0.80"))
 PAY_URL = "https://pay.example.com/p?pile={pile_id}&tx={transaction_id}&amount={amount}"
 KEY = PileKey(Ed25519PrivateKey.generate())
+
+
+def bench_settings(connectors: tuple[int, ...]) -> config.Settings:
+    """The pile's settings with every default the config gives, as a pile would have them."""
+    raw = {
+        "pile": {"id": "P1", "state_dir": "state", "location": {"lat": 22.5, "lon": 114.0}},
+        "backend": {"host": "127.0.0.1"},
+        "hal": {"driver": "sim"},
+        "payment": {"url_template": PAY_URL},
+        "connectors": [{"id": c, "meter": {"model": "sim"}} for c in connectors],
+    }
+    return config.from_toml(raw, Path("bench.toml"), meter_models={"sim"})
 
 
 class Bench:
@@ -51,15 +64,12 @@ class Bench:
         self.inbox: deque[ev.Event] = deque()
         self.hardware.attach(self.inbox.append)
         ids = itertools.count(1)
-        defaults: dict[str, Any] = {
-            "tariff": FLAT,
-            "payment_url_template": PAY_URL,
-            "zone": ZoneInfo("UTC"),
-            "new_transaction_id": lambda: f"TX{next(ids)}",
-            "sign": KEY.sign,
-        }
+        settings = bench_settings(connectors)
         self.connector_ids, self.context_args = connectors, context
-        self.ctx = Context("P1", **{**defaults, **context})
+        defaults = Context.from_settings(
+            settings, tariff=FLAT, new_transaction_id=lambda: f"TX{next(ids)}", sign=KEY.sign
+        )
+        self.ctx = dataclasses.replace(defaults, **context)
         self.pile = Pile(connectors, self.ctx, self.now)
         self.published: list[fx.Publish] = []
         self.status_pushes: list[int] = []

@@ -43,3 +43,29 @@ def test_every_command_has_a_schema_and_a_section() -> None:
         "trigger",
     }
     assert [n for n in command_names() if f"### `{n}`" not in text] == []
+
+
+def defaults(schema: dict[str, config.Key], prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name, key in schema.items():
+        if key.table is not None:
+            out |= defaults(key.table, f"{prefix}{name}.")
+        elif key.default is not None and key.default != []:
+            out[prefix + name] = key.default
+    return out
+
+
+def test_every_default_in_the_docs_is_the_settings_own() -> None:
+    # One source of truth: a default changed in pile_controller/config.py and not here fails.
+    rows = {}
+    for line in (DOCS / "CONFIG.md").read_text().splitlines():
+        cells = [c.strip() for c in line.split("|")[1:-1]]
+        if len(cells) >= 3 and cells[0].startswith("`"):
+            for name in cells[0].replace("`", "").split(","):
+                rows[name.strip()] = cells[2]
+    shown = {
+        key: f'`"{value}"`' if isinstance(value, str) else str(value).lower()
+        for key, value in defaults(config.SCHEMA).items()
+    }
+    wrong = {key: (rows.get(key), want) for key, want in shown.items() if rows.get(key) != want}
+    assert wrong == {}

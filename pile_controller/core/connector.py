@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from transitions import Machine
@@ -37,9 +37,12 @@ from pile_controller.core.effects import (
 )
 from pile_controller.core.faults import CATALOGUE, Fault, FaultCode
 from pile_controller.core.reservations import CodeGate, Reservation, Verdict
-from pile_controller.core.tariff import FREE, Tariff, round_money
+from pile_controller.core.tariff import Tariff, round_money
 from pile_controller.core.times import iso, parse_iso
 from pile_controller.core.transaction import Transaction
+
+if TYPE_CHECKING:
+    from pile_controller.config import Settings
 
 STATES = [
     "idle",
@@ -118,22 +121,49 @@ TRANSITIONS: list[dict[str, Any]] = [
 
 @dataclass
 class Context:
-    """What all connectors of a pile share: settings, the current tariff, the pile's services."""
+    """What all connectors of a pile share: its settings (as the core uses them), the current
+    tariff, the pile's services. Built from the config's settings, which hold every default."""
 
     pile_id: str
-    max_attempts: int = 5
-    lockout: timedelta = timedelta(seconds=300)
-    relay_feedback: timedelta = timedelta(milliseconds=200)
-    lock_feedback: timedelta = timedelta(milliseconds=1000)
-    stale_after: timedelta = timedelta(seconds=5)
-    interval: timedelta = timedelta(seconds=10)
-    plug_timeout: timedelta = timedelta(seconds=120)
-    release_after: timedelta | None = None
-    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    payment_url_template: str = ""
-    tariff: Tariff = FREE
-    new_transaction_id: Callable[[], str] = lambda: "tx"
-    sign: Callable[[dict[str, Any]], str] = lambda facts: ""
+    max_attempts: int
+    lockout: timedelta
+    relay_feedback: timedelta
+    lock_feedback: timedelta
+    stale_after: timedelta
+    interval: timedelta
+    plug_timeout: timedelta
+    release_after: timedelta | None
+    zone: ZoneInfo
+    payment_url_template: str
+    tariff: Tariff
+    new_transaction_id: Callable[[], str]
+    sign: Callable[[dict[str, Any]], str]
+
+    @classmethod
+    def from_settings(
+        cls,
+        s: Settings,
+        tariff: Tariff,
+        new_transaction_id: Callable[[], str],
+        sign: Callable[[dict[str, Any]], str],
+    ) -> Context:
+        release = s.payment.release_after_s
+        return cls(
+            pile_id=s.pile.id,
+            max_attempts=s.reservation.max_attempts,
+            lockout=timedelta(seconds=s.reservation.lockout_s),
+            relay_feedback=timedelta(milliseconds=s.hal.relay_feedback_ms),
+            lock_feedback=timedelta(milliseconds=s.hal.lock_feedback_ms),
+            stale_after=timedelta(seconds=s.metering.stale_after_s),
+            interval=timedelta(seconds=s.metering.interval_s),
+            plug_timeout=timedelta(seconds=s.pile.plug_timeout_s),
+            release_after=timedelta(seconds=release) if release else None,
+            zone=ZoneInfo(s.pile.timezone),
+            payment_url_template=s.payment.url_template,
+            tariff=tariff,
+            new_transaction_id=new_transaction_id,
+            sign=sign,
+        )
 
 
 @dataclass
