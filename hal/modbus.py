@@ -137,7 +137,7 @@ class ModbusMeter:
         self.profile, self.bus, self.unit = profile, bus, unit
         self.plan = profile.plan()
         self.answered = False  # once it has, a failure is not a wiring problem
-        self._backoff = Backoff(base=0.5, cap=10.0)
+        self._backoff = Backoff(base=0.5, cap=10.0, jitter=False)
         self._retry_at = 0.0
         self._problem = ""
 
