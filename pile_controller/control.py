@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pile_controller.backend.wire import status_message
 from pile_controller.core.events import Reading
 from pile_controller.core.pile import Pile
 
@@ -76,7 +77,7 @@ def status_report(
     """`pilectl status --json`: every connector, the backend link and the outbox depth."""
     connectors = []
     for c in pile.connectors.values():
-        s = c.status(now)
+        s = status_message(c, now)
         connectors.append(
             {
                 "id": c.id,

@@ -33,9 +33,10 @@ from pile_controller import __version__, config, policy, systemd
 from pile_controller.actuator import Actuator, Openings
 from pile_controller.backend import commands as wire
 from pile_controller.backend.link import Link
-from pile_controller.backend.messages import Answer, Birth, compact, send_reply
+from pile_controller.backend.messages import Answer, Birth, send_reply
 from pile_controller.backend.outbox import Outbox
 from pile_controller.backend.topics import Topics
+from pile_controller.backend.wire import compact, status_message
 from pile_controller.control import RequestError, serve, status_report
 from pile_controller.core import commands as cmd
 from pile_controller.core import effects as fx
@@ -239,7 +240,7 @@ class Daemon:
         if self.failure is not None:
             return  # stopping: the journal no longer says what the core believes
         effects = self.actuator.open_now(effects)  # before any write: opening waits for nothing
-        published = [e for e in effects if isinstance(e, fx.Publish)]
+        published = [e.event for e in effects if isinstance(e, fx.Publish)]
         facts: dict[str, str] = {}
         for e in effects:
             if isinstance(e, fx.SaveTariff):
@@ -365,7 +366,7 @@ class Daemon:
         self.link.publish(self.topics.online, self._birth(True)[1], retain=True)
 
     def publish_status(self, cid: int) -> None:
-        status = self.pile.connectors[cid].status(self.now())
+        status = status_message(self.pile.connectors[cid], self.now())
         self.link.publish(self.topics.status(cid), compact(status), retain=True)
 
     def _birth(self, online: bool) -> tuple[str, bytes]:

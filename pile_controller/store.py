@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pile_controller.core.effects import Publish
+from pile_controller.backend.wire import event_data
+from pile_controller.core.published import Published
 from pile_controller.core.times import iso
 
 SCHEMA = """
@@ -99,7 +100,7 @@ class Store:
 
     def append_events(
         self,
-        events: Iterable[Publish],
+        events: Iterable[Published],
         reply: tuple[str, str] | None = None,
         connectors: dict[int, dict[str, Any]] | None = None,
         facts: dict[str, str] | None = None,
@@ -129,7 +130,7 @@ class Store:
                     "type": event.type,
                     "ts": iso(event.at),
                     "connector": event.connector,
-                    "data": event.data,
+                    "data": event_data(event),
                 }
                 payload = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
                 self.db.execute("INSERT INTO outbox (seq, payload) VALUES (?, ?)", (seq, payload))

@@ -23,11 +23,13 @@ from hal.interfaces import MeterError
 from hal.interlock import Interlock
 from hal.sim import SimPile
 from pile_controller import config
+from pile_controller.backend.wire import event_data
 from pile_controller.core import commands as cmd
 from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
 from pile_controller.core.connector import Connector, Context
 from pile_controller.core.pile import Pile
+from pile_controller.core.published import Published
 from pile_controller.core.tariff import Tariff
 from pile_controller.signing import PileKey
 
@@ -71,7 +73,7 @@ class Bench:
         )
         self.ctx = dataclasses.replace(defaults, **context)
         self.pile = Pile(connectors, self.ctx, self.now)
-        self.published: list[fx.Publish] = []
+        self.published: list[Published] = []
         self.status_pushes: list[int] = []
         self.poll()
 
@@ -86,8 +88,8 @@ class Bench:
                 self.inbox.append(done)
                 continue
             match effect:
-                case fx.Publish():
-                    self.published.append(effect)
+                case fx.Publish(event=event):
+                    self.published.append(event)
                 case fx.PublishStatus(connector=c):
                     self.status_pushes.append(c)
                 case fx.ReadMeter(connector=c):
@@ -190,7 +192,7 @@ class Bench:
     # --- what a test looks at ------------------------------------------------------------------
 
     def events(self, type_: str | None = None) -> list[dict[str, Any]]:
-        return [p.data for p in self.published if type_ is None or p.type == type_]
+        return [event_data(p) for p in self.published if type_ is None or p.type == type_]
 
     def types(self) -> list[str]:
         return [p.type for p in self.published]

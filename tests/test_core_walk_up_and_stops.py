@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from pile_controller.backend.wire import ocpp_status
 from pile_controller.core import commands as cmd
 from rig.bench import Bench
 
@@ -129,10 +130,10 @@ def test_status_reports_suspended_ev_while_the_vehicle_draws_nothing() -> None:
     b = Bench()
     b.start_reserved_session()
     b.advance(2)
-    assert b.c(1).ocpp_status() == "Charging"
+    assert ocpp_status(b.c(1)) == "Charging"
     b.sim.ev_power(1, 0)
     b.advance(2)
-    assert b.c(1).ocpp_status() == "SuspendedEV"
+    assert ocpp_status(b.c(1)) == "SuspendedEV"
 
 
 def test_periodic_meter_values_while_charging() -> None:

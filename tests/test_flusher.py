@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pile_controller.core.effects import Publish
+from pile_controller.core.published import FaultRaised
 from pile_controller.flusher import Flusher
 from pile_controller.store import Store
 
@@ -33,8 +33,8 @@ class SlowDisk(Store):
         super().sync()
 
 
-def event(n: int = 0) -> list[Publish]:
-    return [Publish("fault.raised", 1, {"code": "X", "message": str(n)}, AT)]
+def event(n: int = 0) -> list[FaultRaised]:
+    return [FaultRaised(1, AT, "X", str(n))]
 
 
 def run(scenario: object) -> None:

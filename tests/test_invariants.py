@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from pile_controller.core import commands as cmd
+from pile_controller.core.published import TransactionStopped
 from rig.bench import Bench
 
 CONNECTORS = st.sampled_from([1, 2])
@@ -150,11 +151,11 @@ class PileWalk(RuleBasedStateMachine):
             if p.type == "cable.unlocked":
                 c = self.b.c(p.connector or 0)
                 assert not self.b.sim.relays[c.id].feedback
-            if p.type == "transaction.stopped":
-                tid = p.data["transaction_id"]
+            if isinstance(p, TransactionStopped):
+                tid = p.transaction_id
                 self.stopped[tid] = self.stopped.get(tid, 0) + 1
                 assert self.stopped[tid] == 1, "a transaction was reported stopped twice"
-                assert p.data["energy_wh"] == p.data["meter_stop_wh"] - p.data["meter_start_wh"]
+                assert p.energy_wh == p.meter_stop_wh - p.meter_start_wh
         self.seen = len(self.b.published)
         for cid, c in self.b.pile.connectors.items():
             if self.b.sim.locks[cid].locked and c.state in RELEASABLE:

@@ -3,14 +3,14 @@
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pile_controller.core.effects import Publish
+from pile_controller.core.published import FaultRaised
 from pile_controller.store import FOLD_AFTER, Store
 
 AT = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
 
-def events(n: int) -> list[Publish]:
-    return [Publish("fault.raised", 1, {"code": "X", "message": str(i)}, AT) for i in range(n)]
+def events(n: int) -> list[FaultRaised]:
+    return [FaultRaised(1, AT, "X", str(i)) for i in range(n)]
 
 
 def test_seq_starts_at_one_and_survives_reopening(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ statuses and replies to commands, as CONTRACT §3 and §5 write them."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,12 +15,9 @@ from paho.mqtt.properties import Properties
 from pile_controller import __version__
 from pile_controller.backend.link import Link
 from pile_controller.backend.topics import Topics
+from pile_controller.backend.wire import compact
 from pile_controller.config import Settings
 from pile_controller.core.times import iso
-
-
-def compact(body: Any) -> str:
-    return json.dumps(body, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from transitions import Machine
 
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
+from pile_controller.core import published as pub
 from pile_controller.core.effects import (
     CloseRelay,
     Effect,
@@ -37,7 +38,7 @@ from pile_controller.core.effects import (
 )
 from pile_controller.core.faults import CATALOGUE, Fault, FaultCode
 from pile_controller.core.reservations import CodeGate, Reservation, Verdict
-from pile_controller.core.tariff import Tariff, round_money
+from pile_controller.core.tariff import Tariff
 from pile_controller.core.times import iso, parse_iso
 from pile_controller.core.transaction import Transaction
 
@@ -54,16 +55,6 @@ STATES = [
     "unavailable",
     "faulted",
 ]
-OCPP_STATUS = {
-    "idle": "Available",
-    "reserved": "Reserved",
-    "authenticating": "Preparing",
-    "charging": "Charging",
-    "awaiting_payment": "Finishing",
-    "unlocked": "Finishing",
-    "unavailable": "Unavailable",
-    "faulted": "Faulted",
-}
 RELEASABLE = {"idle", "reserved", "unlocked", "unavailable"}
 SUSPENDED_EV_BELOW_W = 10.0  # a vehicle drawing less than this is not charging
 
@@ -335,9 +326,9 @@ class Connector:
         if self.state == "idle":
             self.trigger("reserve")
         self._publish(
-            "reservation.accepted",
+            pub.ReservationAccepted,
             reservation_id=reservation.reservation_id,
-            expires_at=iso(reservation.expires_at),
+            expires_at=reservation.expires_at,
         )
 
     def end_reservation(self, reason: str, now: datetime) -> None:
@@ -345,7 +336,7 @@ class Connector:
         if self.reservation is None:
             return
         self._publish(
-            "reservation.ended", reservation_id=self.reservation.reservation_id, reason=reason
+            pub.ReservationEnded, reservation_id=self.reservation.reservation_id, reason=reason
         )
         self.reservation = None
         if self.state == "reserved":
@@ -437,42 +428,26 @@ class Connector:
             return  # the last good reading is never published as if it were new
         tx = self.transaction
         self._publish(
-            "meter.values",
+            pub.MeterValues,
             transaction_id=tx.transaction_id if tx and not tx.finished else None,
             energy_register_wh=r.energy_register_wh,
             power_w=r.power_w,
-            voltage_v=list(r.voltage_v),
-            current_a=list(r.current_a),
+            voltage_v=r.voltage_v,
+            current_a=r.current_a,
             context=context,
         )
 
-    def status(self, now: datetime) -> dict[str, Any]:
+    def suspended(self) -> str | None:
+        """While charging: "EVSE" if the pile withholds power, "EV" if the vehicle draws
+        nothing; None otherwise (OCPP's SuspendedEVSE and SuspendedEV)."""
+        if self.state != "charging":
+            return None
+        if not self.relay_closed:
+            return "EVSE"
         tx = self.transaction
-        fault = next(iter(self.faults.values()), None)
-        running_cost = round_money(tx.cost, tx.tariff.currency) if tx else None
-        return {
-            "v": 1,
-            "connector": self.id,
-            "state": self.state,
-            "status": self.ocpp_status(),
-            "reservation_id": self.reservation.reservation_id if self.reservation else None,
-            "transaction_id": tx.transaction_id if tx else None,
-            "energy_wh": tx.energy_wh if tx else 0,
-            "power_w": tx.power_w if tx and not tx.finished else 0.0,
-            "cost": str(tx.amount if tx.amount is not None else running_cost) if tx else None,
-            "currency": tx.tariff.currency if tx else self.ctx.tariff.currency,
-            "fault": fault.as_json() if fault else None,
-            "ts": iso(now),
-        }
-
-    def ocpp_status(self) -> str:
-        if self.state == "charging":
-            if not self.relay_closed:
-                return "SuspendedEVSE"
-            tx = self.transaction
-            if tx is not None and tx.power_w < SUSPENDED_EV_BELOW_W:
-                return "SuspendedEV"
-        return OCPP_STATUS[self.state]
+        if tx is not None and tx.power_w < SUSPENDED_EV_BELOW_W:
+            return "EV"
+        return None
 
     # --- conditions used by the transition table ---------------------------------------------
 
@@ -527,7 +502,7 @@ class Connector:
             return  # the keypad means nothing outside code entry
         if self.reservation is None:
             self._publish(
-                "authorization.rejected",
+                pub.AuthorizationRejected,
                 reason="NoReservation",
                 attempts_left=self.gate.attempts_left(self.now),
             )
@@ -543,7 +518,7 @@ class Connector:
             self._engage_lock()
         else:
             self._publish(
-                "authorization.rejected",
+                pub.AuthorizationRejected,
                 reason=verdict.value,
                 attempts_left=self.gate.attempts_left(self.now),
             )
@@ -606,12 +581,12 @@ class Connector:
         )
         self.transaction = tx
         self._publish(
-            "transaction.started",
+            pub.TransactionStarted,
             transaction_id=tx.transaction_id,
             reservation_id=tx.reservation_id,
             id_token=tx.id_token,
             meter_start_wh=register,
-            started_at=iso(self.now),
+            started_at=self.now,
         )
         if self.reservation is not None:
             self.end_reservation("Used", self.now)
@@ -662,8 +637,8 @@ class Connector:
         tx.close(self.now)
         self.unpaid_since = self.now
         self._from_journal.discard("unpaid_since")
-        self._publish(
-            "transaction.stopped", **tx.stopped_event(self.ctx.pile_id, self.id, self.ctx.sign)
+        self._effects.append(
+            Publish(tx.stopped_event(self.ctx.pile_id, self.id, self.now, self.ctx.sign))
         )
         if self.state == "charging":
             self.trigger("finish")
@@ -672,9 +647,9 @@ class Connector:
             return
         tx.qr_payload = tx.payment_url(self.ctx.payment_url_template, self.ctx.pile_id, self.id)
         self._publish(
-            "payment.requested",
+            pub.PaymentRequested,
             transaction_id=tx.transaction_id,
-            amount=str(tx.amount),
+            amount=tx.amount,
             currency=tx.tariff.currency,
             qr_payload=tx.qr_payload,
         )
@@ -684,9 +659,9 @@ class Connector:
         assert tx is not None and tx.unpaid and tx.amount is not None
         tx.settled = how
         self._publish(
-            "payment.settled",
+            pub.PaymentSettled,
             transaction_id=tx.transaction_id,
-            amount=str(tx.amount),
+            amount=tx.amount,
             currency=tx.tariff.currency,
             how=how,
         )
@@ -701,14 +676,14 @@ class Connector:
         fault = CATALOGUE[code]
         if not active:
             del self.faults[code]
-            self._publish("fault.cleared", **fault.as_json())
+            self._publish(pub.FaultCleared, code=str(fault.code), message=fault.message)
             if not self.faults and self.state == "faulted":
                 self.trigger("recover")
             return
         if code is FaultCode.METER_FAILURE:
             fault = dataclasses.replace(fault, message=f"{fault.message}: {self.meter_problem}")
         self.faults[code] = fault
-        self._publish("fault.raised", **fault.as_json())
+        self._publish(pub.FaultRaised, code=str(fault.code), message=fault.message)
         self.authorization = None
         self.end_reservation("Faulted", self.now)
         tx = self.transaction
@@ -802,7 +777,7 @@ class Connector:
         )
         if self.lock_locked and may_release:
             self._command_lock(False)
-            self._publish("cable.unlocked", transaction_id=tx.transaction_id if tx else None)
+            self._publish(pub.CableUnlocked, transaction_id=tx.transaction_id if tx else None)
 
     def _holds_reservation(self, reservation_id: str) -> bool:
         held = self.reservation is not None and self.reservation.reservation_id == reservation_id
@@ -814,16 +789,16 @@ class Connector:
         available = self.state != "unavailable"
         if self.state != "faulted" and available != self._announced_available:
             self._announced_available = available
-            self._publish("availability.changed", available=available)
+            self._publish(pub.AvailabilityChanged, available=available)
 
-    def _publish(self, type_: str, **data: Any) -> None:
-        self._effects.append(Publish(type_, self.id, data, self.now))
+    def _publish(self, event: type[pub.Published], **data: Any) -> None:
+        self._effects.append(Publish(event(self.id, self.now, **data)))
 
     def _key(self) -> tuple[Any, ...]:
         tx = self.transaction
         return (
             self.state,
-            self.ocpp_status(),
+            self.suspended(),
             self.reservation and self.reservation.reservation_id,
             tx and (tx.transaction_id, tx.finished, tx.settled, tx.qr_payload),
             tuple(self.faults),

@@ -5,9 +5,8 @@ flushing it to disk (write ahead, then act)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
+from pile_controller.core.published import Published
 from pile_controller.core.tariff import Tariff
 
 
@@ -42,10 +41,7 @@ class ReadMeter:
 class Publish:
     """An event for `P/ID/events`; the journal gives it its `seq` and `id`."""
 
-    type: str
-    connector: int | None
-    data: dict[str, Any]
-    at: datetime
+    event: Published
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,6 @@ class Fault:
     stop_reason: str  # the OCPP reason a running transaction is stopped with
     clears: str  # what ends the fault: said in the docs and to the technician
 
-    def as_json(self) -> dict[str, str]:
-        return {"code": str(self.code), "message": self.message}
-
 
 # Every fault forbids closing the relay (invariant 1) and releasing the cable (invariant 2).
 CATALOGUE: dict[FaultCode, Fault] = {

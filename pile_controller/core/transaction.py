@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pile_controller.core.published import Cost, TransactionStopped
 from pile_controller.core.tariff import Tariff, round_money
 from pile_controller.core.times import iso, parse_iso
 
@@ -57,15 +58,13 @@ class Transaction:
         self.amount = round_money(self.cost, self.tariff.currency)
 
     def stopped_event(
-        self, pile_id: str, connector: int, sign: Callable[[dict[str, Any]], str]
-    ) -> dict[str, Any]:
-        """The data of `transaction.stopped`, with the receipt signed by the pile's key."""
+        self, pile_id: str, connector: int, at: datetime, sign: Callable[[dict[str, Any]], str]
+    ) -> TransactionStopped:
+        """`transaction.stopped`, with the receipt: the billing facts as the pile's key signs
+        them (their text is what is signed, so they are written here as they go on the wire)."""
         assert self.stopped_at is not None and self.amount is not None
-        cost = {
-            "total": str(self.amount),
-            "currency": self.tariff.currency,
-            "tariff_id": self.tariff.tariff_id,
-        }
+        assert self.stop_reason is not None
+        cost = Cost(self.amount, self.tariff.currency, self.tariff.tariff_id)
         facts = {
             "pile": pile_id,
             "connector": connector,
@@ -76,18 +75,24 @@ class Transaction:
             "meter_start_wh": self.meter_start_wh,
             "meter_stop_wh": self.meter_last_wh,
             "energy_wh": self.energy_wh,
-            "cost": cost,
+            "cost": {
+                "total": str(cost.total),
+                "currency": cost.currency,
+                "tariff_id": cost.tariff_id,
+            },
         }
-        return {
-            "transaction_id": self.transaction_id,
-            "meter_start_wh": self.meter_start_wh,
-            "meter_stop_wh": self.meter_last_wh,
-            "energy_wh": self.energy_wh,
-            "stopped_at": iso(self.stopped_at),
-            "reason": self.stop_reason,
-            "cost": cost,
-            "receipt": {**facts, "sig": sign(facts)},
-        }
+        return TransactionStopped(
+            connector,
+            at,
+            transaction_id=self.transaction_id,
+            meter_start_wh=self.meter_start_wh,
+            meter_stop_wh=self.meter_last_wh,
+            energy_wh=self.energy_wh,
+            stopped_at=self.stopped_at,
+            reason=self.stop_reason,
+            cost=cost,
+            receipt={**facts, "sig": sign(facts)},
+        )
 
     def to_json(self) -> dict[str, Any]:
         """Everything needed to finish and bill it after a crash (journaled with each step)."""
