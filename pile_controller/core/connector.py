@@ -1,7 +1,9 @@
 """One connector's state machine: events and commands in, effects out.
 
-The graph (which state may follow which) is the `TRANSITIONS` table below, run by `transitions`;
-the docs' state diagram is generated from it. Two rules are not transitions but hold after every
+The graph (which state may follow which, and on which conditions) is the `TRANSITIONS` table
+below, run by `transitions`; the docs' state diagram is generated from it. An input whose trigger
+the current state has no transition for moves nothing, so the methods below fire triggers
+without checking the state first: the table says. Two rules are not transitions but hold after every
 step, whatever happened (`_reconcile`):
 
 1. the relay is closed only in `charging`, while the lock reports locked, the vehicle is plugged,
@@ -72,7 +74,8 @@ REST: dict[str, list[tuple[str, list[str]]]] = {
         ("reserved", ["has_reservation"]),
         ("idle", []),
     ],
-    # the vehicle left (or never came after a remote start): no session, no plug
+    # the vehicle left (or never came after a remote start): no session, no plug; a start
+    # authorised for it is dropped
     "leave": [
         ("unavailable", ["is_disabled"]),
         ("reserved", ["has_reservation"]),
@@ -86,11 +89,23 @@ REST: dict[str, list[tuple[str, list[str]]]] = {
 }
 
 
-def to_rest(trigger: str, source: str | list[str]) -> list[dict[str, Any]]:
+def to_rest(trigger: str, source: str | list[str], **more: Any) -> list[dict[str, Any]]:
     return [
-        {"trigger": trigger, "source": source, "dest": dest, "conditions": conditions}
+        {"trigger": trigger, "source": source, "dest": dest, "conditions": conditions, **more}
         for dest, conditions in REST[trigger]
     ]
+
+
+# A session begins only with all of these; the last word from the lock must have come after
+# it was told to lock (see `_command_lock`).
+READY_TO_BEGIN = [
+    "is_authorized",
+    "is_plugged",
+    "holds_cable",
+    "lock_confirmed",
+    "is_fault_free",
+    "meter_is_fresh",
+]
 
 
 TRANSITIONS: list[dict[str, Any]] = [
@@ -98,15 +113,43 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "unreserve", "source": "reserved", "dest": "idle"},
     {"trigger": "plug_in", "source": ["idle", "reserved"], "dest": "authenticating"},
     {"trigger": "authorize", "source": ["idle", "reserved"], "dest": "authenticating"},
-    {"trigger": "begin", "source": "authenticating", "dest": "charging"},
+    {
+        "trigger": "begin",
+        "source": "authenticating",
+        "dest": "charging",
+        "conditions": READY_TO_BEGIN,
+        "before": "_open_transaction",
+        "after": "_energize",
+    },
     {"trigger": "finish", "source": "charging", "dest": "awaiting_payment"},
     {"trigger": "settle", "source": "awaiting_payment", "dest": "unlocked"},
-    {"trigger": "cancel", "source": "authenticating", "dest": "unlocked"},
-    *to_rest("leave", ["authenticating", "unlocked"]),
-    {"trigger": "disable", "source": ["idle", "reserved", "authenticating"], "dest": "unavailable"},
+    # STOP before power flowed, the cable already locked: to where it may be released
+    {
+        "trigger": "cancel",
+        "source": "authenticating",
+        "dest": "unlocked",
+        "conditions": ["holds_cable"],
+    },
+    *to_rest(
+        "leave", ["authenticating", "unlocked"], unless=["is_plugged"], before="_drop_authorization"
+    ),
+    # out of service now, unless a cable is held for a session (then after it: Scheduled)
+    {
+        "trigger": "disable",
+        "source": ["idle", "reserved"],
+        "dest": "unavailable",
+        "before": "_leave_service",
+    },
+    {
+        "trigger": "disable",
+        "source": "authenticating",
+        "dest": "unavailable",
+        "unless": ["holds_cable"],
+        "before": "_leave_service",
+    },
     *to_rest("enable", "unavailable"),
     {"trigger": "fault", "source": [s for s in STATES if s != "faulted"], "dest": "faulted"},
-    *to_rest("recover", "faulted"),
+    *to_rest("recover", "faulted", unless=["has_fault"]),
 ]
 
 
@@ -203,6 +246,9 @@ class Connector:
             transitions=TRANSITIONS,
             initial="idle",
             auto_transitions=False,
+            # A trigger the current state has no transition for is no step: whether an input
+            # moves the connector is the table's to say, not a check beside each call.
+            ignore_invalid_triggers=True,
             after_state_change="_on_state_change",
         )
         self._status_key = self._key()
@@ -323,8 +369,7 @@ class Connector:
             self.end_reservation("Replaced", now)
         self.reservation = reservation
         self.gate.reset()
-        if self.state == "idle":
-            self.trigger("reserve")
+        self.trigger("reserve")
         self._publish(
             pub.ReservationAccepted,
             reservation_id=reservation.reservation_id,
@@ -333,14 +378,16 @@ class Connector:
 
     def end_reservation(self, reason: str, now: datetime) -> None:
         self.now = now
+        self._drop_reservation(reason)
+        self.trigger("unreserve")
+
+    def _drop_reservation(self, reason: str) -> None:
         if self.reservation is None:
             return
         self._publish(
             pub.ReservationEnded, reservation_id=self.reservation.reservation_id, reason=reason
         )
         self.reservation = None
-        if self.state == "reserved":
-            self.trigger("unreserve")
 
     def remote_start(self, start: cmd.RemoteStart, now: datetime) -> cmd.Reply:
         self.now = now
@@ -358,8 +405,7 @@ class Connector:
         self.authorization = Authorization(
             start.id_token, reservation_id, now + self.ctx.plug_timeout
         )
-        if self.state != "authenticating":
-            self.trigger("authorize")
+        self.trigger("authorize")
         if self.plugged:
             self._engage_lock()
         return cmd.ACCEPTED
@@ -367,7 +413,7 @@ class Connector:
     def remote_stop(self, now: datetime) -> cmd.Reply:
         self.now = now
         tx = self.transaction
-        if self.state != "charging" or tx is None or tx.stop_reason is not None:
+        if tx is None or tx.finished or tx.stop_reason is not None:
             return cmd.rejected("NotCharging")
         self._request_stop("Remote")
         return cmd.ACCEPTED
@@ -396,17 +442,11 @@ class Connector:
         self.now = now
         self.disabled = not available
         if available:
-            if self.state == "unavailable":
-                self.trigger("enable")
+            self.trigger("enable")
             return cmd.ACCEPTED
         if self.state == "faulted":
             return cmd.ACCEPTED  # comes to rest `unavailable` once the fault clears
-        if self.state in ("idle", "reserved") or (
-            self.state == "authenticating" and not self.lock_locked
-        ):
-            self.end_reservation("Unavailable", now)
-            self.authorization = None
-            self.trigger("disable")
+        if self.trigger("disable"):
             return cmd.ACCEPTED
         return cmd.Reply(cmd.ReplyStatus.SCHEDULED)
 
@@ -469,33 +509,85 @@ class Connector:
     def has_reservation(self) -> bool:
         return self.reservation is not None
 
+    def is_authorized(self) -> bool:
+        return self.authorization is not None
+
+    def lock_confirmed(self) -> bool:
+        return self.lock_reported and self.lock_feedback
+
+    def has_fault(self) -> bool:
+        return bool(self.faults)
+
+    def is_fault_free(self) -> bool:
+        return not self.faults
+
+    def meter_is_fresh(self) -> bool:
+        return self._meter_fresh()
+
+    # --- what transitions do ---------------------------------------------------------------
+
+    def _drop_authorization(self) -> None:
+        self.authorization = None
+
+    def _leave_service(self) -> None:
+        self._drop_reservation("Unavailable")
+        self.authorization = None
+
+    def _open_transaction(self) -> None:
+        """The session begins on the current reading; the reservation it used ends."""
+        auth, reading = self.authorization, self.reading
+        assert auth is not None and reading is not None
+        self.authorization = None
+        register = reading.energy_register_wh
+        tx = Transaction(
+            transaction_id=self.ctx.new_transaction_id(),
+            id_token=auth.id_token,
+            reservation_id=auth.reservation_id,
+            started_at=self.now,
+            meter_start_wh=register,
+            tariff=self.ctx.tariff,
+            meter_last_wh=register,
+            last_sample_at=self.now,
+            power_w=reading.power_w,
+        )
+        self.transaction = tx
+        self._publish(
+            pub.TransactionStarted,
+            transaction_id=tx.transaction_id,
+            reservation_id=tx.reservation_id,
+            id_token=tx.id_token,
+            meter_start_wh=register,
+            started_at=self.now,
+        )
+        self._drop_reservation("Used")
+
+    def _energize(self) -> None:
+        self.meter_values("Transaction.Begin", self.now)
+        self.relay_closed = True
+        self.relay_changed_at = None
+        self._effects.append(CloseRelay(self.id))
+
     # --- what happens --------------------------------------------------------------------------
 
     def _plug_in(self) -> None:
         self.plugged = True
-        if self.state in ("idle", "reserved"):
-            self.trigger("plug_in")
-        if self.state == "authenticating" and self.authorization:
+        self.trigger("plug_in")
+        if self.authorization:  # a remote start waiting for this plug
             self._engage_lock()
 
     def _stop_button(self) -> None:
         if self.state == "charging":
             self._request_stop("Local")
-        elif self.state == "authenticating" and self.authorization is not None:
+        elif self.authorization is not None:
             # The driver changed their mind before power flowed: no session starts later.
             self.authorization = None
-            if self.lock_locked:
-                self.trigger("cancel")  # to `unlocked`, where the cable may be released
-            elif not self.plugged:
+            if not self.trigger("cancel"):  # to `unlocked`, if the cable was locked already
                 self.trigger("leave")
 
     def _unplug(self) -> None:
         self.plugged = False
-        if self.state == "charging":
-            self._request_stop("EVDisconnected")
-        elif self.state in ("authenticating", "unlocked"):
-            self.authorization = None
-            self.trigger("leave")
+        self._request_stop("EVDisconnected")  # if a session runs
+        self.trigger("leave")
 
     def _code_entered(self, digits: str) -> None:
         if self.state != "authenticating" or self.authorization is not None:
@@ -553,48 +645,7 @@ class Connector:
             self._set_fault(FaultCode.RELAY_FAILURE, False)
 
     def _try_begin(self) -> None:
-        auth = self.authorization
-        ready = (
-            self.state == "authenticating"
-            and auth is not None
-            and self.plugged
-            and self.lock_locked
-            and self.lock_reported
-            and self.lock_feedback
-            and not self.faults
-        )
-        if not ready or not self._meter_fresh():
-            return
-        assert auth is not None and self.reading is not None
-        self.authorization = None
-        register = self.reading.energy_register_wh
-        tx = Transaction(
-            transaction_id=self.ctx.new_transaction_id(),
-            id_token=auth.id_token,
-            reservation_id=auth.reservation_id,
-            started_at=self.now,
-            meter_start_wh=register,
-            tariff=self.ctx.tariff,
-            meter_last_wh=register,
-            last_sample_at=self.now,
-            power_w=self.reading.power_w,
-        )
-        self.transaction = tx
-        self._publish(
-            pub.TransactionStarted,
-            transaction_id=tx.transaction_id,
-            reservation_id=tx.reservation_id,
-            id_token=tx.id_token,
-            meter_start_wh=register,
-            started_at=self.now,
-        )
-        if self.reservation is not None:
-            self.end_reservation("Used", self.now)
-        self.trigger("begin")
-        self.meter_values("Transaction.Begin", self.now)
-        self.relay_closed = True
-        self.relay_changed_at = None
-        self._effects.append(CloseRelay(self.id))
+        self.trigger("begin")  # READY_TO_BEGIN says when
 
     def _request_stop(self, reason: str) -> None:
         tx = self.transaction
@@ -640,8 +691,7 @@ class Connector:
         self._effects.append(
             Publish(tx.stopped_event(self.ctx.pile_id, self.id, self.now, self.ctx.sign))
         )
-        if self.state == "charging":
-            self.trigger("finish")
+        self.trigger("finish")
         if tx.amount == 0:
             self._settle("Free")
             return
@@ -665,10 +715,8 @@ class Connector:
             currency=tx.tariff.currency,
             how=how,
         )
-        if self.state == "awaiting_payment":
-            self.trigger("settle")
-            if not self.plugged:
-                self.trigger("leave")
+        if self.trigger("settle"):
+            self.trigger("leave")  # if the vehicle has gone already
 
     def _set_fault(self, code: FaultCode, active: bool) -> None:
         if active == (code in self.faults):
@@ -677,8 +725,7 @@ class Connector:
         if not active:
             del self.faults[code]
             self._publish(pub.FaultCleared, code=str(fault.code), message=fault.message)
-            if not self.faults and self.state == "faulted":
-                self.trigger("recover")
+            self.trigger("recover")
             return
         if code is FaultCode.METER_FAILURE:
             fault = dataclasses.replace(fault, message=f"{fault.message}: {self.meter_problem}")
@@ -691,8 +738,7 @@ class Connector:
             self._request_stop(fault.stop_reason)
             if code is FaultCode.METER_FAILURE:
                 self._finish()  # no fresh reading will come: bill on the last good one
-        if self.state != "faulted":
-            self.trigger("fault")
+        self.trigger("fault")
 
     def _tick(self) -> None:
         now = self.now
@@ -700,7 +746,6 @@ class Connector:
             self.end_reservation("Expired", now)
         auth = self.authorization
         if auth and not self.plugged and now >= auth.plug_by:
-            self.authorization = None
             self.trigger("leave")
         if (
             self.lock_feedback != self.lock_locked

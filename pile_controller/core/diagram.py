@@ -12,7 +12,8 @@ def mermaid() -> str:
     seen: set[tuple[str, str, str]] = set()
     for t in TRANSITIONS:
         sources = t["source"] if isinstance(t["source"], list) else [t["source"]]
-        guard = " and ".join(t.get("conditions", []))
+        guards = [*t.get("conditions", []), *(f"not {u}" for u in t.get("unless", []))]
+        guard = " and ".join(guards)
         label = f"{t['trigger']} [{guard}]" if guard else t["trigger"]
         for source in sources:
             edge = (source, t["dest"], label)
