@@ -236,7 +236,8 @@ class SimPile:
         for cid, hardware in self.connectors.items():
             try:
                 reading = hardware.meter.read()
-            except MeterError:
+            except MeterError as exc:
+                self.report(ev.MeterUnreadable(cid, str(exc)))
                 continue
             self.report(ev.MeterReading(cid, replace(reading, at=self.wall_clock())))
         self.report(ev.Tick())

@@ -8,6 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pile_controller.core import commands as cmd
 from pile_controller.store import Store
 from rig.broker import free_port
@@ -22,6 +24,7 @@ async def until(check: Any, what: str) -> None:
     raise AssertionError(f"never: {what}")
 
 
+@pytest.mark.wall_clock("the real run loop: it waits for the daemon to act, for no timer")
 def test_a_failed_journal_write_powers_off_and_stops_for_a_clean_restart(tmp_path: Path) -> None:
     daemon, sim = in_process_daemon(tmp_path, broker_port=free_port())
     settings = daemon.settings

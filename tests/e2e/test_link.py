@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -121,6 +122,7 @@ def test_estop_while_charging_stops_bills_and_holds_faulted(rig: Any) -> None:
     be.status(1, state="awaiting_payment")
 
 
+@pytest.mark.wall_clock("a real broker restarts; the link reconnects on its own backoff")
 def test_broker_restart_while_charging_loses_and_doubles_nothing(rig: Any) -> None:
     be, pile = rig.backend, rig.pile
     tx = charge(rig)
@@ -150,6 +152,7 @@ def test_seq_continues_across_a_daemon_restart(rig: Any) -> None:
     assert be.event("reservation.accepted", reservation_id="R2", since=mark)["seq"] == first + 1
 
 
+@pytest.mark.wall_clock("the daemon's loop forgets a delivered event on its next tick")
 def test_a_delivered_event_leaves_the_journal_without_another_command(rig: Any) -> None:
     rig.backend.ask("reserve", **reserve_fields("R1"))
     rig.backend.event("reservation.accepted")
@@ -265,6 +268,7 @@ def test_pilectl_sim_refuses_nonsense_in_one_line(rig: Any) -> None:
     assert run.stderr.strip() == "pilectl: no connector '7' (have [1, 2])"
 
 
+@pytest.mark.wall_clock("a proxy drops the connection; the link reconnects on its own backoff")
 def test_events_lost_in_flight_are_resent_before_newer_ones(tmp_path: Path) -> None:
 
     with Broker(tmp_path / "broker") as broker:

@@ -1,8 +1,9 @@
-"""A Modbus meter dying mid-charge, seen from outside: a named fault within the bound, the
-session stopped and billed on the last good reading, no stale value republished, no new
-session until the meter is back, and one log line rather than a flood."""
+"""A Modbus meter dying mid-charge, seen from outside: a named fault once the meter has been
+silent for metering.stale_after_s (on the simulated pile's clock, moved by `pilectl sim clock`;
+the real detection time is a benchmark: benchmarks/meters.py), the session stopped and billed on
+the last good reading, no stale value republished, no new session until the meter is back, and
+one log line rather than a flood."""
 
-import time
 from typing import Any
 
 from rig.meter import ServedMeter
@@ -31,15 +32,15 @@ def test_meter_dies_mid_charge(make_rig: Any) -> None:
 
         served.power_w, served.energy_wh = 7000.0, 1_004_200.0  # the vehicle drew 4.2 kWh
         pile.wait_until(lambda r: r["connectors"][0]["energy_wh"] == 4200)
-        died = time.monotonic()
         served.stop()
-
-        fault = be.event("fault.raised", code="MeterFailure", timeout=STALE_AFTER_S + 5)
+        pile.sim("clock", f"+{STALE_AFTER_S - 1}")
+        assert pile.status()["connectors"][0]["fault"] is None  # not yet: silent for 4 s
+        mark = be.mark()
+        pile.sim("clock", "+2")
+        fault = be.event("fault.raised", code="MeterFailure", since=mark)
         assert fault["connector"] == 1
         message = fault["data"]["message"]  # names the cause, not just the symptom
         assert message.startswith("No valid energy meter reading: ") and f":{port}" in message
-        detected = time.monotonic() - died
-        assert detected <= STALE_AFTER_S + 1.5, f"MeterFailure took {detected:.1f} s"
         stopped = be.event("transaction.stopped", transaction_id=tx["transaction_id"])["data"]
         assert (stopped["reason"], stopped["meter_stop_wh"], stopped["energy_wh"]) == (
             "Other",
