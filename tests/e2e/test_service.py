@@ -8,7 +8,7 @@ from rig.broker import free_port
 from rig.pile import PileProcess, pile_controller
 
 
-def test_tells_systemd_it_is_ready_and_pings_the_watchdog(tmp_path: Path) -> None:
+def test_tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stops(tmp_path: Path) -> None:
     address = str(tmp_path / "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
         listener.bind(address)
@@ -20,6 +20,10 @@ def test_tells_systemd_it_is_ready_and_pings_the_watchdog(tmp_path: Path) -> Non
             assert listener.recv(100) == b"WATCHDOG=1"
         finally:
             pile.stop()
+        said = []
+        while (state := listener.recv(100)) != b"STOPPING=1":  # an orderly stop, not a hang
+            said.append(state)
+        assert set(said) <= {b"WATCHDOG=1"}
 
 
 def test_an_unsupported_driver_is_one_line_and_a_failed_start(tmp_path: Path) -> None:
