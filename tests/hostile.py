@@ -17,30 +17,36 @@ from hypothesis import strategies as st
 
 from pile_controller.core.times import iso
 
-LATER = iso(datetime.now(UTC) + timedelta(days=1))
-VALID: dict[str, dict[str, Any]] = {
-    "reserve": {
-        "connector": 1,
-        "reservation_id": "R1",
-        "code": "1234",
-        "id_token": "u",
-        "expires_at": LATER,
-    },
-    "cancel_reservation": {"reservation_id": "R1"},
-    "start": {"connector": 1, "id_token": "u"},
-    "stop": {"transaction_id": "TX1"},
-    "payment": {"transaction_id": "TX1", "status": "paid", "amount": "1.20"},
-    "tariff": {
-        "tariff_id": "T2",
-        "currency": "CNY",
-        "energy_price": "1.00",
-        "service_fee": "0.50",
-        "periods": [{"start": "08:00", "energy_price": "1.50"}],
-    },
-    "availability": {"connector": 0, "available": False},
-    "unlock": {"connector": 1},
-    "trigger": {"what": "status"},
-}
+
+def valid_messages(later: str) -> dict[str, dict[str, Any]]:
+    """A valid message of every command (without `v`, `id`, `ts`), reservations expiring at
+    `later`."""
+    return {
+        "reserve": {
+            "connector": 1,
+            "reservation_id": "R1",
+            "code": "1234",
+            "id_token": "u",
+            "expires_at": later,
+        },
+        "cancel_reservation": {"reservation_id": "R1"},
+        "start": {"connector": 1, "id_token": "u"},
+        "stop": {"transaction_id": "TX1"},
+        "payment": {"transaction_id": "TX1", "status": "paid", "amount": "1.20"},
+        "tariff": {
+            "tariff_id": "T2",
+            "currency": "CNY",
+            "energy_price": "1.00",
+            "service_fee": "0.50",
+            "periods": [{"start": "08:00", "energy_price": "1.50"}],
+        },
+        "availability": {"connector": 0, "available": False},
+        "unlock": {"connector": 1},
+        "trigger": {"what": "status"},
+    }
+
+
+VALID = valid_messages(iso(datetime.now(UTC) + timedelta(days=1)))
 DIGIT_FIELDS = {"code", "amount", "energy_price", "service_fee"}  # schema: [0-9] patterns
 NON_ASCII_DIGITS = ["١٢٣٤", "１２３４", "१२३४", "١.٢٠", "１.２０", "1.٢0"]
 

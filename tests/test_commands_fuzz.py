@@ -22,32 +22,11 @@ from pile_controller.core import commands as cmd
 from pile_controller.core.times import iso
 from pile_controller.signing import canonical
 from rig.bench import T0, Bench
+from tests.hostile import valid_messages
 
 OPEN = Security(None, timedelta(seconds=300))
 LATER = iso(T0 + timedelta(hours=1))
-VALID: dict[str, dict[str, Any]] = {
-    "reserve": {
-        "connector": 1,
-        "reservation_id": "R1",
-        "code": "1234",
-        "id_token": "u",
-        "expires_at": LATER,
-    },
-    "cancel_reservation": {"reservation_id": "R1"},
-    "start": {"connector": 1, "id_token": "u"},
-    "stop": {"transaction_id": "TX1"},
-    "payment": {"transaction_id": "TX1", "status": "paid", "amount": "10.50"},
-    "tariff": {
-        "tariff_id": "T2",
-        "currency": "CNY",
-        "energy_price": "1.00",
-        "service_fee": "0.50",
-        "periods": [{"start": "08:00", "energy_price": "1.50"}],
-    },
-    "availability": {"connector": 0, "available": False},
-    "unlock": {"connector": 1},
-    "trigger": {"what": "status"},
-}
+VALID = valid_messages(LATER)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),

@@ -48,38 +48,30 @@ def test_each_schema_uses_only_keywords_both_drafts_read_alike(name: str) -> Non
     assert keywords(schemas.schema(name)) - SAME_IN_BOTH == set()
 
 
+RESERVE = {
+    "v": 1,
+    "id": "c-1",
+    "ts": "2026-11-22T07:00:00Z",
+    "connector": 1,
+    "reservation_id": "r-1",
+    "code": "1234",
+    "id_token": "t",
+    "expires_at": "2026-11-22T08:00:00Z",
+}
+
+
 def test_a_code_with_a_trailing_newline_is_not_a_code() -> None:
     # `^[0-9]{4,12}$` matches "1234\n" in Python's re.search, as the reference validator uses it.
-    message = {
-        "v": 1,
-        "id": "c-1",
-        "ts": "2026-11-22T07:00:00Z",
-        "connector": 1,
-        "reservation_id": "r-1",
-        "code": "1234\n",
-        "id_token": "t",
-        "expires_at": "2026-11-22T08:00:00Z",
-    }
-    refusal = schemas.first_error("command.reserve", message)
+    refusal = schemas.first_error("command.reserve", RESERVE | {"code": "1234\n"})
     assert refusal == "code: must match pattern ^[0-9]{4,12}$"
-    assert schemas.first_error("command.reserve", message | {"code": "1234"}) is None
+    assert schemas.first_error("command.reserve", RESERVE) is None
 
 
 @pytest.mark.parametrize("code", ["١٢٣٤", "１２３４", "12३4"])
 def test_digits_are_ascii_digits(code: str) -> None:
     # JSON Schema's `\d` is ECMA-262's [0-9]; Python's would take any script's digits.
-    message = {
-        "v": 1,
-        "id": "c-1",
-        "ts": "2026-11-22T07:00:00Z",
-        "connector": 1,
-        "reservation_id": "r-1",
-        "code": code,
-        "id_token": "t",
-        "expires_at": "2026-11-22T08:00:00Z",
-    }
-    assert schemas.first_error("command.reserve", message) is not None
-    late = message | {"code": "1234", "expires_at": "２０２６-11-22T08:00:00Z"}
+    assert schemas.first_error("command.reserve", RESERVE | {"code": code}) is not None
+    late = RESERVE | {"expires_at": "２０２６-11-22T08:00:00Z"}
     assert schemas.first_error("command.reserve", late) is not None
 
 

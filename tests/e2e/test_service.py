@@ -8,7 +8,9 @@ from rig.broker import free_port
 from rig.pile import PileProcess, pile_controller
 
 
-def test_tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stops(tmp_path: Path) -> None:
+def test_tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stops(
+    tmp_path: Path,
+) -> None:
     address = str(tmp_path / "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
         listener.bind(address)
