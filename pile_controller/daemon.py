@@ -252,7 +252,7 @@ class Daemon:
                 self.store.append_events(
                     published, reply=remembered, connectors=self.pile.snapshots(), facts=facts
                 )
-            except Exception as exc:  # noqa: BLE001 - whatever it was, nothing is on record
+            except Exception as exc:  # whatever it was, nothing is on record
                 if answer is not None:
                     refusal = wire.reply_json(answer.command_id, cmd.rejected("InternalError"))
                     send_reply(self.link, self.topics, refusal, answer.msg)
@@ -307,7 +307,7 @@ class Daemon:
     def _acked(self, mid: int) -> None:
         try:
             self.outbox.acked(mid)  # the event leaves the journal with the next commit
-        except Exception as exc:  # noqa: BLE001 - a journal that refuses is a journal failure
+        except Exception as exc:  # a journal that refuses is a journal failure
             self._journal_failed(exc)
 
     def _forget_delivered(self) -> None:
@@ -315,7 +315,7 @@ class Daemon:
             return  # stopping after a journal failure: no more commits
         try:
             self.store.forget_delivered()  # what no command or event has committed since
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._journal_failed(exc)
 
     def _on_lost(self) -> None:
