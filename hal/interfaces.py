@@ -34,6 +34,21 @@ class CableLock(Protocol):
     def unlock(self) -> None: ...
 
 
+class Pilot(Protocol):
+    """A connector's control pilot (IEC 61851-1), after EVerest's `evse_board_support`: the pile
+    writes the 1 kHz signal, the vehicle answers by moving its voltage. Commands out: the PWM
+    offering a current (`pwm_on`, duty from `core.pilot.duty_for`), constant +12 V (`pwm_off`:
+    no offer, the vehicle is only watched), constant -12 V (`pwm_f`: the pile is not
+    available). Events in, through the sink: `PilotState` on every change of state A..F,
+    `DiodeCheck` when the low side of the PWM shows the vehicle's diode missing or back, and
+    `CableAmpacity` when a socket's cable is plugged or unplugged (PP). The contactor's mirror
+    contact is the relay's feedback (`RelayFeedback`)."""
+
+    def pwm_on(self, duty_percent: float) -> None: ...
+    def pwm_off(self) -> None: ...
+    def pwm_f(self) -> None: ...
+
+
 class Meter(Protocol):
     def read(self) -> Reading:
         """One reading, or MeterError. May block for the bus round trip."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from pile_controller.core.pilot import CpState
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -51,6 +53,31 @@ class LockFeedback:
 class RelayFeedback:
     connector: int
     closed: bool
+
+
+@dataclass(frozen=True)
+class PilotState:
+    """The control pilot's state changed (A no vehicle .. F not available / no diode)."""
+
+    connector: int
+    state: CpState
+
+
+@dataclass(frozen=True)
+class DiodeCheck:
+    """While the PWM runs, its low side shows whether the vehicle's diode is there."""
+
+    connector: int
+    diode_ok: bool
+
+
+@dataclass(frozen=True)
+class CableAmpacity:
+    """A socket's cable, by its proximity (PP) resistor: 13, 20, 32 or 63 A; None when no
+    cable is plugged (or the connector's cable is tethered)."""
+
+    connector: int
+    amps: int | None
 
 
 @dataclass(frozen=True)
@@ -112,6 +139,9 @@ Event = (
     | LockFeedback
     | RelayFeedback
     | MeterReading
+    | PilotState
+    | DiodeCheck
+    | CableAmpacity
     | EmergencyStop
     | RcdTrip
     | Tick
