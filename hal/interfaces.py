@@ -70,7 +70,9 @@ class Hardware(Protocol):
     connectors: dict[int, ConnectorHardware]
 
     def attach(self, sink: Sink) -> None:
-        """Starts reporting inputs (plug, keypad, stop button, e-stop, feedback) to `sink`."""
+        """Starts reporting inputs (plug, keypad, stop button, e-stop, feedback) to `sink`:
+        first each input as it stands (a vehicle plugged, a lock engaged, the e-stop pressed),
+        then every change. The interlock beneath the core knows the inputs only from these."""
         ...
 
     def close(self) -> None: ...
