@@ -9,6 +9,7 @@ from hal.sim import SimPile
 from pile_controller import config
 from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
+from pile_controller.core.pilot import duty_for
 
 
 def open_hardware(settings: config.Settings) -> Interlock:
@@ -24,7 +25,7 @@ def open_hardware(settings: config.Settings) -> Interlock:
             pile.connectors[c.id].meter = open_meter(
                 c.meter.model, endpoint_of(c.meter), c.meter.unit
             )
-    return Interlock(pile)
+    return Interlock(pile, frozenset(c.id for c in settings.connectors if c.ventilation))
 
 
 def actuate(hardware: Hardware, effect: fx.Effect) -> ev.Actuated | None:
@@ -43,4 +44,10 @@ def actuate(hardware: Hardware, effect: fx.Effect) -> ev.Actuated | None:
         case fx.UnlockCable(connector=c):
             hardware.connectors[c].lock.unlock()
             return ev.Actuated(c, "lock")
+        case fx.SetPilot(connector=c, amps=amps):
+            pilot = hardware.connectors[c].pilot
+            if amps is None:
+                pilot.pwm_off()
+            else:
+                pilot.pwm_on(duty_for(amps))
     return None

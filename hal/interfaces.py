@@ -62,6 +62,7 @@ class ConnectorHardware:
     relay: Relay
     lock: CableLock
     meter: Meter
+    pilot: Pilot
 
 
 class Hardware(Protocol):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from hal.interfaces import ConnectorHardware, Hardware, Relay, Sink
 from pile_controller.core import events as ev
+from pile_controller.core.pilot import CpState
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +32,19 @@ class Conditions:
 
     locked: bool = False
     plugged: bool = False
+    cp: CpState = CpState.A
+    diode_ok: bool = True
+    ventilation: bool = False  # the connector may charge in D
 
     def missing(self) -> str | None:
         if not self.plugged:
             return "no vehicle connected"
         if not self.locked:
             return "the cable lock does not report locked"
+        if not (self.cp is CpState.C or (self.cp is CpState.D and self.ventilation)):
+            return f"the vehicle does not ask for power (pilot {self.cp})"
+        if not self.diode_ok:
+            return "the vehicle's diode is missing"
         return None
 
 
@@ -52,16 +60,20 @@ class InterlockedRelay:
 
 
 class Interlock:
-    def __init__(self, backend: Hardware):
+    def __init__(self, backend: Hardware, ventilated: frozenset[int] = frozenset()):
         self.backend = backend
         self._guard = threading.RLock()  # an opening reports feedback through `_input` again
         self._sink: Sink | None = None
-        self.conditions = {cid: Conditions() for cid in backend.connectors}
+        self.conditions = {
+            cid: Conditions(ventilation=cid in ventilated) for cid in backend.connectors
+        }
         self.estop = False
         self.rcd = False
         self.refused: list[tuple[int, str]] = []  # (connector, why) of every refused close
         self.connectors = {
-            cid: ConnectorHardware(InterlockedRelay(self, cid, hw.relay), hw.lock, hw.meter)
+            cid: ConnectorHardware(
+                InterlockedRelay(self, cid, hw.relay), hw.lock, hw.meter, hw.pilot
+            )
             for cid, hw in backend.connectors.items()
         }
 
@@ -108,6 +120,12 @@ class Interlock:
                 return [c]
             case ev.LockFeedback(connector=c, locked=locked) if c in self.conditions:
                 self.conditions[c].locked = locked
+                return [c]
+            case ev.PilotState(connector=c, state=state) if c in self.conditions:
+                self.conditions[c].cp = state  # C -> B opens here, not 100 ms later
+                return [c]
+            case ev.DiodeCheck(connector=c, diode_ok=ok) if c in self.conditions:
+                self.conditions[c].diode_ok = ok
                 return [c]
             case ev.EmergencyStop(active=active):
                 self.estop = active

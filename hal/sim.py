@@ -5,6 +5,12 @@ time of the injected clock), and faults can be injected: a welded relay, a jamme
 meter. The simulated meter's import register integrates the simulated vehicle's power while the
 relay is closed and the vehicle plugged.
 
+The simulated vehicle talks on the control pilot as a real one does (CONTRACT 9.2): plugged it
+reads B; while the PWM offers a current and it wants power it moves to C by itself, back to B
+when it wants none or the PWM is withdrawn, and it draws at most what the pilot offers (230 V a
+phase, three phases). `cp` forces a pilot state (a short, a fault) until the next plug or
+unplug, `pp` sets the cable's ampacity, `diode` takes the vehicle's diode away.
+
 The simulated devices keep no safety rule of their own: like every backend, they are wrapped in
 `hal.interlock.Interlock`, which opens a relay on an e-stop, RCD or unplug edge and refuses an
 unsafe close. The history records the inputs at each relay movement, so a test can check it.
@@ -20,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from hal.interfaces import ConnectorHardware, MeterError, Sink
 from pile_controller.core import events as ev
+from pile_controller.core.pilot import CpState, amps_for
 
 Clock = Callable[[], float]  # seconds, monotonic
 
@@ -29,7 +36,7 @@ class Record:
     at: float
     device: str
     what: str
-    context: dict[str, bool] = field(default_factory=dict)  # what else was true at that instant
+    context: dict[str, object] = field(default_factory=dict)  # what else held at that instant
 
 
 @dataclass
@@ -37,7 +44,7 @@ class History:
     clock: Clock
     records: list[Record] = field(default_factory=list)
 
-    def add(self, device: str, what: str, **context: bool) -> None:
+    def add(self, device: str, what: str, **context: object) -> None:
         self.records.append(Record(self.clock(), device, what, context))
 
     def of(self, device: str) -> list[Record]:
@@ -47,7 +54,47 @@ class History:
 class SimVehicle:
     def __init__(self) -> None:
         self.plugged = False
-        self.power_w = 7000.0  # what it draws while the relay is closed
+        self.power_w = 7000.0  # what it wants to draw while the relay is closed
+        self.pp_a: int | None = 32  # its cable's ampacity (a socket's PP)
+        self.diode = True
+        self.forced: CpState | None = None  # `sim cp`: held until the next plug or unplug
+        self.cp = CpState.A
+
+    def pilot_state(self, offer_a: float | None) -> CpState:
+        if self.forced is not None:
+            return self.forced
+        if not self.plugged:
+            return CpState.A
+        return CpState.C if offer_a is not None and self.power_w > 0 else CpState.B
+
+
+class SimPilot:
+    """The control pilot's PWM as the simulated vehicle sees it: the current it offers."""
+
+    PHASES = 3
+
+    def __init__(self, cid: int, pile: SimPile):
+        self.cid, self.pile = cid, pile
+        self.offer_a: float | None = None
+
+    def pwm_on(self, duty_percent: float) -> None:
+        self._offer(amps_for(duty_percent))
+
+    def pwm_off(self) -> None:
+        self._offer(None)
+
+    def pwm_f(self) -> None:
+        self._offer(None)
+
+    def _offer(self, amps: float | None) -> None:
+        with self.pile.lock:
+            self.pile.meters[self.cid].integrate()
+            self.offer_a = amps
+        self.pile.history.add(f"pilot{self.cid}", f"{amps:g} A" if amps else "+12 V")
+        self.pile.vehicle_moved(self.cid)
+
+    def max_power_w(self) -> float:
+        return (self.offer_a or 0.0) * SimMeter.VOLTAGE * self.PHASES
 
 
 class SimRelay:
@@ -80,6 +127,7 @@ class SimRelay:
                 plugged=self.pile.vehicles[self.cid].plugged,
                 estop=self.pile.estop,
                 rcd=self.pile.rcd,
+                cp=str(self.pile.vehicles[self.cid].cp),
             )
         self.pile.report(ev.RelayFeedback(self.cid, self.feedback))
 
@@ -119,7 +167,10 @@ class SimMeter:
 
     def power_w(self) -> float:
         relay, vehicle = self.pile.relays[self.cid], self.pile.vehicles[self.cid]
-        return vehicle.power_w if relay.feedback and vehicle.plugged else 0.0
+        pilot = self.pile.pilots[self.cid]
+        if not (relay.feedback and vehicle.plugged and vehicle.cp in (CpState.C, CpState.D)):
+            return 0.0
+        return min(vehicle.power_w, pilot.max_power_w())
 
     def integrate(self) -> None:
         now = self.pile.clock()
@@ -155,10 +206,11 @@ class SimPile:
         self.rcd = False
         self.vehicles = {c: SimVehicle() for c in connector_ids}
         self.relays = {c: SimRelay(c, self) for c in connector_ids}
+        self.pilots = {c: SimPilot(c, self) for c in connector_ids}
         self.locks = {c: SimLock(c, self) for c in connector_ids}
         self.meters = {c: SimMeter(c, self) for c in connector_ids}
         self.connectors = {
-            c: ConnectorHardware(self.relays[c], self.locks[c], self.meters[c])
+            c: ConnectorHardware(self.relays[c], self.locks[c], self.meters[c], self.pilots[c])
             for c in connector_ids
         }
 
@@ -175,16 +227,48 @@ class SimPile:
     # --- what a person (or a test) does to the pile ---------------------------------------------
 
     def plug(self, cid: int) -> None:
-        self.vehicles[cid].plugged = True
+        vehicle = self.vehicles[cid]
+        vehicle.plugged, vehicle.forced = True, None
         self.history.add(f"vehicle{cid}", "plugged")
         self.report(ev.PlugIn(cid))
+        self.report(ev.CableAmpacity(cid, vehicle.pp_a))
+        self.vehicle_moved(cid)
 
     def unplug(self, cid: int) -> None:
+        vehicle = self.vehicles[cid]
         with self.lock:
             self.meters[cid].integrate()
-            self.vehicles[cid].plugged = False
+            vehicle.plugged, vehicle.forced = False, None
         self.history.add(f"vehicle{cid}", "unplugged")
+        self.vehicle_moved(cid)
+        self.report(ev.CableAmpacity(cid, None))
         self.report(ev.Unplug(cid))
+
+    def vehicle_moved(self, cid: int) -> None:
+        """Reports the pilot's state if what the vehicle does (or is forced to) changed it."""
+        vehicle = self.vehicles[cid]
+        with self.lock:
+            self.meters[cid].integrate()
+            state = vehicle.pilot_state(self.pilots[cid].offer_a)
+            if state == vehicle.cp:
+                return
+            vehicle.cp = state
+        self.history.add(f"vehicle{cid}", f"pilot {state}")
+        self.report(ev.PilotState(cid, state))
+
+    def force_pilot(self, cid: int, state: CpState) -> None:
+        self.vehicles[cid].forced = state
+        self.vehicle_moved(cid)
+
+    def set_cable(self, cid: int, amps: int | None) -> None:
+        vehicle = self.vehicles[cid]
+        vehicle.pp_a = amps
+        if vehicle.plugged:
+            self.report(ev.CableAmpacity(cid, amps))
+
+    def set_diode(self, cid: int, present: bool) -> None:
+        self.vehicles[cid].diode = present
+        self.report(ev.DiodeCheck(cid, present))
 
     def code(self, cid: int, digits: str) -> None:
         self.report(ev.CodeEntered(cid, digits))
@@ -196,6 +280,7 @@ class SimPile:
         with self.lock:
             self.meters[cid].integrate()
             self.vehicles[cid].power_w = watts
+        self.vehicle_moved(cid)  # to C when it wants power, to B when it wants none
 
     def set_estop(self, active: bool) -> None:
         self.estop = active
@@ -248,6 +333,7 @@ class SimPile:
 
 SIM_USAGE = (
     "clock +SECONDS | plug N | unplug N | code N DIGITS | stop-button N | ev-power N WATTS | "
+    "cp N A|B|C|D|E|F | pp N 13|20|32|63|none | diode N on|off | "
     "estop on|off | rcd on|off | weld N on|off | lock-jam N on|off | meter-dead N on|off"
 )
 
@@ -284,6 +370,12 @@ def drive(pile: SimPile, args: list[str]) -> None:
             pile.ev_power(connector(n), power)
         case ["estop", state]:
             pile.set_estop(on_off(state))
+        case ["cp", n, state] if state in CpState.__members__:
+            pile.force_pilot(connector(n), CpState(state))
+        case ["pp", n, amps] if amps in ("13", "20", "32", "63", "none"):
+            pile.set_cable(connector(n), None if amps == "none" else int(amps))
+        case ["diode", n, state]:
+            pile.set_diode(connector(n), on_off(state))
         case ["rcd", state]:
             pile.set_rcd(on_off(state))
         case ["weld", n, state]:

@@ -67,7 +67,7 @@ def show_status(report: dict[str, Any]) -> str:
         f"pile {report['pile_id']}  backend: "
         f"{'connected' if backend['connected'] else 'DISCONNECTED'}  outbox: {backend['outbox']}"
     ]
-    row = "{:>2}  {:<16} {:<13} {:<12} {:<28} {:>10} {:>8} {:>8}  {:<6} {:<8} {}"
+    row = "{:>2}  {:<16} {:<13} {:<12} {:<28} {:>10} {:>8} {:>8}  {:<6} {:<8} {:<9} {}"
     lines.append(
         row.format(
             "#",
@@ -80,6 +80,7 @@ def show_status(report: dict[str, Any]) -> str:
             "cost",
             "relay",
             "lock",
+            "pilot",
             "fault",
         )
     )
@@ -97,6 +98,7 @@ def show_status(report: dict[str, Any]) -> str:
                 c["cost"] or "-",
                 "closed" if c["relay_closed"] else "open",
                 "locked" if c["cable_locked"] else "free",
+                show_pilot(c),
                 fault,
             )
         )
@@ -106,6 +108,12 @@ def show_status(report: dict[str, Any]) -> str:
         if c["fault"]:
             lines.append(f"fault {c['id']}: {show_fault(c['fault'])}")
     return "\n".join(lines)
+
+
+def show_pilot(c: dict[str, Any]) -> str:
+    """`C 16A` (the pilot's state, and what its PWM offers), `B -` while the PWM is off."""
+    limit = c.get("current_limit_a")
+    return f"{c.get('cp', '?')} {f'{limit:g}A' if limit is not None else '-'}"
 
 
 def show_fault(fault: dict[str, str]) -> str:

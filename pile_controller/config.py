@@ -139,6 +139,9 @@ class PileSettings:
     location: Location = setting()
     timezone: str = setting(default="UTC", check=time_zone)
     plug_timeout_s: int = setting(default=120, check=between(10, 3600))
+    # What all connectors together may draw per phase (the site's grid connection); unset: no
+    # site limit. Shared between the connectors as CONTRACT 9.2 says.
+    max_current_a: float | None = setting(default=None, check=between(6, 1000))
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,12 @@ class MeterSettings:
 class ConnectorSettings:
     id: int = setting(check=between(1, 32))
     meter: MeterSettings = setting()
+    max_current_a: float = setting(default=32, check=between(6, 80))
+    phases: int = setting(
+        default=3, check=lambda v: None if v in (1, 3) else f"must be 1 or 3, got {v}"
+    )
+    ventilation: bool = setting(default=False)  # the pilot's D (asks for ventilation) may charge
+    cable: str = setting(default="socket", check=one_of("socket", "tethered"))
 
 
 @dataclass(frozen=True)

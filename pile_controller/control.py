@@ -91,6 +91,9 @@ def status_report(
                 "relay_closed": c.relay_feedback,
                 "cable_locked": c.lock_feedback,
                 "fault": s["fault"],
+                "cp": s["cp"],
+                "current_limit_a": s["current_limit_a"],
+                "pp_a": s["pp_a"],
                 "meter": meter_report(c.reading, now),
             }
         )

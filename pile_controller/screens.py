@@ -46,6 +46,10 @@ FAULT_TEXT = {
         "设备故障，无法供电", "Equipment fault: the pile cannot supply power"
     ),
     FaultCode.CABLE_LOCK_FAILURE: Text("充电枪锁故障", "The cable lock is not working"),
+    FaultCode.RCD_TRIP: Text("漏电保护已动作，充电已停止", "Residual current protection tripped"),
+    FaultCode.PILOT_FAULT: Text(
+        "车辆通信故障，请重新插枪", "The vehicle does not answer: please plug in again"
+    ),
     FaultCode.METER_FAILURE: Text(
         "电表故障，暂停充电", "The energy meter is not answering: charging paused"
     ),
@@ -113,8 +117,12 @@ def screen_for(
             tx_price = tx.tariff.price_per_kwh(now.astimezone(c.ctx.zone).time())
             kwh, kw = f"{tx.energy_wh / 1000:.2f} kWh", f"{tx.power_w / 1000:.1f} kW"
             elapsed = clock((now - tx.started_at).total_seconds())
+            title = {
+                "EV": Text("车辆暂停充电", "Paused by the vehicle"),
+                "EVSE": Text("等待供电", "Waiting for power"),
+            }.get(c.suspended() or "", Text("充电中", "Charging"))
             return Screen(
-                Text("充电中", "Charging"),
+                title,
                 (
                     Text(f"已充 {kwh}  功率 {kw}", f"{kwh} at {kw}"),
                     Text(f"时长 {elapsed}", f"Time {elapsed}"),

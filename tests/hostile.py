@@ -43,6 +43,7 @@ def valid_messages(later: str) -> dict[str, dict[str, Any]]:
         "availability": {"connector": 0, "available": False},
         "unlock": {"connector": 1},
         "trigger": {"what": "status"},
+        "limit": {"connector": 1, "max_current_a": 16.0},
     }
 
 

@@ -1,7 +1,7 @@
 """The interlock beneath the core holds for every backend: a relay closes only with the lock
-locked, a vehicle connected, and no e-stop or RCD trip, whatever it is asked; an edge that ends
-one of those opens the relay in the input callback, on the callback's thread, before the core
-hears of it."""
+locked, a vehicle connected and asking for power (pilot C), its diode there, and no e-stop or
+RCD trip, whatever it is asked; an edge that ends one of those opens the relay in the input
+callback, on the callback's thread, before the core hears of it."""
 
 import threading
 from collections.abc import Callable
@@ -11,6 +11,7 @@ import pytest
 from hal.interlock import Interlock
 from hal.sim import SimPile
 from pile_controller.core import events as ev
+from pile_controller.core.pilot import CpState
 
 
 def ready(connectors: list[int] | None = None) -> tuple[Interlock, SimPile, list[ev.Event]]:
@@ -22,6 +23,7 @@ def ready(connectors: list[int] | None = None) -> tuple[Interlock, SimPile, list
     for cid in sim.relays:
         sim.plug(cid)
         sim.locks[cid].lock()
+        sim.pilots[cid].pwm_on(53.3)  # 32 A offered: the vehicle moves to C
     return interlock, sim, heard
 
 
@@ -36,6 +38,10 @@ UNSAFE: dict[str, Callable[[SimPile], None]] = {
     "lock not locked": lambda sim: sim.locks[1].unlock(),
     "lock jammed": lambda sim: sim.jam_lock(1, True),
     "e-stop pressed": lambda sim: sim.set_estop(True),
+    "the vehicle stops asking (C -> B)": lambda sim: sim.ev_power(1, 0),
+    "the PWM withdrawn": lambda sim: sim.pilots[1].pwm_off(),
+    "a pilot short (E)": lambda sim: sim.force_pilot(1, CpState.E),
+    "the vehicle's diode missing": lambda sim: sim.set_diode(1, False),
     "RCD tripped": lambda sim: sim.set_rcd(True),
 }
 
@@ -88,6 +94,18 @@ def test_an_estop_opens_every_relay_on_the_callbacks_own_thread() -> None:
     assert not sim.relays[1].closed and not sim.relays[2].closed
     assert opened_on and set(opened_on) == {edge.ident}
     assert ev.EmergencyStop(True) in heard  # and then the core is told
+
+
+def test_a_ventilated_connector_may_close_in_d_an_other_may_not() -> None:
+    sim = SimPile([1, 2])
+    interlock = Interlock(sim, ventilated=frozenset({1}))
+    interlock.attach(lambda _: None)
+    for cid in (1, 2):
+        sim.plug(cid)
+        sim.locks[cid].lock()
+        sim.force_pilot(cid, CpState.D)
+        interlock.connectors[cid].relay.close()
+    assert sim.relays[1].closed and not sim.relays[2].closed
 
 
 def test_once_released_the_relay_may_close_again() -> None:

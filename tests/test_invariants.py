@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from pile_controller.core import commands as cmd
+from pile_controller.core.pilot import CpState
 from pile_controller.core.published import TransactionStopped
 from rig.bench import Bench
 
@@ -95,6 +96,29 @@ class PileWalk(RuleBasedStateMachine):
     def jam(self, c: int, on: bool) -> None:
         self.b.do("jam_lock", c, on)
 
+    @rule(c=CONNECTORS, state=st.sampled_from(["B", "C", "E", "F"]))
+    def pilot(self, c: int, state: str) -> None:
+        """The pilot forced (a short, -12 V, a vehicle that stops or starts asking)."""
+        if self.b.sim.vehicles[c].plugged:
+            self.b.do("force_pilot", c, CpState(state))
+
+    @rule(c=CONNECTORS, present=st.booleans())
+    def diode(self, c: int, present: bool) -> None:
+        self.b.do("set_diode", c, present)
+
+    @rule(c=CONNECTORS, amps=st.sampled_from([None, 13, 32]))
+    def cable(self, c: int, amps: int | None) -> None:
+        self.b.do("set_cable", c, amps)
+
+    @rule(c=st.sampled_from([0, 1, 2]), amps=st.sampled_from([None, 0.0, 4.0, 10.0, 32.0]))
+    def limit(self, c: int, amps: float | None) -> None:
+        self.b.command(cmd.SetLimit(c, amps))
+
+    @invariant()
+    def the_pilot_never_offers_between_0_and_6_amps(self) -> None:
+        for c in self.b.pile.connectors.values():
+            assert c.pilot_offer is None or c.pilot_offer >= 6
+
     @rule(c=CONNECTORS, dead=st.booleans())
     def meter(self, c: int, dead: bool) -> None:
         self.b.sim.kill_meter(c, dead)
@@ -128,6 +152,7 @@ class PileWalk(RuleBasedStateMachine):
                     "plugged": True,
                     "estop": False,
                     "rcd": False,
+                    "cp": "C",  # the vehicle asks for power (no connector here ventilates)
                 }, r
         self.seen_history = len(records)
 
@@ -185,7 +210,12 @@ class PileWalk(RuleBasedStateMachine):
         b = self.b
         b.sim.set_estop(False)
         b.sim.set_rcd(False)
+        b.command(cmd.SetLimit(0, None))
         for cid in b.pile.connectors:
+            b.do("set_diode", cid, True)
+            b.command(cmd.SetLimit(cid, None))
+            if b.sim.vehicles[cid].plugged:
+                b.do("force_pilot", cid, CpState.B)
             b.sim.kill_meter(cid, False)
             b.do("weld", cid, False)
         b.apply([])

@@ -179,3 +179,17 @@ def test_qr_modules_are_whole_pixels_with_a_quiet_zone() -> None:
     assert (x1 - x0) % drawing.module_px == 0
     border = drawing.image.crop((x0, y0, x1, y0 + 4 * drawing.module_px))
     assert border.getextrema() == ((255, 255), (255, 255), (255, 255))  # quiet zone is white
+
+
+def test_a_paused_session_says_who_paused_it_in_both_languages() -> None:
+    b = Bench()
+    b.do("plug")
+    b.command(cmd.RemoteStart(1, "app"))
+    b.advance(2)
+    assert screen_for(b.c(1), b.now, START, "", online=True).title.en == "Charging"
+    b.do("ev_power", 1, 0)  # the vehicle stops asking
+    paused = screen_for(b.c(1), b.now, START, "", online=True).title
+    assert (paused.zh, paused.en) == ("车辆暂停充电", "Paused by the vehicle")
+    b.command(cmd.SetLimit(1, 0.0))  # the pile withholds power
+    waiting = screen_for(b.c(1), b.now, START, "", online=True).title
+    assert (waiting.zh, waiting.en) == ("等待供电", "Waiting for power")

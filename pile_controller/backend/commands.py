@@ -165,6 +165,9 @@ def build(name: str, m: dict[str, Any]) -> cmd.Command:
             return cmd.SetAvailability(m["connector"], m["available"])
         case "unlock":
             return cmd.Unlock(m["connector"])
+        case "limit":
+            amps = m["max_current_a"]
+            return cmd.SetLimit(m["connector"], None if amps is None else float(amps))
         case "trigger":
             return cmd.Trigger(m["what"])
     raise ValueError(f"no command {name!r}")

@@ -78,6 +78,14 @@ class SetAvailability:
 
 
 @dataclass(frozen=True)
+class SetLimit:
+    """The backend's current limit for a connector (0: the whole site); None removes it."""
+
+    connector: int
+    max_current_a: float | None
+
+
+@dataclass(frozen=True)
 class Unlock:
     connector: int
 
@@ -95,6 +103,7 @@ Command = (
     | Payment
     | SetTariff
     | SetAvailability
+    | SetLimit
     | Unlock
     | Trigger
 )

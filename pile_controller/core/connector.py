@@ -1,13 +1,15 @@
 """One connector's state machine: events and commands in, effects out.
 
 The graph (which state may follow which, and on which conditions) is the `TRANSITIONS` table
-below, run by `transitions`; the docs' state diagram is generated from it. An input whose trigger
-the current state has no transition for moves nothing, so the methods below fire triggers
-without checking the state first: the table says. Two rules are not transitions but hold after every
-step, whatever happened (`_reconcile`):
+below, run by `transitions`; the docs' state diagram is generated from it. An input whose
+trigger the current state has no transition for moves nothing (`_step`), so the methods below
+fire triggers without checking the state first: the table says. Two rules are not transitions
+but hold after every step, whatever happened (`_reconcile`):
 
-1. the relay is closed only in `charging`, while the lock reports locked, the vehicle is plugged,
-   no stop is pending and no fault is active;
+1. the relay is closed only in `charging`, while the lock reports locked, the vehicle is plugged
+   and asks for power on the control pilot (C, or D where the connector ventilates), the PWM
+   offers a current (or was withdrawn less than 6 s ago), no stop is pending and no fault is
+   active; once opened it rests a second before it closes again;
 2. the cable lock is released only in `idle`, `reserved`, `unlocked` and `unavailable`, never while
    the relay is closed or reports closed, and never while a transaction is unpaid.
 
@@ -36,10 +38,13 @@ from pile_controller.core.effects import (
     Publish,
     PublishStatus,
     ReadMeter,
+    SetPilot,
     UnlockCable,
 )
 from pile_controller.core.faults import CATALOGUE, Fault, FaultCode
+from pile_controller.core.pilot import MIN_A, CpState
 from pile_controller.core.reservations import CodeGate, Reservation, Verdict
+from pile_controller.core.sharing import Claim
 from pile_controller.core.tariff import Tariff
 from pile_controller.core.times import iso, parse_iso
 from pile_controller.core.transaction import Transaction
@@ -59,6 +64,15 @@ STATES = [
 ]
 RELEASABLE = {"idle", "reserved", "unlocked", "unavailable"}
 SUSPENDED_EV_BELOW_W = 10.0  # a vehicle drawing less than this is not charging
+# The contactor stays open at least this long before it closes again: a pilot that flaps
+# between B and C must not make it chatter (contactors are rated for a few 100,000 cycles).
+MIN_OPEN = timedelta(seconds=1)
+# PWM withdrawn while the vehicle stays in C: IEC 61851-1 gives it this long to stop drawing
+# before the contactor opens under load.
+PWM_WITHDRAWN_GRACE = timedelta(seconds=6)
+# A vehicle using this much less than offered for UNUSED_AFTER leaves the rest to the others.
+UNUSED_MARGIN_A = 1.0
+UNUSED_AFTER = timedelta(seconds=30)
 
 # Where a connector comes to rest when nothing is under way: the first place whose conditions
 # hold. Each trigger lists only the places it can reach, so the generated diagram shows no edge
@@ -153,12 +167,24 @@ TRANSITIONS: list[dict[str, Any]] = [
 ]
 
 
+@dataclass(frozen=True)
+class Outlet:
+    """One connector's electrical side, from its settings."""
+
+    max_current_a: float
+    phases: int
+    ventilation: bool  # may charge in the pilot's D (the vehicle asks for ventilation)
+    tethered: bool  # a fixed cable: no proximity (PP) limit
+
+
 @dataclass
 class Context:
     """What all connectors of a pile share: its settings (as the core uses them), the current
     tariff, the pile's services. Built from the config's settings, which hold every default."""
 
     pile_id: str
+    outlets: dict[int, Outlet]
+    site_max_current_a: float | None
     max_attempts: int
     lockout: timedelta
     relay_feedback: timedelta
@@ -184,6 +210,11 @@ class Context:
         release = s.payment.release_after_s
         return cls(
             pile_id=s.pile.id,
+            outlets={
+                c.id: Outlet(c.max_current_a, c.phases, c.ventilation, c.cable == "tethered")
+                for c in s.connectors
+            },
+            site_max_current_a=s.pile.max_current_a,
             max_attempts=s.reservation.max_attempts,
             lockout=timedelta(seconds=s.reservation.lockout_s),
             relay_feedback=timedelta(milliseconds=s.hal.relay_feedback_ms),
@@ -214,8 +245,19 @@ class Connector:
     def __init__(self, connector_id: int, context: Context, now: datetime):
         self.id = connector_id
         self.ctx = context
+        self.outlet = context.outlets[connector_id]
         self.now = now
         self.plugged = False
+        self.cp = CpState.A  # what the control pilot reads
+        self.diode_ok = True
+        self.pp_a: int | None = None  # the plugged cable's ampacity (a socket's PP)
+        self.backend_limit: float | None = None  # the backend's `limit` for this connector
+        self.offer = 0.0  # this connector's share of the site, set by the pile before each drain
+        self.pilot_offer: float | None = None  # what the PWM offers now (None: +12 V, no PWM)
+        self.pwm_off_since: datetime | None = None
+        self.relay_opened_at: datetime | None = None
+        self.unused_since: datetime | None = None
+        self.unused_cap: float | None = None  # what it claims while it leaves current unused
         self.relay_closed = False  # what we commanded
         self.relay_feedback = False  # what the contactor reports
         # When the last relay/lock command reached the device; None while one waits to be
@@ -246,9 +288,6 @@ class Connector:
             transitions=TRANSITIONS,
             initial="idle",
             auto_transitions=False,
-            # A trigger the current state has no transition for is no step: whether an input
-            # moves the connector is the table's to say, not a check beside each call.
-            ignore_invalid_triggers=True,
             after_state_change="_on_state_change",
         )
         self._status_key = self._key()
@@ -282,6 +321,14 @@ class Connector:
                 self._relay_feedback(closed)
             case ev.MeterReading(reading=reading):
                 self._meter_reading(reading)
+            case ev.PilotState(state=state):
+                self._pilot_state(state)
+            case ev.DiodeCheck(diode_ok=ok):
+                self.diode_ok = ok
+                if not ok and self.pilot_offer is not None:
+                    self._set_fault(FaultCode.PILOT_FAULT, True)
+            case ev.CableAmpacity(amps=amps):
+                self.pp_a = amps
             case ev.MeterUnreadable(problem=problem):
                 self.meter_problem = problem
             case ev.EmergencyStop(active=active):
@@ -311,6 +358,7 @@ class Connector:
             if r
             else None,
             "disabled": self.disabled,
+            "limit": self.backend_limit,
             "wrong_codes": self.gate.wrong,
             "locked_out_until": iso(self.gate.locked_until) if self.gate.locked_until else None,
         }
@@ -324,6 +372,7 @@ class Connector:
         """
         self.now = now
         self.disabled = snapshot["disabled"]
+        self.backend_limit = snapshot.get("limit")  # journals before the pilot have none
         self.gate.wrong = snapshot["wrong_codes"]
         until = snapshot["locked_out_until"]
         self.gate.locked_until = parse_iso(until) if until else None
@@ -369,7 +418,7 @@ class Connector:
             self.end_reservation("Replaced", now)
         self.reservation = reservation
         self.gate.reset()
-        self.trigger("reserve")
+        self._step("reserve")
         self._publish(
             pub.ReservationAccepted,
             reservation_id=reservation.reservation_id,
@@ -379,7 +428,7 @@ class Connector:
     def end_reservation(self, reason: str, now: datetime) -> None:
         self.now = now
         self._drop_reservation(reason)
-        self.trigger("unreserve")
+        self._step("unreserve")
 
     def _drop_reservation(self, reason: str) -> None:
         if self.reservation is None:
@@ -405,7 +454,7 @@ class Connector:
         self.authorization = Authorization(
             start.id_token, reservation_id, now + self.ctx.plug_timeout
         )
-        self.trigger("authorize")
+        self._step("authorize")
         if self.plugged:
             self._engage_lock()
         return cmd.ACCEPTED
@@ -442,11 +491,11 @@ class Connector:
         self.now = now
         self.disabled = not available
         if available:
-            self.trigger("enable")
+            self._step("enable")
             return cmd.ACCEPTED
         if self.state == "faulted":
             return cmd.ACCEPTED  # comes to rest `unavailable` once the fault clears
-        if self.trigger("disable"):
+        if self._step("disable"):
             return cmd.ACCEPTED
         return cmd.Reply(cmd.ReplyStatus.SCHEDULED)
 
@@ -483,11 +532,28 @@ class Connector:
         if self.state != "charging":
             return None
         if not self.relay_closed:
-            return "EVSE"
+            # The pile withholds power (no offer, a stop, a fault) unless it offers and the
+            # vehicle does not ask for it.
+            asked = self.pilot_offer is not None and self.cp is CpState.B
+            return "EV" if asked and self._session_may_draw() else "EVSE"
         tx = self.transaction
         if tx is not None and tx.power_w < SUSPENDED_EV_BELOW_W:
             return "EV"
         return None
+
+    def claim(self) -> Claim | None:
+        """What this connector asks of the site's current, while its PWM is to be on."""
+        tx = self.transaction
+        if not self._session_may_draw() or tx is None:
+            return None
+        limits = [self.outlet.max_current_a]
+        if self.pp_a is not None and not self.outlet.tethered:
+            limits.append(self.pp_a)
+        if self.backend_limit is not None:
+            limits.append(self.backend_limit)
+        if self.unused_cap is not None:
+            limits.append(max(MIN_A, self.unused_cap))
+        return Claim(self.id, min(limits), tx.started_at)
 
     # --- conditions used by the transition table ---------------------------------------------
 
@@ -562,16 +628,15 @@ class Connector:
         self._drop_reservation("Used")
 
     def _energize(self) -> None:
+        """The PWM comes on (the pile's share decides the offer) and the contactor closes once
+        the vehicle asks for power (`_reconcile`)."""
         self.meter_values("Transaction.Begin", self.now)
-        self.relay_closed = True
-        self.relay_changed_at = None
-        self._effects.append(CloseRelay(self.id))
 
     # --- what happens --------------------------------------------------------------------------
 
     def _plug_in(self) -> None:
         self.plugged = True
-        self.trigger("plug_in")
+        self._step("plug_in")
         if self.authorization:  # a remote start waiting for this plug
             self._engage_lock()
 
@@ -581,13 +646,13 @@ class Connector:
         elif self.authorization is not None:
             # The driver changed their mind before power flowed: no session starts later.
             self.authorization = None
-            if not self.trigger("cancel"):  # to `unlocked`, if the cable was locked already
-                self.trigger("leave")
+            if not self._step("cancel"):  # to `unlocked`, if the cable was locked already
+                self._step("leave")
 
     def _unplug(self) -> None:
         self.plugged = False
         self._request_stop("EVDisconnected")  # if a session runs
-        self.trigger("leave")
+        self._step("leave")
 
     def _code_entered(self, digits: str) -> None:
         if self.state != "authenticating" or self.authorization is not None:
@@ -638,6 +703,51 @@ class Connector:
             self._set_fault(FaultCode.CABLE_LOCK_FAILURE, True)  # the lock let go under load
         self._try_begin()
 
+    def _pilot_state(self, state: CpState) -> None:
+        self.cp = state
+        if state in (CpState.A, CpState.B):
+            self._set_fault(FaultCode.PILOT_FAULT, False)
+        elif state in (CpState.E, CpState.F) and (
+            self.authorization is not None or self.pilot_offer is not None
+        ):
+            self._set_fault(FaultCode.PILOT_FAULT, True)  # a short, -12 V, no diode
+
+    def _session_may_draw(self) -> bool:
+        """A session runs, not stopping, with no fault: its PWM is to be on (also while the
+        vehicle pauses)."""
+        tx = self.transaction
+        return (
+            self.state == "charging"
+            and tx is not None
+            and not tx.finished
+            and tx.stop_reason is None
+            and self.plugged
+            and not self.faults
+        )
+
+    def _vehicle_asks(self) -> bool:
+        return self.cp is CpState.C or (self.cp is CpState.D and self.outlet.ventilation)
+
+    def _current_used(self) -> float | None:
+        r = self.reading
+        return max(r.current_a) if r is not None and r.current_a else None
+
+    def _watch_unused(self) -> None:
+        """A vehicle using clearly less than it is offered for UNUSED_AFTER claims only what it
+        uses (and a margin), until it uses that much: then it claims its full limit again."""
+        used, offered = self._current_used(), self.pilot_offer
+        if used is None or offered is None:
+            self.unused_since = self.unused_cap = None
+        elif self.unused_cap is not None:
+            if used >= self.unused_cap - UNUSED_MARGIN_A / 2:
+                self.unused_cap = None  # it wants more again
+        elif used >= offered - UNUSED_MARGIN_A:
+            self.unused_since = None
+        elif self.unused_since is None:
+            self.unused_since = self.now
+        elif self.now - self.unused_since >= UNUSED_AFTER:
+            self.unused_cap, self.unused_since = used + UNUSED_MARGIN_A, None
+
     def _relay_feedback(self, closed: bool) -> None:
         self.relay_feedback = closed
         if closed == self.relay_closed:
@@ -645,7 +755,7 @@ class Connector:
             self._set_fault(FaultCode.RELAY_FAILURE, False)
 
     def _try_begin(self) -> None:
-        self.trigger("begin")  # READY_TO_BEGIN says when
+        self._step("begin")  # READY_TO_BEGIN says when
 
     def _request_stop(self, reason: str) -> None:
         tx = self.transaction
@@ -668,6 +778,7 @@ class Connector:
             )
             return
         self.reading = reading
+        self._watch_unused()
         self._set_fault(FaultCode.METER_FAILURE, False)
         if tx is not None and not tx.finished:
             tx.metered(reading.energy_register_wh, reading.power_w, self.now, self.ctx.zone)
@@ -691,7 +802,7 @@ class Connector:
         self._effects.append(
             Publish(tx.stopped_event(self.ctx.pile_id, self.id, self.now, self.ctx.sign))
         )
-        self.trigger("finish")
+        self._step("finish")
         if tx.amount == 0:
             self._settle("Free")
             return
@@ -715,8 +826,8 @@ class Connector:
             currency=tx.tariff.currency,
             how=how,
         )
-        if self.trigger("settle"):
-            self.trigger("leave")  # if the vehicle has gone already
+        if self._step("settle"):
+            self._step("leave")  # if the vehicle has gone already
 
     def _set_fault(self, code: FaultCode, active: bool) -> None:
         if active == (code in self.faults):
@@ -725,7 +836,7 @@ class Connector:
         if not active:
             del self.faults[code]
             self._publish(pub.FaultCleared, code=str(fault.code), message=fault.message)
-            self.trigger("recover")
+            self._step("recover")
             return
         if code is FaultCode.METER_FAILURE:
             fault = dataclasses.replace(fault, message=f"{fault.message}: {self.meter_problem}")
@@ -738,7 +849,7 @@ class Connector:
             self._request_stop(fault.stop_reason)
             if code is FaultCode.METER_FAILURE:
                 self._finish()  # no fresh reading will come: bill on the last good one
-        self.trigger("fault")
+        self._step("fault")
 
     def _tick(self) -> None:
         now = self.now
@@ -746,7 +857,7 @@ class Connector:
             self.end_reservation("Expired", now)
         auth = self.authorization
         if auth and not self.plugged and now >= auth.plug_by:
-            self.trigger("leave")
+            self._step("leave")
         if (
             self.lock_feedback != self.lock_locked
             and self.lock_changed_at is not None
@@ -780,6 +891,12 @@ class Connector:
         and deadlines rebuilt from the journal keep the time they were set on."""
         if self.relay_changed_at is not None:
             self.relay_changed_at += delta
+        if self.relay_opened_at is not None:
+            self.relay_opened_at += delta
+        if self.pwm_off_since is not None:
+            self.pwm_off_since += delta
+        if self.unused_since is not None:
+            self.unused_since += delta
         if self.lock_changed_at is not None:
             self.lock_changed_at += delta
         self.meter_watch_since += delta
@@ -800,19 +917,29 @@ class Connector:
 
     def _reconcile(self) -> None:
         tx = self.transaction
-        may_close = (
-            self.state == "charging"
-            and tx is not None
-            and tx.stop_reason is None
+        self._set_pilot()
+        may_power = (
+            self._session_may_draw()
             and self.lock_locked
             and self.lock_feedback
-            and self.plugged
-            and not self.faults
+            and self._vehicle_asks()
+            and self.diode_ok
         )
-        if self.relay_closed and not may_close:
+        withdrawn = self.pwm_off_since
+        keep = may_power and (
+            self.pilot_offer is not None
+            or (withdrawn is not None and self.now - withdrawn < PWM_WITHDRAWN_GRACE)
+        )
+        rested = self.relay_opened_at is None or self.now - self.relay_opened_at >= MIN_OPEN
+        if self.relay_closed and not keep:
             self.relay_closed = False
             self.relay_changed_at = None
+            self.relay_opened_at = self.now
             self._effects.append(OpenRelay(self.id))
+        elif not self.relay_closed and may_power and self.pilot_offer is not None and rested:
+            self.relay_closed = True
+            self.relay_changed_at = None
+            self._effects.append(CloseRelay(self.id))
         may_release = (
             self.state in RELEASABLE
             and not self.relay_closed
@@ -823,6 +950,25 @@ class Connector:
         if self.lock_locked and may_release:
             self._command_lock(False)
             self._publish(pub.CableUnlocked, transaction_id=tx.transaction_id if tx else None)
+
+    def _set_pilot(self) -> None:
+        """The PWM offers the connector's share while its session may draw; under 6 A, or
+        with no session, the pilot is constant +12 V."""
+        offer = self.offer if self._session_may_draw() and self.offer >= MIN_A else None
+        if offer == self.pilot_offer:
+            return
+        if offer is None:
+            self.pwm_off_since = self.now
+        elif self.pilot_offer is None:
+            self.pwm_off_since = None
+        self.pilot_offer = offer
+        self._effects.append(SetPilot(self.id, offer))
+
+    def _step(self, trigger: str) -> bool:
+        """Fires `trigger` if the table has a transition for it from the current state and
+        that transition's conditions hold; False if the connector did not move. Whether an
+        input moves the connector is the table's to say, not a check beside each call."""
+        return trigger in self._machine.get_triggers(self.state) and self.trigger(trigger)
 
     def _holds_reservation(self, reservation_id: str) -> bool:
         held = self.reservation is not None and self.reservation.reservation_id == reservation_id
@@ -847,4 +993,7 @@ class Connector:
             self.reservation and self.reservation.reservation_id,
             tx and (tx.transaction_id, tx.finished, tx.settled, tx.qr_payload),
             tuple(self.faults),
+            self.cp,
+            self.pilot_offer,
+            self.pp_a,
         )

@@ -31,6 +31,14 @@ class UnlockCable:
 
 
 @dataclass(frozen=True)
+class SetPilot:
+    """The control pilot offers `amps` with its PWM, or, with None, no current (constant +12 V)."""
+
+    connector: int
+    amps: float | None
+
+
+@dataclass(frozen=True)
 class ReadMeter:
     """Take a reading now (the stop reading of a transaction must not be a stale one)."""
 
@@ -66,6 +74,7 @@ Effect = (
     | OpenRelay
     | LockCable
     | UnlockCable
+    | SetPilot
     | ReadMeter
     | Publish
     | SaveTariff

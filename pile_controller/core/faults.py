@@ -10,6 +10,7 @@ class FaultCode(StrEnum):
     RELAY_WELDED = "RelayWelded"
     RELAY_FAILURE = "RelayFailure"
     CABLE_LOCK_FAILURE = "CableLockFailure"
+    PILOT_FAULT = "PilotFault"
     METER_FAILURE = "MeterFailure"
 
 
@@ -54,6 +55,12 @@ CATALOGUE: dict[FaultCode, Fault] = {
             "Cable lock feedback does not follow the command",
             "Other",
             "the lock feedback follows the command again",
+        ),
+        Fault(
+            FaultCode.PILOT_FAULT,
+            "Control pilot fault: a short, -12 V, or no diode in the vehicle",
+            "Other",
+            "the pilot reads A or B again",
         ),
         Fault(
             FaultCode.METER_FAILURE,

@@ -1,7 +1,8 @@
 """The pile: its connectors, and the commands that concern more than one of them.
 
-Connector 0 in `reserve` means "any free connector"; in `availability` it means all of them.
-A reservation id or a transaction id is looked up across connectors here.
+Connector 0 in `reserve` means "any free connector"; in `availability` it means all of them;
+in `limit`, the whole site. A reservation id or a transaction id is looked up across connectors
+here, and the site's current is shared between them after every step (`core/sharing.py`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from pile_controller.core import events as ev
 from pile_controller.core.connector import Connector, Context
 from pile_controller.core.effects import Effect, PublishOnline, PublishStatus, SaveTariff
 from pile_controller.core.reservations import Reservation
+from pile_controller.core.sharing import share
 
 
 class Pile:
     def __init__(self, connector_ids: Iterable[int], context: Context, now: datetime):
         self.ctx = context
         self.connectors = {cid: Connector(cid, context, now) for cid in sorted(connector_ids)}
+        self.site_limit: float | None = None  # the backend's `limit` for connector 0
         self._effects: list[Effect] = []  # effects of the pile as a whole
 
     def handle(self, event: ev.Event, now: datetime) -> list[Effect]:
@@ -38,14 +41,22 @@ class Pile:
         return reply, self._drain()
 
     def snapshots(self) -> dict[int, dict[str, Any]]:
-        return {cid: c.snapshot() for cid, c in self.connectors.items()}
+        """Every connector's, and under 0 the pile's own (the backend's site limit)."""
+        pile = {0: {"site_limit": self.site_limit}}
+        return pile | {cid: c.snapshot() for cid, c in self.connectors.items()}
 
     def restore(self, snapshots: dict[int, dict[str, Any]], now: datetime) -> list[Effect]:
         """Rebuilds every connector the journal knows after a restart (see Connector.restore)."""
         for cid, snapshot in snapshots.items():
-            if cid in self.connectors:
+            if cid == 0:
+                self.site_limit = snapshot.get("site_limit")
+            elif cid in self.connectors:
                 self.connectors[cid].restore(snapshot, now)
         return self._drain()
+
+    def site_max_current_a(self) -> float | None:
+        """The backend's limit for the site if it gave one, else the config's."""
+        return self.site_limit if self.site_limit is not None else self.ctx.site_max_current_a
 
     def shut_down(self, now: datetime) -> list[Effect]:
         """The daemon is stopping: running transactions stop (reason Reboot) and are billed."""
@@ -61,8 +72,15 @@ class Pile:
         )
 
     def _drain(self) -> list[Effect]:
+        self._share()
         effects, self._effects = self._effects, []
         return effects + [e for c in self.connectors.values() for e in c.drain()]
+
+    def _share(self) -> None:
+        claims = [claim for c in self.connectors.values() if (claim := c.claim()) is not None]
+        offers = share(self.site_max_current_a(), claims)
+        for cid, connector in self.connectors.items():
+            connector.offer = offers.get(cid, 0.0)
 
     def _execute(self, command: cmd.Command, now: datetime) -> cmd.Reply:
         match command:
@@ -106,6 +124,14 @@ class Pile:
                     if connector
                     else cmd.rejected("UnknownConnector")
                 )
+            case cmd.SetLimit(connector=cid, max_current_a=amps):
+                if cid == 0:
+                    self.site_limit = amps
+                elif cid in self.connectors:
+                    self.connectors[cid].backend_limit = amps
+                else:
+                    return cmd.rejected("UnknownConnector")
+                return cmd.ACCEPTED
             case cmd.Trigger(what=what):
                 self._trigger(what, now)
                 return cmd.ACCEPTED

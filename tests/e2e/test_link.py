@@ -249,6 +249,9 @@ def test_pilectl_status_json_and_table(rig: Any) -> None:
         "relay_closed",
         "cable_locked",
         "fault",
+        "cp",
+        "current_limit_a",
+        "pp_a",
         "meter",
     }
     assert (c2["id"], c2["state"], c2["relay_closed"], c2["cable_locked"]) == (
@@ -257,9 +260,10 @@ def test_pilectl_status_json_and_table(rig: Any) -> None:
         True,
         True,
     )
+    assert (c2["cp"], c2["current_limit_a"], c2["pp_a"]) == ("C", 32.0, 32)
     table = pilectl("--socket", str(rig.pile.socket), "status")
     assert table.returncode == 0, table.stderr
-    assert "charging" in table.stdout and "connected" in table.stdout
+    assert "charging" in table.stdout and "connected" in table.stdout and "C 32A" in table.stdout
 
 
 def test_pilectl_sim_refuses_nonsense_in_one_line(rig: Any) -> None:
