@@ -39,9 +39,17 @@ def every_state() -> dict[str, Screen]:
     snap("locked_out")
     b.advance(300)
     b.do("code", 1, "123456")
-    b.sim.ev_power(1, 350_000)  # an ultra-fast charger: long figures
-    b.advance(3 * 3600, step=60)
+    b.sim.ev_power(1, 350_000)  # it takes all the pilot offers (32 A, 22 kW)
+    b.advance(48 * 3600, step=600)  # two days: long figures
     snap("charging")
+    b.do("ev_power", 1, 0)
+    b.advance(1)  # the meter's next reading: it draws nothing
+    snap("paused_by_vehicle")
+    b.command(cmd.SetLimit(1, 0.0))
+    b.advance(1)
+    snap("waiting_for_power")
+    b.command(cmd.SetLimit(1, None))
+    b.do("ev_power", 1, 350_000)
     b.do("stop_button")
     snap("awaiting_payment")
     shown["awaiting_payment_offline"] = screen_for(c, b.now, START, SUPPORT, online=False)

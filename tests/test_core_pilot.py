@@ -4,6 +4,8 @@ limits and the site's sharing."""
 
 from pile_controller.backend.wire import ocpp_status
 from pile_controller.core import commands as cmd
+from pile_controller.core import effects as fx
+from pile_controller.core import events as ev
 from pile_controller.core.pilot import CpState
 from rig.bench import Bench
 
@@ -55,8 +57,12 @@ def test_a_flapping_pilot_does_not_make_the_contactor_chatter() -> None:
     b = Bench()
     charging(b)
     b.do("ev_power", 1, 0)
-    b.do("ev_power", 1, 7000)  # back within the same instant
-    assert not b.relay_closed(), "closed again without resting"
+    effects = b.pile.handle(ev.PilotState(1, CpState.C), b.now)  # back within the same instant
+    assert not any(isinstance(e, fx.CloseRelay) for e in effects), "closed without resting"
+    assert [e.text for e in effects if isinstance(e, fx.Note)] == [
+        "the pilot flaps: the contactor rests 1 s before each close"
+    ]
+    b.sim.ev_power(1, 7000)
     b.advance(1)
     assert b.relay_closed()
 

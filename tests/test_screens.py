@@ -29,6 +29,8 @@ def test_every_state_has_its_screen() -> None:
         "authenticating_offline",
         "locked_out",
         "charging",
+        "paused_by_vehicle",
+        "waiting_for_power",
         "awaiting_payment",
         "awaiting_payment_offline",
         "unlocked",

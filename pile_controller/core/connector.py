@@ -34,6 +34,7 @@ from pile_controller.core.effects import (
     CloseRelay,
     Effect,
     LockCable,
+    Note,
     OpenRelay,
     Publish,
     PublishStatus,
@@ -258,6 +259,7 @@ class Connector:
         self.relay_opened_at: datetime | None = None
         self.unused_since: datetime | None = None
         self.unused_cap: float | None = None  # what it claims while it leaves current unused
+        self._noted_flapping = False  # said once in the log, for the life of the process
         self.relay_closed = False  # what we commanded
         self.relay_feedback = False  # what the contactor reports
         # When the last relay/lock command reached the device; None while one waits to be
@@ -936,10 +938,16 @@ class Connector:
             self.relay_changed_at = None
             self.relay_opened_at = self.now
             self._effects.append(OpenRelay(self.id))
-        elif not self.relay_closed and may_power and self.pilot_offer is not None and rested:
-            self.relay_closed = True
-            self.relay_changed_at = None
-            self._effects.append(CloseRelay(self.id))
+        elif not self.relay_closed and may_power and self.pilot_offer is not None:
+            if rested:
+                self.relay_closed = True
+                self.relay_changed_at = None
+                self._effects.append(CloseRelay(self.id))
+            elif not self._noted_flapping:
+                self._noted_flapping = True
+                self._effects.append(
+                    Note(self.id, "the pilot flaps: the contactor rests 1 s before each close")
+                )
         may_release = (
             self.state in RELEASABLE
             and not self.relay_closed

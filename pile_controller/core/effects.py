@@ -60,6 +60,14 @@ class SaveTariff:
 
 
 @dataclass(frozen=True)
+class Note:
+    """Something a technician should find in the log (said once, not on every step)."""
+
+    connector: int
+    text: str
+
+
+@dataclass(frozen=True)
 class PublishStatus:
     connector: int
 
@@ -79,5 +87,6 @@ Effect = (
     | Publish
     | SaveTariff
     | PublishStatus
+    | Note
     | PublishOnline
 )
