@@ -17,7 +17,9 @@ def open_hardware(settings: config.Settings) -> Interlock:
     over Modbus, all behind the interlock."""
     if settings.hal.driver != "sim":
         raise config.ConfigError(['hal.driver: "rpi" is not supported by this version yet'])
-    pile = SimPile([c.id for c in settings.connectors])
+    pile = SimPile(
+        [c.id for c in settings.connectors], phases={c.id: c.phases for c in settings.connectors}
+    )
     for c in settings.connectors:
         if c.meter.model != config.SIM_METER:
             from hal.modbus import endpoint_of, open_meter

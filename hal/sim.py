@@ -71,10 +71,8 @@ class SimVehicle:
 class SimPilot:
     """The control pilot's PWM as the simulated vehicle sees it: the current it offers."""
 
-    PHASES = 3
-
-    def __init__(self, cid: int, pile: SimPile):
-        self.cid, self.pile = cid, pile
+    def __init__(self, cid: int, pile: SimPile, phases: int):
+        self.cid, self.pile, self.phases = cid, pile, phases
         self.offer_a: float | None = None
 
     def pwm_on(self, duty_percent: float) -> None:
@@ -94,7 +92,7 @@ class SimPilot:
         self.pile.vehicle_moved(self.cid)
 
     def max_power_w(self) -> float:
-        return (self.offer_a or 0.0) * SimMeter.VOLTAGE * self.PHASES
+        return (self.offer_a or 0.0) * SimMeter.VOLTAGE * self.phases
 
 
 class SimRelay:
@@ -183,11 +181,11 @@ class SimMeter:
                 raise MeterError(f"simulated meter {self.cid}: no response")
             self.integrate()
             power = self.power_w()
-            current = round(power / 3 / self.VOLTAGE, 3)
+            phases = self.pile.pilots[self.cid].phases
+            current = round(power / phases / self.VOLTAGE, 3)
+            currents = (current,) * phases + (0.0,) * (3 - phases)
             # Whole watt-hours, as a meter's counter shows them (rounding off float dust first).
-            return ev.Reading(
-                int(round(self.register_wh, 6)), power, (self.VOLTAGE,) * 3, (current,) * 3
-            )
+            return ev.Reading(int(round(self.register_wh, 6)), power, (self.VOLTAGE,) * 3, currents)
 
     def close(self) -> None:
         pass
@@ -196,7 +194,12 @@ class SimMeter:
 class SimPile:
     """All simulated devices of a pile, plus the knobs `pilectl sim` turns."""
 
-    def __init__(self, connector_ids: list[int], clock: Clock = time.monotonic):
+    def __init__(
+        self,
+        connector_ids: list[int],
+        clock: Clock = time.monotonic,
+        phases: dict[int, int] | None = None,  # what each connector supplies (default 3)
+    ):
         self.skipped = 0.0  # seconds `skip` jumped ahead: the vehicle charges through them
         self.clock: Clock = lambda: clock() + self.skipped
         self.lock = threading.RLock()
@@ -206,7 +209,7 @@ class SimPile:
         self.rcd = False
         self.vehicles = {c: SimVehicle() for c in connector_ids}
         self.relays = {c: SimRelay(c, self) for c in connector_ids}
-        self.pilots = {c: SimPilot(c, self) for c in connector_ids}
+        self.pilots = {c: SimPilot(c, self, (phases or {}).get(c, 3)) for c in connector_ids}
         self.locks = {c: SimLock(c, self) for c in connector_ids}
         self.meters = {c: SimMeter(c, self) for c in connector_ids}
         self.connectors = {

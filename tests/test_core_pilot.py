@@ -208,3 +208,14 @@ def test_a_vehicle_that_wants_more_again_gets_its_share_back() -> None:
     b.sim.ev_power(1, 22000)
     b.advance(2)
     assert b.c(1).pilot_offer == 16.0 and b.c(2).pilot_offer == 16.0
+
+
+def test_a_single_phase_connector_draws_the_offer_on_one_phase() -> None:
+    b = Bench()
+    b.sim.pilots[1].phases = 1  # as a connector with phases = 1 is simulated
+    b.sim.ev_power(1, 22000)
+    charging(b)
+    b.advance(1)
+    reading = b.c(1).reading
+    assert reading is not None and reading.power_w == 32 * 230
+    assert reading.current_a == (32.0, 0.0, 0.0)

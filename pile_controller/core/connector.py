@@ -173,7 +173,6 @@ class Outlet:
     """One connector's electrical side, from its settings."""
 
     max_current_a: float
-    phases: int
     ventilation: bool  # may charge in the pilot's D (the vehicle asks for ventilation)
     tethered: bool  # a fixed cable: no proximity (PP) limit
 
@@ -212,7 +211,7 @@ class Context:
         return cls(
             pile_id=s.pile.id,
             outlets={
-                c.id: Outlet(c.max_current_a, c.phases, c.ventilation, c.cable == "tethered")
+                c.id: Outlet(c.max_current_a, c.ventilation, c.cable == "tethered")
                 for c in s.connectors
             },
             site_max_current_a=s.pile.max_current_a,
