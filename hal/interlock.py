@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from hal.interfaces import ConnectorHardware, Hardware, Relay, Sink
 from pile_controller.core import events as ev
-from pile_controller.core.pilot import CpState
+from pile_controller.core.pilot import CpState, asks_for_power
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Conditions:
             return "no vehicle connected"
         if not self.locked:
             return "the cable lock does not report locked"
-        if not (self.cp is CpState.C or (self.cp is CpState.D and self.ventilation)):
+        if not asks_for_power(self.cp, self.ventilation):
             return f"the vehicle does not ask for power (pilot {self.cp})"
         if not self.diode_ok:
             return "the vehicle's diode is missing"

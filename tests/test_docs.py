@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pile_controller import config
 from pile_controller.backend.schemas import command_names
-from pile_controller.core.diagram import mermaid
+from pile_controller.core.diagram import mermaid, pilot_rules
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -20,6 +20,10 @@ def keys(schema: dict[str, config.Key], prefix: str = "") -> list[str]:
 
 def test_the_state_diagram_in_the_docs_is_the_machines() -> None:
     assert mermaid() in (DOCS / "STATES.md").read_text()
+
+
+def test_the_pilots_rules_in_the_docs_are_the_cores() -> None:
+    assert pilot_rules() in (DOCS / "STATES.md").read_text()
 
 
 def test_every_config_key_is_documented() -> None:

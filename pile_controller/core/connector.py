@@ -43,7 +43,7 @@ from pile_controller.core.effects import (
     UnlockCable,
 )
 from pile_controller.core.faults import CATALOGUE, Fault, FaultCode
-from pile_controller.core.pilot import MIN_A, CpState
+from pile_controller.core.pilot import CLEARS_FAULT, FAULTY, MIN_A, CpState, asks_for_power
 from pile_controller.core.reservations import CodeGate, Reservation, Verdict
 from pile_controller.core.sharing import Claim
 from pile_controller.core.tariff import Tariff
@@ -706,11 +706,9 @@ class Connector:
 
     def _pilot_state(self, state: CpState) -> None:
         self.cp = state
-        if state in (CpState.A, CpState.B):
+        if state in CLEARS_FAULT:
             self._set_fault(FaultCode.PILOT_FAULT, False)
-        elif state in (CpState.E, CpState.F) and (
-            self.authorization is not None or self.pilot_offer is not None
-        ):
+        elif state in FAULTY and (self.authorization is not None or self.pilot_offer is not None):
             self._set_fault(FaultCode.PILOT_FAULT, True)  # a short, -12 V, no diode
 
     def _session_may_draw(self) -> bool:
@@ -727,7 +725,7 @@ class Connector:
         )
 
     def _vehicle_asks(self) -> bool:
-        return self.cp is CpState.C or (self.cp is CpState.D and self.outlet.ventilation)
+        return asks_for_power(self.cp, self.outlet.ventilation)
 
     def _current_used(self) -> float | None:
         r = self.reading

@@ -31,6 +31,24 @@ class CpState(StrEnum):
     F = "F"  # the pile says it is not available, or the vehicle's diode is missing (-12 V)
 
 
+MEANING = {
+    CpState.A: "no vehicle",
+    CpState.B: "vehicle connected",
+    CpState.C: "vehicle asks for power",
+    CpState.D: "asks for power, with ventilation",
+    CpState.E: "no pilot (a short, or no power)",
+    CpState.F: "-12 V: not available, or no diode",
+}
+ASKS_FOR_POWER = frozenset({CpState.C})  # and D, where the connector ventilates
+ASKS_WITH_VENTILATION = frozenset({CpState.D})
+FAULTY = frozenset({CpState.E, CpState.F})  # PilotFault while a session runs or the PWM is on
+CLEARS_FAULT = frozenset({CpState.A, CpState.B})
+
+
+def asks_for_power(state: CpState, ventilation: bool) -> bool:
+    return state in ASKS_FOR_POWER or (ventilation and state in ASKS_WITH_VENTILATION)
+
+
 def duty_for(amps: float) -> float:
     """The duty cycle (per cent) that offers `amps`; ValueError outside 6..80 A."""
     if not MIN_A <= amps <= MAX_A:
