@@ -42,7 +42,9 @@ class Pilot(Protocol):
     available). Events in, through the sink: `PilotState` on every change of state A..F,
     `DiodeCheck` when the low side of the PWM shows the vehicle's diode missing or back, and
     `CableAmpacity` when a socket's cable is plugged or unplugged (PP). The contactor's mirror
-    contact is the relay's feedback (`RelayFeedback`)."""
+    contact is the relay's feedback (`RelayFeedback`). What EVerest calls the hardware's
+    capabilities (the most current, the phases, ventilation, a tethered cable) are the
+    connector's settings (`[[connectors]]` in the config)."""
 
     def pwm_on(self, duty_percent: float) -> None: ...
     def pwm_off(self) -> None: ...

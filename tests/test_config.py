@@ -1,5 +1,6 @@
 """config.toml: every key of CONTRACT §7 read and checked, one line per problem."""
 
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 
@@ -226,3 +227,29 @@ def test_the_contract_example_meter_is_valid(tmp_path: Path) -> None:
 def test_meter_mistakes_name_the_key(tmp_path: Path, meter: str, expected: str) -> None:
     [problem] = problems(tmp_path, edit('meter = { model = "sim" }', f"meter = {meter}"))
     assert problem.startswith(expected), problem
+
+
+def test_the_pilots_keys_are_checked_one_line_each() -> None:
+    text = edit(
+        'meter = { model = "sim" }',
+        'meter = { model = "sim" }\nmax_current_a = 5\nphases = 2\ncable = "coiled"',
+    ).replace("lon = 114.0579 }", "lon = 114.0579 }\nmax_current_a = 4")
+    assert problems_of(text) == [
+        "pile.max_current_a: must be between 6 and 1000, got 4",
+        "connectors[0].max_current_a: must be between 6 and 80, got 5",
+        "connectors[0].phases: must be 1 or 3, got 2",
+        'connectors[0].cable: must be one of "socket", "tethered", got \'coiled\'',
+    ]
+
+
+def test_a_connector_without_pilot_keys_gets_the_defaults() -> None:
+    settings = config.from_toml(tomllib.loads(CONTRACT_EXAMPLE), Path("c.toml"))
+    c = settings.connectors[0]
+    assert (c.max_current_a, c.phases, c.ventilation, c.cable) == (32.0, 3, False, "socket")
+    assert settings.pile.max_current_a is None
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(config.ConfigError) as caught:
+        config.from_toml(tomllib.loads(text), Path("c.toml"))
+    return caught.value.problems
