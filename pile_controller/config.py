@@ -58,6 +58,7 @@ class Spec:
     check: Check | None = None
     convert: Convert | None = None  # from TOML's value to the field's, where they differ
     table_of: type | None = None  # the dataclass whose fields are the keys of its table
+    pin: bool = False  # a GPIO pin: `5`, or `{ pin = 5, active_low = true }`
 
 
 def setting(
@@ -65,8 +66,9 @@ def setting(
     check: Check | None = None,
     convert: Convert | None = None,
     table_of: type | None = None,
+    pin: bool = False,
 ) -> Any:
-    return dataclasses.field(metadata={"setting": Spec(default, check, convert, table_of)})
+    return dataclasses.field(metadata={"setting": Spec(default, check, convert, table_of, pin)})
 
 
 # --- checks of single values ------------------------------------------------------------------
@@ -168,10 +170,23 @@ class BackendSettings:
 
 
 @dataclass(frozen=True)
+class Pin:
+    """A GPIO pin (BCM numbering), high when active unless `active_low`."""
+
+    pin: int = setting(check=between(2, 27))
+    active_low: bool = setting(default=False)
+
+
+@dataclass(frozen=True)
 class HalSettings:
     driver: str = setting(check=one_of("sim", "rpi"))
     relay_feedback_ms: int = setting(default=200, check=between(10, 5000))
     lock_feedback_ms: int = setting(default=1000, check=between(10, 10000))
+    # The Raspberry Pi driver's (CONTRACT 9.3); the simulated hardware ignores them.
+    pwm_root: Path = setting(default="/sys/class/pwm")
+    estop: Pin | None = setting(default=None, pin=True)  # required by the rpi driver
+    rcd_fault: Pin | None = setting(default=None, pin=True)
+    lock_pulse_ms: int = setting(default=300, check=between(20, 5000))
 
 
 @dataclass(frozen=True)
@@ -244,6 +259,36 @@ class MeterSettings:
 
 
 @dataclass(frozen=True)
+class PinSettings:
+    """A connector's GPIO pins (`[[connectors]].pins`)."""
+
+    relay: Pin = setting(pin=True)
+    relay_feedback: Pin = setting(pin=True)  # the contactor's mirror contact: high = closed
+    lock: Pin = setting(pin=True)  # a pulse with `unlock`, else a level (high = locked)
+    unlock: Pin | None = setting(default=None, pin=True)
+    lock_feedback: Pin = setting(pin=True)  # high = locked
+    stop_button: Pin | None = setting(default=None, pin=True)
+
+
+@dataclass(frozen=True)
+class PilotSettings:
+    """A connector's control pilot front end: a kernel PWM channel and an MCP300x input."""
+
+    pwm_chip: int = setting(default=0, check=between(0, 15))
+    pwm_channel: int = setting(default=0, check=between(0, 15))
+    spi_bus: int = setting(default=0, check=between(0, 6))
+    spi_device: int = setting(default=0, check=between(0, 3))
+    adc_channel: int = setting(default=0, check=between(0, 7))
+    volts_per_count: float = setting(default=0.0293, check=between(0.001, 1))
+    offset_v: float = setting(default=-15.0, check=between(-50, 50))
+
+
+@dataclass(frozen=True)
+class KeypadSettings:
+    device: Path = setting()  # a Linux input device (evdev)
+
+
+@dataclass(frozen=True)
 class ConnectorSettings:
     id: int = setting(check=between(1, 32))
     meter: MeterSettings = setting()
@@ -253,6 +298,9 @@ class ConnectorSettings:
     )
     ventilation: bool = setting(default=False)  # the pilot's D (asks for ventilation) may charge
     cable: str = setting(default="socket", check=one_of("socket", "tethered"))
+    pins: PinSettings | None = setting(default=None)  # required by the rpi driver
+    pilot: PilotSettings | None = setting(default=None)  # required by the rpi driver
+    keypad: KeypadSettings | None = setting(default=None)
 
 
 @dataclass(frozen=True)
@@ -295,6 +343,8 @@ def schema_of(cls: type) -> dict[str, Key]:
 
 def kind_of(hint: Any, spec: Spec) -> tuple[str, dict[str, Key] | None]:
     field_type = optional_of(hint)
+    if spec.pin:
+        return "pin", schema_of(field_type)
     if spec.table_of is not None:
         return "table", schema_of(spec.table_of)
     if dataclasses.is_dataclass(field_type):
@@ -387,6 +437,33 @@ def check_meter(
             problems.append(f"{where}.{name}: required for transport {transport!r}")
 
 
+def check_rpi(values: dict[str, Any], problems: list[str]) -> None:
+    """What the Raspberry Pi driver needs: an e-stop, each connector's pins and pilot, and no
+    pin used twice."""
+    hal = values["hal"]
+    if hal.get("estop") is None:
+        problems.append('hal.estop: required with driver "rpi" (the e-stop loop\'s pin)')
+    used: dict[int, str] = {}
+
+    def claim(pin: dict[str, Any] | None, where: str) -> None:
+        number = pin.get("pin") if pin else None
+        if number is None:
+            return
+        if number in used:
+            problems.append(f"{where}: BCM {number} is used twice (also {used[number]})")
+        else:
+            used[number] = where
+
+    claim(hal.get("estop"), "hal.estop")
+    claim(hal.get("rcd_fault"), "hal.rcd_fault")
+    for i, connector in enumerate(values.get("connectors") or []):
+        for part in ("pins", "pilot"):
+            if connector.get(part) is None:
+                problems.append(f'connectors[{i}].{part}: required with driver "rpi"')
+        for name, pin in (connector.get("pins") or {}).items():
+            claim(pin, f"connectors[{i}].pins.{name}")
+
+
 # --- reading the file -------------------------------------------------------------------------
 
 
@@ -419,6 +496,8 @@ def from_toml(raw: dict[str, Any], path: Path, meter_models: set[str] | None = N
 
         meter_models = known_models()
     check_connectors(values.get("connectors") or [], problems, meter_models)
+    if (values.get("hal") or {}).get("driver") == "rpi":
+        check_rpi(values, problems)
     if problems:
         raise ConfigError(problems)
     source = path.resolve()

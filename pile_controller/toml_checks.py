@@ -44,6 +44,7 @@ KIND_NAMES = {
     "bool": "true or false",
     "table": "a table",
     "array": "an array of tables",
+    "pin": "a BCM pin number or a table { pin = N, active_low = true }",
 }
 
 
@@ -68,6 +69,7 @@ def has_kind(value: Any, kind: str) -> bool:
         "str": isinstance(value, str),
         "table": isinstance(value, dict),
         "array": isinstance(value, list) and all(isinstance(v, dict) for v in value),
+        "pin": isinstance(value, int | dict),
     }.get(kind, False)
 
 
@@ -103,6 +105,10 @@ def read_value(value: Any, key: Key, where: str, problems: list[str]) -> Any:
     if not has_kind(value, key.kind):
         problems.append(f"{where}: expected {KIND_NAMES[key.kind]}, got {type_name(value)}")
         return None
+    if key.kind == "pin" and key.table is not None:  # `5` is short for `{ pin = 5 }`
+        return read_table(
+            value if isinstance(value, dict) else {"pin": value}, key.table, where, problems
+        )
     if key.kind == "table" and key.table is not None:
         return read_table(value, key.table, where, problems)
     if key.kind == "array" and key.table is not None:

@@ -253,3 +253,50 @@ def problems_of(text: str) -> list[str]:
     with pytest.raises(config.ConfigError) as caught:
         config.from_toml(tomllib.loads(text), Path("c.toml"))
     return caught.value.problems
+
+
+RPI = (ROOT / "config.rpi.toml").read_text()
+
+
+def test_the_shipped_raspberry_pi_example_is_valid() -> None:
+    s = config.load(ROOT / "config.rpi.toml")
+    assert s.hal.estop == config.Pin(4, True) and s.hal.rcd_fault == config.Pin(17, False)
+    pins = s.connectors[0].pins
+    assert (
+        pins is not None
+        and pins.relay == config.Pin(5, False)
+        and pins.stop_button == config.Pin(21, True)
+    )
+    pilot = s.connectors[1].pilot
+    assert pilot is not None and (pilot.pwm_channel, pilot.adc_channel) == (1, 1)
+
+
+def test_a_pin_used_twice_or_out_of_range_is_named() -> None:
+    text = RPI.replace("relay_feedback = 16", "relay_feedback = 5").replace(
+        "rcd_fault = { pin = 17 }", "rcd_fault = { pin = 28 }"
+    )
+    assert problems_of(text) == [
+        "hal.rcd_fault.pin: must be between 2 and 27, got 28",
+        "connectors[1].pins.relay_feedback: BCM 5 is used twice (also connectors[0].pins.relay)",
+    ]
+
+
+def test_the_rpi_driver_needs_an_estop_and_each_connectors_pins_and_pilot() -> None:
+    text = RPI.replace("estop = { pin = 4, active_low = true }", "")
+    text = text.replace(
+        "pilot = { pwm_chip = 0, pwm_channel = 1, spi_bus = 0, spi_device = 0, adc_channel = 1, "
+        "volts_per_count = 0.0293, offset_v = -15.0 }",
+        "",
+    )
+    assert problems_of(text) == [
+        'hal.estop: required with driver "rpi" (the e-stop loop\'s pin)',
+        'connectors[1].pilot: required with driver "rpi"',
+    ]
+
+
+def test_a_pin_is_a_number_or_a_table_and_nothing_else() -> None:
+    text = RPI.replace("lock_feedback = 26", 'lock_feedback = "26"')
+    assert problems_of(text) == [
+        "connectors[0].pins.lock_feedback: expected a BCM pin number or a table "
+        "{ pin = N, active_low = true }, got a string"
+    ]
