@@ -1,0 +1,195 @@
+"""A pile's devices on a Raspberry Pi (CONTRACT 9.3): per connector a relay with its mirror
+contact, a cable lock with its feedback, a stop button, a control pilot (kernel PWM out, an
+MCP300x in) and a Modbus meter; the pile's e-stop loop and RCD fault input.
+
+Inputs report through the sink on the GPIO library's thread (or the pilot sampler's); put
+beneath the interlock, their openings act there. At `attach` every input is reported as it
+stands first, so the core and the interlock start from the hardware's real positions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from hal.interfaces import ConnectorHardware, Meter, Sink
+from hal.rpi import gpio
+from hal.rpi.adc import PilotSampler, Scale, Spi
+from hal.rpi.pwm import SysfsPwm
+from pile_controller import config
+from pile_controller.core import events as ev
+from pile_controller.core.pilot import CpState
+
+SAMPLE_PERIOD_S = 0.02  # each pilot is read 50 times a second: C -> B seen within 20 ms
+
+
+class GpioRelay:
+    def __init__(self, out: gpio.Output):
+        self.out = out
+
+    def close(self) -> None:
+        self.out.set(True)
+
+    def open(self) -> None:
+        self.out.set(False)
+
+
+class RpiPilot:
+    """The pilot's PWM on a kernel channel; `offering` tells the sampler to check the diode."""
+
+    def __init__(self, pwm: SysfsPwm):
+        self.pwm = pwm
+        self.offering = False
+
+    def pwm_on(self, duty_percent: float) -> None:
+        self.pwm.offer(duty_percent)
+        self.offering = True
+
+    def pwm_off(self) -> None:
+        self.offering = False
+        self.pwm.constant_high()
+
+    def pwm_f(self) -> None:
+        self.offering = False
+        self.pwm.constant_low()
+
+
+class RpiConnector:
+    def __init__(
+        self,
+        cid: int,
+        c: config.ConnectorSettings,
+        hal: config.HalSettings,
+        spi: Spi,
+        meter: Meter,
+        report: Callable[[ev.Event], None],
+    ):
+        assert c.pins is not None and c.pilot is not None  # check-config requires them
+        self.cid, self.report = cid, report
+        pins = c.pins
+        self.relay = GpioRelay(gpio.Output(pins.relay))
+        self.relay_feedback = gpio.Input(
+            pins.relay_feedback, lambda closed: report(ev.RelayFeedback(cid, closed))
+        )
+        self.lock_feedback = gpio.Input(
+            pins.lock_feedback, lambda locked: report(ev.LockFeedback(cid, locked))
+        )
+        unlock = gpio.Output(pins.unlock) if pins.unlock else None
+        self.lock = gpio.PulsedLock(
+            gpio.Output(pins.lock), unlock, hal.lock_pulse_ms / 1000, self._lock_settled
+        )
+        self.stop_button = (
+            gpio.Input(pins.stop_button, self._stop_button) if pins.stop_button else None
+        )
+        self.pwm = SysfsPwm(hal.pwm_root, c.pilot.pwm_chip, c.pilot.pwm_channel)
+        self.pwm.open()
+        self.pilot = RpiPilot(self.pwm)
+        scale = Scale(c.pilot.volts_per_count, c.pilot.offset_v)
+        self.sampler = PilotSampler(spi, c.pilot.adc_channel, scale)
+        self.cp = CpState.A
+        self.diode_ok = True
+        self.hardware = ConnectorHardware(self.relay, self.lock, meter, self.pilot)
+
+    def _lock_settled(self) -> None:
+        self.report(ev.LockFeedback(self.cid, self.lock_feedback.active))
+
+    def _stop_button(self, pressed: bool) -> None:
+        if pressed:
+            self.report(ev.StopButton(self.cid))
+
+    def report_positions(self) -> None:
+        self.report(ev.RelayFeedback(self.cid, self.relay_feedback.active))
+        self.report(ev.LockFeedback(self.cid, self.lock_feedback.active))
+
+    def sample(self) -> None:
+        """One burst of the pilot: its state (and plug, unplug) and the diode, if they changed."""
+        state, diode = self.sampler.classify(self.sampler.sample(), self.pilot.offering)
+        if state != self.cp:
+            was_plugged = self.cp in (CpState.B, CpState.C, CpState.D)
+            self.cp = state
+            self.report(ev.PilotState(self.cid, state))
+            plugged = state in (CpState.B, CpState.C, CpState.D)
+            if plugged and not was_plugged:
+                self.report(ev.PlugIn(self.cid))
+            elif state is CpState.A and was_plugged:
+                self.report(ev.Unplug(self.cid))
+        if diode != self.diode_ok:
+            self.diode_ok = diode
+            self.report(ev.DiodeCheck(self.cid, diode))
+
+    def close(self) -> None:
+        self.relay.open()
+        self.pilot.pwm_off()
+
+
+class RpiPile:
+    """The Hardware of a Raspberry Pi pile; `spi_open(bus, device)` and `meters` are given so
+    that tests can stand in for spidev and the Modbus meters."""
+
+    def __init__(
+        self,
+        settings: config.Settings,
+        meters: dict[int, Meter],
+        spi_open: Callable[[int, int], Spi],
+    ):
+        self._sink: Sink | None = None
+        gpio.start()
+        hal = settings.hal
+        assert hal.estop is not None  # check-config requires it
+        self.estop = gpio.Input(hal.estop, lambda on: self._report(ev.EmergencyStop(on)))
+        self.rcd = (
+            gpio.Input(hal.rcd_fault, lambda on: self._report(ev.RcdTrip(on)))
+            if hal.rcd_fault
+            else None
+        )
+        spis: dict[tuple[int, int], Spi] = {}
+        self.rpi: dict[int, RpiConnector] = {}
+        for c in settings.connectors:
+            assert c.pilot is not None
+            where = (c.pilot.spi_bus, c.pilot.spi_device)
+            spi = spis[where] = spis.get(where) or spi_open(*where)
+            self.rpi[c.id] = RpiConnector(c.id, c, hal, spi, meters[c.id], self._report)
+        self.connectors = {cid: r.hardware for cid, r in self.rpi.items()}
+        self._stop = threading.Event()
+        self._sampler: threading.Thread | None = None
+
+    def attach(self, sink: Sink) -> None:
+        self._sink = sink
+        if self.estop.active:
+            self._report(ev.EmergencyStop(True))
+        if self.rcd is not None and self.rcd.active:
+            self._report(ev.RcdTrip(True))
+        for connector in self.rpi.values():
+            connector.report_positions()
+            connector.sample()
+        self._sampler = threading.Thread(target=self._sample, name="pilot-sampler", daemon=True)
+        self._sampler.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.join(timeout=1)
+        for connector in self.rpi.values():
+            connector.close()
+        self._sink = None
+
+    def _sample(self) -> None:
+        while not self._stop.wait(SAMPLE_PERIOD_S):
+            for connector in self.rpi.values():
+                connector.sample()
+
+    def _report(self, event: ev.Event) -> None:
+        if self._sink is not None:
+            self._sink(event)
+
+
+def open_spi(bus: int, device: int) -> Any:
+    """The MCP300x's SPI device: mode 0, at most 1 MHz (CONTRACT 9.3)."""
+    import spidev
+
+    spi = spidev.SpiDev()
+    spi.open(bus, device)
+    spi.mode = 0
+    spi.max_speed_hz = 1_000_000
+    return spi
