@@ -1,0 +1,128 @@
+"""The Raspberry Pi backend over the fake RPi.GPIO (tests/fakes), as far as it can be measured
+without a board:
+
+- e-stop edge fired from the library's callback thread -> relay output low, through the
+  interlock, over 10,000 trials (the fake's dispatch costs what RPi.GPIO's own thread would);
+- the pilot sampler's cost: per cent of one core for one and for two connectors, with a fake
+  spidev (a Python call per sample, where the real one is an ioctl: an upper bound).
+
+`python -m benchmarks.rpi [--trials 10000]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "fakes"))
+
+import RPi.GPIO as GPIO  # noqa: E402, N814
+
+from benchmarks.run import percentile  # noqa: E402
+from hal.interlock import Interlock  # noqa: E402
+from hal.rpi import gpio  # noqa: E402
+from hal.rpi import pile as rpi_pile  # noqa: E402
+from pile_controller import config  # noqa: E402
+from pile_controller.core.events import Reading  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RELAY, LOCK_FEEDBACK, ESTOP = 5, 26, 4
+
+
+class Meter:
+    def read(self) -> Reading:
+        return Reading(0, 0.0)
+
+    def close(self) -> None:
+        pass
+
+
+class Line:
+    """An MCP3008 with a vehicle asking for power on every channel (+6 V / -12 V)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def xfer2(self, data: list[int]) -> list[int]:
+        self.n += 1
+        count = 717 if self.n % 2 else 102  # +6 V, -12 V
+        return [0, count >> 8, count & 0xFF]
+
+
+def board(workdir: Path, connectors: int) -> rpi_pile.RpiPile:
+    GPIO.reset()
+    for channel in range(connectors):
+        folder = workdir / "pwmchip0" / f"pwm{channel}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("period", "duty_cycle", "enable"):
+            (folder / name).write_text("0\n")
+    settings = config.load(ROOT / "config.rpi.toml")
+    settings = dataclasses.replace(
+        settings,
+        hal=dataclasses.replace(settings.hal, pwm_root=workdir),
+        connectors=settings.connectors[:connectors],
+    )
+    meters = {c.id: Meter() for c in settings.connectors}
+    return rpi_pile.RpiPile(settings, meters, lambda bus, device: Line())  # type: ignore[arg-type]
+
+
+def estop_trials(workdir: Path, trials: int) -> list[float]:
+    gpio.RELEASE_STABLE_S = 0.0005  # the release is not what is measured
+    pile = board(workdir, 1)
+    interlock = Interlock(pile)
+    interlock.attach(lambda _: None)
+    GPIO.drive(LOCK_FEEDBACK, GPIO.HIGH)
+    GPIO.drive(ESTOP, GPIO.HIGH)  # the loop closed
+    GPIO.settle()
+    time.sleep(0.1)  # the sampler sees C
+    times = []
+    for _ in range(trials):
+        interlock.connectors[1].relay.close()
+        assert GPIO.level(RELAY) == GPIO.HIGH
+        seen = len(GPIO.calls)
+        fired = time.perf_counter()
+        GPIO.drive(ESTOP, GPIO.LOW)
+        GPIO.settle()
+        opened = next(t for t, name, args in GPIO.calls[seen:] if args == (RELAY, GPIO.LOW))
+        times.append((opened - fired) * 1e3)
+        GPIO.drive(ESTOP, GPIO.HIGH)
+        GPIO.settle()
+        while interlock.estop:  # the release counts once stable
+            time.sleep(0.0005)
+    interlock.close()
+    return times
+
+
+def sampling_cost(workdir: Path, connectors: int, seconds: float = 5.0) -> float:
+    pile = board(workdir / f"s{connectors}", connectors)
+    pile.attach(lambda _: None)
+    # The sampler runs on a thread of its own: the process's CPU time, idle otherwise.
+    before_cpu, before = time.process_time(), time.perf_counter()
+    time.sleep(seconds)
+    used = (time.process_time() - before_cpu) / (time.perf_counter() - before)
+    pile.close()
+    return used * 100
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=10_000)
+    trials = parser.parse_args().trials
+    with tempfile.TemporaryDirectory() as tmp:
+        times = estop_trials(Path(tmp) / "e", trials)
+        one, two = sampling_cost(Path(tmp), 1), sampling_cost(Path(tmp), 2)
+    print(f"rpi: e-stop edge -> relay output low, {len(times)} trials (ms, fake RPi.GPIO)")
+    print(
+        f"  p50 {percentile(times, 50):.4f}  p99 {percentile(times, 99):.4f}"
+        f"  max {max(times):.4f}  (target p99 <= 1 ms)"
+    )
+    print(f"rpi: pilot sampling (50 bursts of 64 a second each): {one:.1f} % of a core for one")
+    print(f"     connector, {two:.1f} % for two (fake spidev: an upper bound)")
+
+
+if __name__ == "__main__":
+    main()
