@@ -144,6 +144,12 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     sim = sub.add_parser("sim", help="drive the simulated hardware", description=SIM_USAGE)
     sim.add_argument("args", nargs="+", metavar="ARG", help=SIM_USAGE)
+    fault = sub.add_parser("fault", help="a connector's latched fault")
+    fault_sub = fault.add_subparsers(dest="fault_command", required=True)
+    clear = fault_sub.add_parser(
+        "clear", help="clear a welded contactor, a lock or pilot fault the hardware no longer shows"
+    )
+    clear.add_argument("connector", type=int)
     meter = sub.add_parser("meter", help="read a meter directly (no daemon needed)")
     meter_sub = meter.add_subparsers(dest="meter_command", required=True)
     read = meter_sub.add_parser("read", help="one reading from a Modbus meter")
@@ -203,6 +209,9 @@ def run(args: argparse.Namespace) -> str:
     if args.command == "status":
         report = ask(path, {"cmd": "status"})
         return json.dumps(report) if args.json else show_status(report)
+    if args.command == "fault":
+        ask(path, {"cmd": "fault-clear", "connector": args.connector})
+        return f"connector {args.connector}: fault cleared"
     ask(path, {"cmd": "sim", "args": args.args})
     return "ok"
 

@@ -386,6 +386,15 @@ class Daemon:
                     self.store.outbox_depth(),
                     self.now(),
                 )
+            case "fault-clear":
+                cid = request.get("connector")
+                if not isinstance(cid, int):
+                    raise RequestError("fault clear needs a connector number")
+                reply, effects = self.pile.clear_faults(cid, self.now())
+                self.apply(effects)
+                if reply != cmd.ACCEPTED:
+                    raise RequestError(f"fault clear refused: {reply.reason}")
+                return {}
             case "sim":
                 sim = getattr(self.hardware, "backend", self.hardware)
                 if not isinstance(sim, SimPile):

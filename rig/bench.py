@@ -185,6 +185,12 @@ class Bench:
         assert tx is not None and tx.amount is not None
         return self.command(cmd.Payment(tx.transaction_id, "paid", tx.amount))
 
+    def technician_clears(self, cid: int) -> cmd.Reply:
+        """`pilectl fault clear N`."""
+        reply, effects = self.pile.clear_faults(cid, self.now)
+        self.apply(effects)
+        return reply
+
     def do(self, action: str, cid: int = 1, *args: Any) -> None:
         getattr(self.sim, action)(cid, *args)
         self.apply([])

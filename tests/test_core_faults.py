@@ -53,7 +53,30 @@ def test_a_welded_relay_faults_and_keeps_the_cable_locked_even_when_paid() -> No
     assert b.cable_locked()
     assert b.command(cmd.Unlock(1)) == cmd.rejected("RelayClosed")
     b.do("weld", 1, False)
+    assert b.c(1).state == "faulted" and b.cable_locked(), "a weld is latched"
+    assert b.technician_clears(1) == cmd.ACCEPTED
     assert b.c(1).state == "unlocked" and not b.cable_locked()
+
+
+def test_a_fault_clear_is_refused_while_the_hardware_still_shows_it() -> None:
+    b = Bench()
+    b.start_reserved_session()
+    b.do("weld", 1, True)
+    b.do("stop_button")
+    b.advance(1)
+    refusal = b.technician_clears(1)
+    assert refusal == cmd.rejected("RelayWelded: the contactor's feedback still reports closed")
+    assert b.c(1).state == "faulted"
+
+
+def test_faults_that_clear_by_themselves_are_not_the_technicians() -> None:
+    b = Bench()
+    assert b.technician_clears(1) == cmd.rejected("no fault to clear")
+    b.sim.set_estop(True)
+    b.apply([])
+    assert b.technician_clears(1) == cmd.rejected(
+        "EmergencyStop clears by itself when the emergency stop is released"
+    )
 
 
 def test_a_jammed_lock_faults_and_never_closes_the_relay() -> None:

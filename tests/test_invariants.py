@@ -92,6 +92,10 @@ class PileWalk(RuleBasedStateMachine):
     def weld(self, c: int, on: bool) -> None:
         self.b.do("weld", c, on)
 
+    @rule(c=CONNECTORS)
+    def fault_clear(self, c: int) -> None:
+        self.b.technician_clears(c)
+
     @rule(c=CONNECTORS, on=st.booleans())
     def jam(self, c: int, on: bool) -> None:
         self.b.do("jam_lock", c, on)
@@ -218,6 +222,7 @@ class PileWalk(RuleBasedStateMachine):
                 b.do("force_pilot", cid, CpState.B)
             b.sim.kill_meter(cid, False)
             b.do("weld", cid, False)
+            b.technician_clears(cid)
         b.apply([])
         for cid, c in b.pile.connectors.items():
             if c.transaction is not None and not c.transaction.finished:

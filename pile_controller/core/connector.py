@@ -65,6 +65,13 @@ STATES = [
 ]
 RELEASABLE = {"idle", "reserved", "unlocked", "unavailable"}
 SUSPENDED_EV_BELOW_W = 10.0  # a vehicle drawing less than this is not charging
+# What `pilectl fault clear` may clear, once the hardware no longer shows it.
+TECHNICIAN_CLEARS = {FaultCode.RELAY_WELDED, FaultCode.CABLE_LOCK_FAILURE, FaultCode.PILOT_FAULT}
+STILL_SHOWN = {
+    FaultCode.RELAY_WELDED: "the contactor's feedback still reports closed",
+    FaultCode.CABLE_LOCK_FAILURE: "the lock's feedback still does not follow",
+    FaultCode.PILOT_FAULT: "the pilot still reads E or F",
+}
 # The contactor stays open at least this long before it closes again: a pilot that flaps
 # between B and C must not make it chatter (contactors are rated for a few 100,000 cycles).
 MIN_OPEN = timedelta(seconds=1)
@@ -510,6 +517,28 @@ class Connector:
             self._settle("ReleasedByTechnician")
         return cmd.ACCEPTED
 
+    def clear_faults(self, now: datetime) -> cmd.Reply:
+        """`pilectl fault clear N`: clears the faults a technician may clear (a welded
+        contactor, a lock failure, a pilot fault) once the hardware no longer shows them."""
+        self.now = now
+        if not self.faults:
+            return cmd.rejected("no fault to clear")
+        for code in self.faults:
+            if code not in TECHNICIAN_CLEARS:
+                return cmd.rejected(f"{code} clears by itself when {CATALOGUE[code].clears}")
+            if self._still_shown(code):
+                return cmd.rejected(f"{code}: {STILL_SHOWN[code]}")
+        for code in list(self.faults):
+            self._set_fault(code, False)
+        return cmd.ACCEPTED
+
+    def _still_shown(self, code: FaultCode) -> bool:
+        if code is FaultCode.RELAY_WELDED:
+            return self.relay_feedback and not self.relay_closed
+        if code is FaultCode.CABLE_LOCK_FAILURE:
+            return self.lock_feedback != self.lock_locked
+        return self.cp in FAULTY  # PilotFault
+
     def meter_values(self, context: str, now: datetime) -> None:
         """Publishes the current reading (for `trigger meter` and the transaction's samples)."""
         self.now = now
@@ -750,7 +779,7 @@ class Connector:
     def _relay_feedback(self, closed: bool) -> None:
         self.relay_feedback = closed
         if closed == self.relay_closed:
-            self._set_fault(FaultCode.RELAY_WELDED, False)
+            # A welded contactor is latched: it stays until a technician has looked at it.
             self._set_fault(FaultCode.RELAY_FAILURE, False)
 
     def _try_begin(self) -> None:

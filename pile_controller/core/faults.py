@@ -42,7 +42,7 @@ CATALOGUE: dict[FaultCode, Fault] = {
             FaultCode.RELAY_WELDED,
             "Contactor reports closed after it was opened",
             "Other",
-            "the relay feedback reports open",
+            "a technician's `pilectl fault clear`, once the relay feedback reports open",
         ),
         Fault(
             FaultCode.RELAY_FAILURE,

@@ -64,6 +64,12 @@ class Pile:
             connector.stop("Reboot", now)
         return self._drain()
 
+    def clear_faults(self, cid: int, now: datetime) -> tuple[cmd.Reply, list[Effect]]:
+        """A technician's `fault clear N` (the control socket, not the backend)."""
+        connector = self.connectors.get(cid)
+        reply = connector.clear_faults(now) if connector else cmd.rejected("no such connector")
+        return reply, self._drain()
+
     def sessions_closing(self) -> bool:
         """Whether a stopped session still waits for its stop reading (at shutdown)."""
         return any(

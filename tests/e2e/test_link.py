@@ -310,3 +310,22 @@ def test_a_pile_on_an_mqtt_3_1_1_broker_works_without_the_mqtt_5_extras(make_rig
     be.status(1, state="reserved")
     log = (rig.broker.workdir / "mosquitto.log").read_text()
     assert "as pile-PILE-T1 (p2," in log  # mosquitto's log calls MQTT 3.1.1 "p2" (v5: "p5")
+
+
+def test_a_welded_contactor_is_latched_until_a_technician_clears_it(rig: Any) -> None:
+    be, pile = rig.backend, rig.pile
+    tx = charge(rig)
+    pile.sim("weld", 1, "on")
+    pile.sim("stop-button", 1)
+    be.event("fault.raised", code="RelayWelded")
+    be.event("transaction.stopped", transaction_id=tx)
+    refused = pilectl("--socket", str(pile.socket), "fault", "clear", "1")
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "pilectl: fault clear refused: RelayWelded: the contactor's feedback still reports closed\n"
+    )
+    pile.sim("weld", 1, "off")
+    assert pile.status()["connectors"][0]["fault"]["code"] == "RelayWelded"  # latched
+    done = pilectl("--socket", str(pile.socket), "fault", "clear", "1")
+    assert (done.returncode, done.stdout) == (0, "connector 1: fault cleared\n")
+    be.event("fault.cleared", code="RelayWelded")
