@@ -398,7 +398,9 @@ class Daemon:
             case "sim":
                 sim = getattr(self.hardware, "backend", self.hardware)
                 if not isinstance(sim, SimPile):
-                    raise RequestError('pilectl sim needs hal.driver = "sim"')
+                    raise RequestError(
+                        'the hardware is real: pilectl sim drives only hal.driver = "sim"'
+                    )
                 try:
                     drive(sim, [str(a) for a in request.get("args", [])])
                 except ValueError as exc:

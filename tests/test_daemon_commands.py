@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 
 from hal.devices import open_hardware
+from hal.interlock import Interlock
 from pile_controller import config
 from pile_controller.backend.messages import Birth
+from pile_controller.control import RequestError
 from pile_controller.daemon import Daemon
 from pile_controller.display import NoDisplay
 from pile_controller.signing import PileKey
@@ -100,5 +103,34 @@ def test_a_refused_tariff_leaves_the_journaled_one(tmp_path: Path) -> None:
         assert daemon.store.get("tariff") is None
         assert daemon.pile.ctx.tariff.tariff_id != "T-X"
         daemon.store.close()
+
+    asyncio.run(scenario())
+
+
+class RealHardware:
+    """Stands for a backend that is not the simulated pile (the rpi one, on a board)."""
+
+    def __init__(self, sim: Any):
+        self.connectors = sim.connectors
+
+    def attach(self, sink: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def test_pilectl_sim_on_real_hardware_says_the_hardware_is_real(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        settings = config.load(PileProcess(tmp_path, 1, connectors=1).config)
+        state = settings.pile.state_dir
+        store = Store(state / "journal.sqlite")
+        key = PileKey.load_or_create(state / "pile.key")
+        hardware = Interlock(RealHardware(open_hardware(settings).backend))  # type: ignore[arg-type]
+        link: Any = Recorder()
+        daemon = Daemon(settings, hardware, NoDisplay(), store, link, key, Birth(settings, ""))
+        with pytest.raises(
+            RequestError, match='the hardware is real: pilectl sim drives only hal.driver = "sim"'
+        ):
+            daemon.control({"cmd": "sim", "args": ["plug", "1"]})
+        store.close()
 
     asyncio.run(scenario())
