@@ -277,6 +277,8 @@ class Daemon:
                         shown.add(c)
                     case fx.PublishOnline():
                         self.publish_online()
+                    case fx.Redraw(connector=c):
+                        shown.add(c)
                     case fx.Note(connector=c, text=text):
                         log.warning("connector %d: %s", c, text)
             if published:

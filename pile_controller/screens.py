@@ -31,8 +31,14 @@ class Screen:
     tone: str = "normal"  # "normal", "attention" or "fault": the title band's colour
 
 
-# The code entry field: the same whatever the code, so the screen never tells its length.
+# The code entry field: the same whatever the code, so the screen never tells its length;
+# each digit typed shows as a dot, never as itself.
 CODE_FIELD = "_ _ _ _ _ _"
+
+
+def code_field(typed: int) -> str:
+    return " ".join(["●"] * typed + ["_"] * max(0, 6 - typed))
+
 
 # What each fault means to a driver, and what to do about it.
 FAULT_TEXT = {
@@ -194,7 +200,7 @@ def authenticating(c: Connector, now: datetime, start_url: str | None) -> Screen
             qr=start_url,
         )
     code_lines = (
-        Text(f"预约码 {CODE_FIELD}", f"Code {CODE_FIELD}"),
+        Text(f"预约码 {code_field(c.typed)}", f"Code {code_field(c.typed)}"),
         Text(
             f"还可尝试 {c.gate.attempts_left(now)} 次",
             f"{c.gate.attempts_left(now)} attempts left",

@@ -39,6 +39,7 @@ from pile_controller.core.effects import (
     Publish,
     PublishStatus,
     ReadMeter,
+    Redraw,
     SetPilot,
     UnlockCable,
 )
@@ -266,6 +267,7 @@ class Connector:
         self.unused_since: datetime | None = None
         self.unused_cap: float | None = None  # what it claims while it leaves current unused
         self._noted_flapping = False  # said once in the log, for the life of the process
+        self.typed = 0  # digits typed on the keypad so far, echoed on the screen as dots
         self.relay_closed = False  # what we commanded
         self.relay_feedback = False  # what the contactor reports
         # When the last relay/lock command reached the device; None while one waits to be
@@ -320,7 +322,12 @@ class Connector:
             case ev.Unplug():
                 self._unplug()
             case ev.CodeEntered(digits=digits):
+                self.typed = 0
                 self._code_entered(digits)
+            case ev.KeysTyped(count=count):
+                if self.state == "authenticating" and self.authorization is None:
+                    self.typed = count
+                    self._effects.append(Redraw(self.id))
             case ev.StopButton():
                 self._stop_button()
             case ev.LockFeedback(locked=locked):
@@ -1009,6 +1016,7 @@ class Connector:
         return held and self.state in ("reserved", "authenticating") and not self.authorization
 
     def _on_state_change(self) -> None:
+        self.typed = 0  # a half-typed code does not outlive code entry
         # Availability is announced when it changes as the backend sees it: a fault in between
         # (unavailable -> faulted -> unavailable) is not a change of availability.
         available = self.state != "unavailable"

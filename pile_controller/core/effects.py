@@ -68,6 +68,13 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Redraw:
+    """The screen changed for the driver alone (a keystroke's dot): no status for it."""
+
+    connector: int
+
+
+@dataclass(frozen=True)
 class PublishStatus:
     connector: int
 
@@ -87,6 +94,7 @@ Effect = (
     | Publish
     | SaveTariff
     | PublishStatus
+    | Redraw
     | Note
     | PublishOnline
 )

@@ -39,6 +39,16 @@ class CodeEntered:
 
 
 @dataclass(frozen=True)
+class KeysTyped:
+    """A keystroke on the keypad: how many digits are typed so far (0: cleared). The digits
+    themselves stay in the keypad until enter (`CodeEntered`): they are never in an event that
+    could be logged."""
+
+    connector: int
+    count: int
+
+
+@dataclass(frozen=True)
 class StopButton:
     connector: int
 
@@ -135,6 +145,7 @@ Event = (
     | PlugIn
     | Unplug
     | CodeEntered
+    | KeysTyped
     | StopButton
     | LockFeedback
     | RelayFeedback
