@@ -1,6 +1,7 @@
 """Faults: the e-stop, a welded relay, a jammed lock, a dead meter, a bug."""
 
 from pile_controller.core import commands as cmd
+from pile_controller.core import events as ev
 from rig.bench import Bench
 
 
@@ -193,3 +194,28 @@ def test_an_estop_released_before_the_stop_reading_keeps_the_cable_of_the_unpaid
     assert b.c(1).state == "awaiting_payment" and b.cable_locked()
     assert b.pay() == cmd.ACCEPTED
     assert not b.cable_locked()
+
+
+def test_a_contactor_reading_closed_at_boot_is_welded_at_once() -> None:
+    b = Bench()
+    b.sim.relays[1].welded = True  # the feedback as the inputs report it at attach
+    b.feed(ev.RelayFeedback(1, True))
+    assert b.c(1).state == "faulted"
+    assert b.events("fault.raised")[-1]["code"] == "RelayWelded"
+
+
+def test_a_lock_engaged_at_boot_with_no_session_is_released() -> None:
+    b = Bench()
+    b.sim.locks[1].locked = True  # engaged, though the journal says nothing holds it
+    b.feed(ev.LockFeedback(1, True))
+    assert not b.sim.locks[1].locked and b.c(1).state == "idle" and not b.c(1).faults
+
+
+def test_a_lock_engaged_at_boot_for_an_unpaid_session_stays() -> None:
+    b = Bench()
+    b.start_reserved_session()
+    b.advance(600)
+    b.do("stop_button")
+    b = b.restarted()  # the journal's unpaid session locks the cable again
+    b.feed(ev.LockFeedback(1, True))
+    assert b.sim.locks[1].locked and b.c(1).state == "awaiting_payment"

@@ -268,6 +268,9 @@ class Connector:
         self.unused_cap: float | None = None  # what it claims while it leaves current unused
         self._noted_flapping = False  # said once in the log, for the life of the process
         self.typed = 0  # digits typed on the keypad so far, echoed on the screen as dots
+        # Until the relay or the lock is first commanded, what it reports is how the hardware
+        # stood when the process started (the outputs reset with it): reconciled at once.
+        self._relay_untouched = self._lock_untouched = True
         self.relay_closed = False  # what we commanded
         self.relay_feedback = False  # what the contactor reports
         # When the last relay/lock command reached the device; None while one waits to be
@@ -729,11 +732,16 @@ class Connector:
         self.lock_locked = locked
         self.lock_changed_at = None
         self.lock_reported = False
+        self._lock_untouched = False
         self._effects.append(LockCable(self.id) if locked else UnlockCable(self.id))
 
     def _lock_feedback(self, locked: bool) -> None:
         self.lock_feedback = locked
         self.lock_reported = True
+        if locked and not self.lock_locked and self._lock_untouched:
+            # Engaged at boot with no session to hold it (the journal says released): let go.
+            self._command_lock(False)
+            return
         if locked == self.lock_locked:
             self._set_fault(FaultCode.CABLE_LOCK_FAILURE, False)
         if self.state == "charging" and not locked:
@@ -785,6 +793,10 @@ class Connector:
 
     def _relay_feedback(self, closed: bool) -> None:
         self.relay_feedback = closed
+        if closed and not self.relay_closed and self._relay_untouched:
+            # Reading closed at boot, with the outputs reset open: welded. No deadline to wait.
+            self._set_fault(FaultCode.RELAY_WELDED, True)
+            return
         if closed == self.relay_closed:
             # A welded contactor is latched: it stays until a technician has looked at it.
             self._set_fault(FaultCode.RELAY_FAILURE, False)
@@ -967,12 +979,14 @@ class Connector:
         )
         rested = self.relay_opened_at is None or self.now - self.relay_opened_at >= MIN_OPEN
         if self.relay_closed and not keep:
+            self._relay_untouched = False
             self.relay_closed = False
             self.relay_changed_at = None
             self.relay_opened_at = self.now
             self._effects.append(OpenRelay(self.id))
         elif not self.relay_closed and may_power and self.pilot_offer is not None:
             if rested:
+                self._relay_untouched = False
                 self.relay_closed = True
                 self.relay_changed_at = None
                 self._effects.append(CloseRelay(self.id))
