@@ -74,3 +74,15 @@ def test_every_default_in_the_docs_is_the_settings_own() -> None:
     }
     wrong = {key: (rows.get(key), want) for key, want in shown.items() if rows.get(key) != want}
     assert wrong == {}
+
+
+def test_the_hardware_pin_table_is_the_shipped_examples() -> None:
+    s = config.load(DOCS.parent / "config.rpi.toml")
+    text = (DOCS / "HARDWARE.md").read_text()
+    for c in s.connectors:
+        assert c.pins is not None
+        p = c.pins
+        order = [p.relay, p.relay_feedback, p.lock, p.unlock, p.lock_feedback, p.stop_button]
+        pins = ", ".join(str(pin.pin) for pin in order if pin is not None)
+        assert f"| {pins} |" in text, pins
+    assert s.hal.estop is not None and f"| {s.hal.estop.pin} | e-stop loop" in text

@@ -24,7 +24,7 @@ from pile_controller.core.events import Reading  # noqa: E402
 from pile_controller.core.pilot import CpState, duty_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-RELAY, RELAY_FEEDBACK, LOCK, UNLOCK, LOCK_FEEDBACK, STOP = 5, 6, 13, 19, 26, 21
+RELAY, RELAY_FEEDBACK, LOCK, UNLOCK, LOCK_FEEDBACK, STOP = 5, 6, 13, 22, 26, 21
 ESTOP, RCD = 4, 17
 
 
