@@ -27,6 +27,7 @@ from pile_controller import config
 from pile_controller.backend.messages import Birth
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
+from pile_controller.core.connector import MIN_OPEN
 from pile_controller.daemon import Daemon
 from pile_controller.display import NoDisplay
 from pile_controller.signing import PileKey
@@ -79,7 +80,8 @@ async def run(workdir: Path, trials: int) -> tuple[dict[bool, list[float]], int]
     store = StallableStore(settings.pile.state_dir / "journal.sqlite")
     key = PileKey.load_or_create(settings.pile.state_dir / "pile.key")
     link: Any = Offline()
-    daemon = Daemon(settings, Interlock(sim), NoDisplay(), store, link, key, Birth(settings, ""))
+    birth = Birth(settings, "")
+    daemon = Daemon(settings, Interlock(sim), NoDisplay(), store, link, key, birth, sim.wall_clock)
     loop = asyncio.get_running_loop()
 
     def hand_over(event: ev.Event) -> None:
@@ -129,6 +131,9 @@ async def charge(daemon: Daemon, sim: SimPile) -> None:
     sim.plug(1)
     await until(lambda: c.state == "authenticating", "authenticating")
     daemon.apply(daemon.pile.command(cmd.RemoteStart(1, "bench"), daemon.now())[1])
+    # The contactor rests a second after each opening (no chatter): the pile's clock skips it.
+    sim.skip(MIN_OPEN.total_seconds())
+    daemon.feed(ev.Tick())
     await until(lambda: sim.relays[1].closed, "charging")
 
 
