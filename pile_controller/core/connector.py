@@ -126,9 +126,8 @@ READY_TO_BEGIN = [
     "is_plugged",
     "holds_cable",
     "lock_confirmed",
-    "is_fault_free",
     "meter_is_fresh",
-]
+]  # and no fault (`unless`)
 
 
 TRANSITIONS: list[dict[str, Any]] = [
@@ -141,6 +140,7 @@ TRANSITIONS: list[dict[str, Any]] = [
         "source": "authenticating",
         "dest": "charging",
         "conditions": READY_TO_BEGIN,
+        "unless": ["has_fault"],
         "before": "_open_transaction",
         "after": "_energize",
     },
@@ -553,7 +553,7 @@ class Connector:
         """Publishes the current reading (for `trigger meter` and the transaction's samples)."""
         self.now = now
         r = self.reading
-        if r is None or not self._meter_fresh():
+        if r is None or not self.meter_is_fresh():
             return  # the last good reading is never published as if it were new
         tx = self.transaction
         self._publish(
@@ -624,11 +624,10 @@ class Connector:
     def has_fault(self) -> bool:
         return bool(self.faults)
 
-    def is_fault_free(self) -> bool:
-        return not self.faults
-
     def meter_is_fresh(self) -> bool:
-        return self._meter_fresh()
+        """A valid reading came within `metering.stale_after_s`."""
+        seen = self.reading.at if self.reading and self.reading.at else self.meter_watch_since
+        return self.now - seen < self.ctx.stale_after
 
     # --- what transitions do ---------------------------------------------------------------
 
@@ -734,6 +733,16 @@ class Connector:
         self.lock_reported = False
         self._lock_untouched = False
         self._effects.append(LockCable(self.id) if locked else UnlockCable(self.id))
+
+    def _command_relay(self, closed: bool) -> None:
+        """Asks the contactor to move; its feedback deadline counts once the command reaches
+        it (`Actuated`), and an opening starts its rest (`MIN_OPEN`)."""
+        self.relay_closed = closed
+        self.relay_changed_at = None
+        self._relay_untouched = False
+        if not closed:
+            self.relay_opened_at = self.now
+        self._effects.append(CloseRelay(self.id) if closed else OpenRelay(self.id))
 
     def _lock_feedback(self, locked: bool) -> None:
         self.lock_feedback = locked
@@ -918,7 +927,7 @@ class Connector:
         ):
             welded = FaultCode.RELAY_WELDED if self.relay_feedback else FaultCode.RELAY_FAILURE
             self._set_fault(welded, True)
-        if not self._meter_fresh():
+        if not self.meter_is_fresh():
             self._set_fault(FaultCode.METER_FAILURE, True)
         tx = self.transaction
         if (
@@ -958,10 +967,6 @@ class Connector:
         if self.transaction is not None and not self.transaction.finished:
             self.transaction.last_sample_at += delta
 
-    def _meter_fresh(self) -> bool:
-        seen = self.reading.at if self.reading and self.reading.at else self.meter_watch_since
-        return self.now - seen < self.ctx.stale_after
-
     def _reconcile(self) -> None:
         tx = self.transaction
         self._set_pilot()
@@ -979,21 +984,18 @@ class Connector:
         )
         rested = self.relay_opened_at is None or self.now - self.relay_opened_at >= MIN_OPEN
         if self.relay_closed and not keep:
-            self._relay_untouched = False
-            self.relay_closed = False
-            self.relay_changed_at = None
-            self.relay_opened_at = self.now
-            self._effects.append(OpenRelay(self.id))
+            self._command_relay(False)
         elif not self.relay_closed and may_power and self.pilot_offer is not None:
             if rested:
-                self._relay_untouched = False
-                self.relay_closed = True
-                self.relay_changed_at = None
-                self._effects.append(CloseRelay(self.id))
+                self._command_relay(True)
             elif not self._noted_flapping:
                 self._noted_flapping = True
+                rest = MIN_OPEN.total_seconds()
                 self._effects.append(
-                    Note(self.id, "the pilot flaps: the contactor rests 1 s before each close")
+                    Note(
+                        self.id,
+                        f"the pilot flaps: the contactor rests {rest:g} s before each close",
+                    )
                 )
         may_release = (
             self.state in RELEASABLE
