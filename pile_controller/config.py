@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import os
 import re
 import string
@@ -326,23 +327,29 @@ class Settings:
 KINDS: dict[Any, str] = {str: "str", int: "int", float: "number", bool: "bool", Path: "str"}
 
 
+@functools.cache
+def keyed_fields(cls: type) -> tuple[tuple[str, Any, Spec], ...]:
+    """(name, type with `| None` taken off, spec) of each field of `cls` that is a key."""
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (f.name, optional_of(hints[f.name]), f.metadata["setting"])
+        for f in dataclasses.fields(cls)
+        if "setting" in f.metadata
+    )
+
+
 def schema_of(cls: type) -> dict[str, Key]:
     """The keys of a settings dataclass, as the reader checks them."""
-    hints = typing.get_type_hints(cls)
     out: dict[str, Key] = {}
-    for f in dataclasses.fields(cls):
-        spec: Spec | None = f.metadata.get("setting")
-        if spec is None:
-            continue
-        kind, table = kind_of(hints[f.name], spec)
+    for name, field_type, spec in keyed_fields(cls):
+        kind, table = kind_of(field_type, spec)
         required = spec.default is REQUIRED
         default = None if required else spec.default
-        out[f.name] = Key(kind, required, default, spec.check, table)
+        out[name] = Key(kind, required, default, spec.check, table)
     return out
 
 
-def kind_of(hint: Any, spec: Spec) -> tuple[str, dict[str, Key] | None]:
-    field_type = optional_of(hint)
+def kind_of(field_type: Any, spec: Spec) -> tuple[str, dict[str, Key] | None]:
     if spec.pin:
         return "pin", schema_of(field_type)
     if spec.table_of is not None:
@@ -369,13 +376,10 @@ SCHEMA: dict[str, Key] = schema_of(Settings)
 
 def construct(cls: type, values: dict[str, Any], here: Path) -> Any:
     """The settings dataclass `cls` from the reader's checked values."""
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        spec: Spec | None = f.metadata.get("setting")
-        if spec is None:
-            continue
-        kwargs[f.name] = value_of(values.get(f.name), optional_of(hints[f.name]), spec, here)
+    kwargs = {
+        name: value_of(values.get(name), field_type, spec, here)
+        for name, field_type, spec in keyed_fields(cls)
+    }
     return cls(**kwargs)
 
 
