@@ -31,7 +31,7 @@ from hal.interfaces import Hardware, MeterError
 from hal.sim import SimPile, drive
 from pile_controller import __version__, config, policy, systemd
 from pile_controller.actuator import Actuator, Openings
-from pile_controller.backend import commands as wire
+from pile_controller.backend import commands as incoming
 from pile_controller.backend.link import Link
 from pile_controller.backend.messages import Answer, Birth, send_reply
 from pile_controller.backend.outbox import Outbox
@@ -79,7 +79,7 @@ class Daemon:
         self.actuator = Actuator(hardware, self._report)
         self.topics = Topics(settings.backend.topic_prefix, settings.pile.id)
         self.outbox = Outbox(store, link, self.topics.events)
-        self.security = wire.Security(
+        self.security = incoming.Security(
             settings.backend.public_key, timedelta(seconds=settings.backend.max_clock_skew_s)
         )
         self.pile = Pile([c.id for c in settings.connectors], self._context(), self.now())
@@ -254,7 +254,7 @@ class Daemon:
                 )
             except Exception as exc:  # whatever it was, nothing is on record
                 if answer is not None:
-                    refusal = wire.reply_json(answer.command_id, cmd.rejected("InternalError"))
+                    refusal = incoming.reply_json(answer.command_id, cmd.rejected("InternalError"))
                     send_reply(self.link, self.topics, refusal, answer.msg)
                 self._journal_failed(exc)
                 return
@@ -337,17 +337,17 @@ class Daemon:
         name = self.topics.command_name(msg.topic)
         if name is None or (name == "tariff" and not msg.payload):
             return  # clearing the retained tariff (an empty message) is not a command
-        decoded: wire.Decoded | None = None
+        decoded: incoming.Decoded | None = None
         try:
-            decoded = wire.decode(name, bytes(msg.payload), self.now(), self.security)
+            decoded = incoming.decode(name, bytes(msg.payload), self.now(), self.security)
             self._handle_command(name, decoded, msg)
         except Exception:
             self._bug(f"command {name}", repr(msg.payload[:200]))
             refusal = cmd.rejected("InternalError")
-            text = wire.reply_json(decoded.id if decoded else None, refusal)
+            text = incoming.reply_json(decoded.id if decoded else None, refusal)
             send_reply(self.link, self.topics, text, msg)
 
-    def _handle_command(self, name: str, decoded: wire.Decoded, msg: mqtt.MQTTMessage) -> None:
+    def _handle_command(self, name: str, decoded: incoming.Decoded, msg: mqtt.MQTTMessage) -> None:
         if decoded.remembered and (previous := self.store.reply_for(decoded.id or "")):
             send_reply(self.link, self.topics, previous, msg)
             return
@@ -363,7 +363,7 @@ class Daemon:
                 reply.reason,
                 f" ({decoded.detail!a})" if decoded.detail else "",
             )
-        text = wire.reply_json(decoded.id, reply)
+        text = incoming.reply_json(decoded.id, reply)
         self.apply(effects, Answer(decoded.id, text, msg, remember=decoded.remembered))
 
     def publish_online(self) -> None:
