@@ -1,19 +1,54 @@
-"""The daemon built in the test's own process: one connector on simulated hardware behind the
-interlock, no screen, and a broker port that may refuse (the link only retries). Tests reach
-into it where a subprocess could not: hold a flush, break the journal, inject a bug."""
+"""The daemon built in the test's own process, on simulated hardware behind the interlock, no
+screen. Tests reach into it where a subprocess could not: hold a flush, break the journal,
+inject a bug, record what the link is given."""
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hal.devices import open_hardware
+from hal.interfaces import Hardware
 from hal.sim import SimPile
 from pile_controller import config
+from pile_controller.backend.messages import Birth
 from pile_controller.daemon import Daemon, assemble
 from pile_controller.display import NoDisplay
+from pile_controller.signing import PileKey
+from pile_controller.store import Store
 from rig.pile import PileProcess
 
 
 def in_process_daemon(tmp_path: Path, broker_port: int = 1) -> tuple[Daemon, SimPile]:
+    """As the daemon assembles itself, with a broker port that may refuse (it only retries)."""
     settings = config.load(PileProcess(tmp_path, broker_port, connectors=1).config)
     hardware = open_hardware(settings)
     assert isinstance(hardware.backend, SimPile)
     return assemble(settings, hardware, NoDisplay()), hardware.backend
+
+
+def daemon_with(
+    tmp_path: Path,
+    link: Any,
+    connectors: int = 1,
+    store: Callable[[Path], Store] = Store,
+    hardware: Callable[[Hardware], Hardware] = lambda h: h,
+) -> tuple[Daemon, SimPile]:
+    """The daemon passed a stand-in link, a journal of the test's kind (`store(path)`) and
+    its hardware as the test wraps it, on the simulated pile's clock."""
+    settings = config.load(PileProcess(tmp_path, 1, connectors=connectors).config)
+    opened = open_hardware(settings)
+    sim = opened.backend
+    assert isinstance(sim, SimPile)
+    state = settings.pile.state_dir
+    key = PileKey.load_or_create(state / "pile.key")
+    daemon = Daemon(
+        settings,
+        hardware(opened),
+        NoDisplay(),
+        store(state / "journal.sqlite"),
+        link,
+        key,
+        Birth(settings, ""),
+        sim.wall_clock,
+    )
+    return daemon, sim

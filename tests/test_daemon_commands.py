@@ -10,17 +10,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from hal.devices import open_hardware
 from hal.interlock import Interlock
-from pile_controller import config
-from pile_controller.backend.messages import Birth
 from pile_controller.control import RequestError
 from pile_controller.daemon import Daemon
-from pile_controller.display import NoDisplay
-from pile_controller.signing import PileKey
-from pile_controller.store import Store
 from rig.backend import in_minutes
-from rig.pile import PileProcess
+from tests.in_process import daemon_with
 
 
 class Recorder:
@@ -39,14 +33,9 @@ class Recorder:
         return [p for t, p in self.sent if t.endswith("/replies")]
 
 
-def daemon_with(tmp_path: Path) -> tuple[Daemon, Recorder]:
-    settings = config.load(PileProcess(tmp_path, 1, connectors=2).config)
-    state = settings.pile.state_dir
-    store = Store(state / "journal.sqlite")
-    key = PileKey.load_or_create(state / "pile.key")
-    link: Any = Recorder()
-    hardware = open_hardware(settings)
-    daemon = Daemon(settings, hardware, NoDisplay(), store, link, key, Birth(settings, ""))
+def recording_daemon(tmp_path: Path) -> tuple[Daemon, Recorder]:
+    link = Recorder()
+    daemon, _ = daemon_with(tmp_path, link, connectors=2)
     return daemon, link
 
 
@@ -58,7 +47,7 @@ def send(daemon: Daemon, name: str, **fields: Any) -> None:
 
 def test_a_duplicate_id_is_answered_alike_and_not_carried_out_again(tmp_path: Path) -> None:
     async def scenario() -> None:
-        daemon, link = daemon_with(tmp_path)
+        daemon, link = recording_daemon(tmp_path)
         reserve = {"reservation_id": "R1", "code": "1234", "id_token": "u"}
         send(daemon, "reserve", id="c-1", connector=1, expires_at=in_minutes(30), **reserve)
         send(daemon, "reserve", id="c-1", connector=2, expires_at=in_minutes(30), **reserve)
@@ -78,7 +67,7 @@ def test_an_accepted_tariff_is_journaled_with_its_reply_and_survives_a_restart(
     tariff = {"tariff_id": "T-9", "currency": "CNY", "energy_price": "2.00", "service_fee": "0"}
 
     async def first() -> None:
-        daemon, link = daemon_with(tmp_path)
+        daemon, link = recording_daemon(tmp_path)
         send(daemon, "tariff", id="t-1", **tariff)
         assert link.replies() == [{"v": 1, "id": "t-1", "status": "Accepted"}]
         assert json.loads(daemon.store.get("tariff") or "{}")["tariff_id"] == "T-9"
@@ -87,7 +76,7 @@ def test_an_accepted_tariff_is_journaled_with_its_reply_and_survives_a_restart(
         daemon.store.close()
 
     async def after_restart() -> None:
-        daemon, _ = daemon_with(tmp_path)
+        daemon, _ = recording_daemon(tmp_path)
         assert daemon.pile.ctx.tariff.tariff_id == "T-9"
         daemon.store.close()
 
@@ -97,7 +86,7 @@ def test_an_accepted_tariff_is_journaled_with_its_reply_and_survives_a_restart(
 
 def test_a_refused_tariff_leaves_the_journaled_one(tmp_path: Path) -> None:
     async def scenario() -> None:
-        daemon, link = daemon_with(tmp_path)
+        daemon, link = recording_daemon(tmp_path)
         send(daemon, "tariff", id="t-2", tariff_id="T-X", currency="CNY", energy_price="١.٠")
         assert link.replies()[0]["reason"] == "InvalidPayload"
         assert daemon.store.get("tariff") is None
@@ -120,17 +109,15 @@ class RealHardware:
 
 def test_pilectl_sim_on_real_hardware_says_the_hardware_is_real(tmp_path: Path) -> None:
     async def scenario() -> None:
-        settings = config.load(PileProcess(tmp_path, 1, connectors=1).config)
-        state = settings.pile.state_dir
-        store = Store(state / "journal.sqlite")
-        key = PileKey.load_or_create(state / "pile.key")
-        hardware = Interlock(RealHardware(open_hardware(settings).backend))  # type: ignore[arg-type]
-        link: Any = Recorder()
-        daemon = Daemon(settings, hardware, NoDisplay(), store, link, key, Birth(settings, ""))
+        daemon, _ = daemon_with(
+            tmp_path,
+            Recorder(),
+            hardware=lambda opened: Interlock(RealHardware(opened.backend)),  # type: ignore[attr-defined]
+        )
         with pytest.raises(
             RequestError, match='the hardware is real: pilectl sim drives only hal.driver = "sim"'
         ):
             daemon.control({"cmd": "sim", "args": ["plug", "1"]})
-        store.close()
+        daemon.store.close()
 
     asyncio.run(scenario())

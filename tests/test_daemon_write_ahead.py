@@ -8,16 +8,11 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from hal.devices import open_hardware
 from hal.sim import SimPile
-from pile_controller import config
-from pile_controller.backend.messages import Birth
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
 from pile_controller.daemon import Daemon
-from pile_controller.display import NoDisplay
-from pile_controller.signing import PileKey
-from rig.pile import PileProcess
+from tests.in_process import daemon_with
 from tests.test_flusher import SlowDisk
 
 
@@ -32,16 +27,8 @@ class Offline:
 
 def slow_disk_daemon(tmp_path: Path) -> tuple[Daemon, SimPile, SlowDisk]:
     """The daemon in-process with a journal whose flush the test holds, and no broker."""
-    settings = config.load(PileProcess(tmp_path, 1, connectors=1).config)
-    hardware = open_hardware(settings)
-    store = SlowDisk(settings.pile.state_dir / "journal.sqlite")
-    key = PileKey.load_or_create(settings.pile.state_dir / "pile.key")
-    link: Any = Offline()
-    sim = hardware.backend
-    assert isinstance(sim, SimPile)
-    birth = Birth(settings, "")
-    daemon = Daemon(settings, hardware, NoDisplay(), store, link, key, birth, sim.wall_clock)
-    return daemon, sim, store
+    daemon, sim = daemon_with(tmp_path, Offline(), store=SlowDisk)
+    return daemon, sim, disk(daemon)
 
 
 def disk(daemon: Daemon) -> SlowDisk:
