@@ -107,7 +107,8 @@ def decode(name: str, payload: bytes, now: datetime, security: Security) -> Deco
     except ValueError as exc:  # also an integer of over 4,300 digits
         return Decoded(None, refusal=cmd.rejected("InvalidPayload"), detail=f"not JSON: {exc}")
     cid = read_id(message)
-    if unreadable(message):
+    # Valid UTF-8 carries no lone surrogate: one can come only from a `\u` escape.
+    if "\\u" in text and unreadable(message):
         return Decoded(cid, refusal=cmd.rejected("InvalidPayload"), detail="lone UTF-16 surrogate")
     if name not in schemas.command_names():
         return Decoded(cid, refusal=cmd.rejected("UnknownCommand"), detail=f"no command {name!r}")
