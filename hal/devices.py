@@ -3,7 +3,7 @@ them. pymodbus is imported only when a connector has a Modbus meter."""
 
 from __future__ import annotations
 
-from hal.interfaces import Hardware
+from hal.interfaces import Hardware, Meter
 from hal.interlock import Interlock
 from hal.sim import SimPile
 from pile_controller import config
@@ -11,23 +11,43 @@ from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
 from pile_controller.core.pilot import duty_for
 
+RPI_MODULE_MISSING = (
+    'hal.driver: "rpi" needs the RPi.GPIO module: install pile-controller[rpi] on a Pi 1-4, '
+    "pile-controller[rpi5] on a Pi 5"
+)
+
 
 def open_hardware(settings: config.Settings) -> Interlock:
-    """Simulated relays and locks (the only driver yet), each connector's meter, simulated or
-    over Modbus, all behind the interlock."""
-    if settings.hal.driver != "sim":
-        raise config.ConfigError(['hal.driver: "rpi" is not supported by this version yet'])
+    """The driver's relays, locks, inputs and pilots, each connector's meter (simulated, or
+    over Modbus), all behind the interlock. A device that cannot be had is a ConfigError of
+    one line naming its key."""
+    ventilated = frozenset(c.id for c in settings.connectors if c.ventilation)
+    if settings.hal.driver == "rpi":
+        return Interlock(open_rpi(settings), ventilated)
     pile = SimPile(
         [c.id for c in settings.connectors], phases={c.id: c.phases for c in settings.connectors}
     )
     for c in settings.connectors:
         if c.meter.model != config.SIM_METER:
-            from hal.modbus import endpoint_of, open_meter
+            pile.connectors[c.id].meter = modbus_meter(c)
+    return Interlock(pile, ventilated)
 
-            pile.connectors[c.id].meter = open_meter(
-                c.meter.model, endpoint_of(c.meter), c.meter.unit
-            )
-    return Interlock(pile, frozenset(c.id for c in settings.connectors if c.ventilation))
+
+def open_rpi(settings: config.Settings) -> Hardware:
+    try:  # RPi.GPIO, spidev and evdev are imported only for this driver
+        from hal.rpi.pile import RpiPile, open_spi
+    except ImportError as exc:
+        raise config.ConfigError([f"{RPI_MODULE_MISSING} ({exc})"]) from None
+    except RuntimeError as exc:  # RPi.GPIO on a board it does not know (a Pi 5: use rpi-lgpio)
+        raise config.ConfigError([f"hal.driver: {exc}"]) from None
+    meters = {c.id: modbus_meter(c) for c in settings.connectors}
+    return RpiPile(settings, meters, open_spi)
+
+
+def modbus_meter(c: config.ConnectorSettings) -> Meter:
+    from hal.modbus import endpoint_of, open_meter
+
+    return open_meter(c.meter.model, endpoint_of(c.meter), c.meter.unit)
 
 
 def actuate(hardware: Hardware, effect: fx.Effect) -> ev.Actuated | None:

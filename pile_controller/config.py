@@ -464,6 +464,11 @@ def check_rpi(values: dict[str, Any], problems: list[str]) -> None:
         for part in ("pins", "pilot"):
             if connector.get(part) is None:
                 problems.append(f'connectors[{i}].{part}: required with driver "rpi"')
+        if (connector.get("meter") or {}).get("model") == SIM_METER:
+            problems.append(
+                f'connectors[{i}].meter.model: "sim" needs driver "sim" (a real pile has a '
+                "real meter)"
+            )
         for name, pin in (connector.get("pins") or {}).items():
             claim(pin, f"connectors[{i}].pins.{name}")
 

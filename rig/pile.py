@@ -27,8 +27,7 @@ topic_prefix = "{prefix}"
 {backend_extra}
 
 [hal]
-driver = "sim"
-relay_feedback_ms = 200
+{hal}
 
 [reservation]
 max_attempts = {max_attempts}
@@ -59,6 +58,7 @@ service_fee = "0.80"
 
 
 SIM_METER = 'meter = { model = "sim" }'
+SIM_HAL = 'driver = "sim"\nrelay_feedback_ms = 200'
 
 
 class PileProcess:
@@ -72,6 +72,7 @@ class PileProcess:
         self.log = workdir / "daemon.log"
         self.process: subprocess.Popen[bytes] | None = None
         meters: dict[int, str] = options.get("meters", {})  # connector -> its `meter = ...` line
+        extra: dict[int, str] = options.get("connector_extra", {})  # connector -> more lines
         workdir.mkdir(parents=True, exist_ok=True)
         self.config.write_text(
             CONFIG.format(
@@ -86,8 +87,9 @@ class PileProcess:
                 lockout_s=options.get("lockout_s", 300),
                 interval_s=options.get("interval_s", 10),
                 display=options.get("display", "none"),
+                hal=options.get("hal", SIM_HAL),
                 connectors="".join(
-                    f"\n[[connectors]]\nid = {i}\n{meters.get(i, SIM_METER)}\n"
+                    f"\n[[connectors]]\nid = {i}\n{meters.get(i, SIM_METER)}\n{extra.get(i, '')}\n"
                     for i in range(1, connectors + 1)
                 ),
             )
@@ -148,16 +150,21 @@ def pilectl(*args: str) -> subprocess.CompletedProcess[str]:
     return run_module("pile_controller.cli", *args)
 
 
-def pile_controller(*args: str) -> subprocess.CompletedProcess[str]:
+def pile_controller(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`pile-controller ARGS` run to completion (check-config, or a start that must fail)."""
-    return run_module("pile_controller.daemon", *args)
+    return run_module("pile_controller.daemon", *args, env=env)
 
 
-def run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run_module(
+    module: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env={**os.environ, **(env or {})},
     )

@@ -300,3 +300,14 @@ def test_a_pin_is_a_number_or_a_table_and_nothing_else() -> None:
         "connectors[0].pins.lock_feedback: expected a BCM pin number or a table "
         "{ pin = N, active_low = true }, got a string"
     ]
+
+
+def test_a_simulated_meter_needs_the_simulated_pile() -> None:
+    text = RPI.replace(
+        'meter = { model = "sdm630", transport = "rtu", device = "/dev/ttyAMA0", baudrate = 9600, '
+        'parity = "N", stopbits = 1, unit = 2 }',
+        'meter = { model = "sim" }',
+    )
+    assert problems_of(text) == [
+        'connectors[1].meter.model: "sim" needs driver "sim" (a real pile has a real meter)'
+    ]

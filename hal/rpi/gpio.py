@@ -16,9 +16,19 @@ from collections.abc import Callable
 
 import RPi.GPIO as GPIO  # noqa: N814 - the library's own name for itself
 
-from pile_controller.config import Pin
+from pile_controller.config import ConfigError, Pin
 
 RELEASE_STABLE_S = 0.02
+
+
+def claim(key: str, pin: Pin, setup: Callable[[], None]) -> None:
+    """A pin that cannot be claimed (busy, or not a GPIO here) is one line naming its key.
+    RPi.GPIO raises RuntimeError, rpi-lgpio its own lgpio.error ('GPIO busy'): any of them
+    at claiming is the pin's trouble."""
+    try:
+        setup()
+    except Exception as exc:
+        raise ConfigError([f"{key}: BCM {pin.pin} cannot be claimed: {exc}"]) from None
 
 
 def start() -> None:
@@ -27,9 +37,9 @@ def start() -> None:
 
 
 class Output:
-    def __init__(self, pin: Pin):
+    def __init__(self, pin: Pin, key: str):
         self.pin = pin
-        GPIO.setup(pin.pin, GPIO.OUT, initial=self._level(False))
+        claim(key, pin, lambda: GPIO.setup(pin.pin, GPIO.OUT, initial=self._level(False)))
 
     def set(self, active: bool) -> None:
         GPIO.output(self.pin.pin, self._level(active))
@@ -41,14 +51,14 @@ class Output:
 class Input:
     """A debounced input: `on_change(active)` on the library's thread (a release from a timer's)."""
 
-    def __init__(self, pin: Pin, on_change: Callable[[bool], None]):
+    def __init__(self, pin: Pin, on_change: Callable[[bool], None], key: str):
         self.pin, self.on_change = pin, on_change
         pull = GPIO.PUD_UP if pin.active_low else GPIO.PUD_DOWN  # inactive when unwired
-        GPIO.setup(pin.pin, GPIO.IN, pull_up_down=pull)
+        claim(key, pin, lambda: GPIO.setup(pin.pin, GPIO.IN, pull_up_down=pull))
         self.active = self.read()
         self._release: threading.Timer | None = None
         self._lock = threading.Lock()
-        GPIO.add_event_detect(pin.pin, GPIO.BOTH, callback=self._edge)
+        claim(key, pin, lambda: GPIO.add_event_detect(pin.pin, GPIO.BOTH, callback=self._edge))
 
     def read(self) -> bool:
         return (GPIO.input(self.pin.pin) == GPIO.HIGH) != self.pin.active_low

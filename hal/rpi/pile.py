@@ -9,18 +9,21 @@ stands first, so the core and the interlock start from the hardware's real posit
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from hal.interfaces import ConnectorHardware, Meter, Sink
 from hal.rpi import gpio
 from hal.rpi.adc import PilotSampler, Scale, Spi
-from hal.rpi.pwm import SysfsPwm
+from hal.rpi.keypad import Keypad
+from hal.rpi.pwm import PwmError, SysfsPwm
 from pile_controller import config
 from pile_controller.core import events as ev
 from pile_controller.core.pilot import CpState
 
+T = TypeVar("T")
 SAMPLE_PERIOD_S = 0.02  # each pilot is read 50 times a second: C -> B seen within 20 ms
 
 
@@ -58,7 +61,7 @@ class RpiPilot:
 class RpiConnector:
     def __init__(
         self,
-        cid: int,
+        key: str,
         c: config.ConnectorSettings,
         hal: config.HalSettings,
         spi: Spi,
@@ -66,29 +69,43 @@ class RpiConnector:
         report: Callable[[ev.Event], None],
     ):
         assert c.pins is not None and c.pilot is not None  # check-config requires them
-        self.cid, self.report = cid, report
-        pins = c.pins
-        self.relay = GpioRelay(gpio.Output(pins.relay))
+        cid = self.cid = c.id
+        self.report = report
+        pins, at = c.pins, f"{key}.pins"
+        self.relay = GpioRelay(gpio.Output(pins.relay, f"{at}.relay"))
         self.relay_feedback = gpio.Input(
-            pins.relay_feedback, lambda closed: report(ev.RelayFeedback(cid, closed))
+            pins.relay_feedback,
+            lambda closed: report(ev.RelayFeedback(cid, closed)),
+            f"{at}.relay_feedback",
         )
         self.lock_feedback = gpio.Input(
-            pins.lock_feedback, lambda locked: report(ev.LockFeedback(cid, locked))
+            pins.lock_feedback,
+            lambda locked: report(ev.LockFeedback(cid, locked)),
+            f"{at}.lock_feedback",
         )
-        unlock = gpio.Output(pins.unlock) if pins.unlock else None
+        unlock = gpio.Output(pins.unlock, f"{at}.unlock") if pins.unlock else None
         self.lock = gpio.PulsedLock(
-            gpio.Output(pins.lock), unlock, hal.lock_pulse_ms / 1000, self._lock_settled
+            gpio.Output(pins.lock, f"{at}.lock"),
+            unlock,
+            hal.lock_pulse_ms / 1000,
+            self._lock_settled,
         )
         self.stop_button = (
-            gpio.Input(pins.stop_button, self._stop_button) if pins.stop_button else None
+            gpio.Input(pins.stop_button, self._stop_button, f"{at}.stop_button")
+            if pins.stop_button
+            else None
         )
         self.pwm = SysfsPwm(hal.pwm_root, c.pilot.pwm_chip, c.pilot.pwm_channel)
-        self.pwm.open()
+        try:
+            self.pwm.open()
+        except PwmError as exc:
+            raise config.ConfigError([f"{key}.pilot.{exc.setting}: {exc}"]) from None
         self.pilot = RpiPilot(self.pwm)
         scale = Scale(c.pilot.volts_per_count, c.pilot.offset_v)
         self.sampler = PilotSampler(spi, c.pilot.adc_channel, scale)
         self.cp = CpState.A
         self.diode_ok = True
+        self.keypad = open_keypad(f"{key}.keypad.device", c, report)
         self.hardware = ConnectorHardware(self.relay, self.lock, meter, self.pilot)
 
     def _lock_settled(self) -> None:
@@ -121,6 +138,8 @@ class RpiConnector:
     def close(self) -> None:
         self.relay.open()
         self.pilot.pwm_off()
+        if self.keypad is not None:
+            self.keypad.close()
 
 
 class RpiPile:
@@ -133,23 +152,28 @@ class RpiPile:
         meters: dict[int, Meter],
         spi_open: Callable[[int, int], Spi],
     ):
+        """Claims every pin, PWM channel, SPI device and keypad; the first that cannot be had
+        is a ConfigError of one line naming its key."""
         self._sink: Sink | None = None
         gpio.start()
         hal = settings.hal
         assert hal.estop is not None  # check-config requires it
-        self.estop = gpio.Input(hal.estop, lambda on: self._report(ev.EmergencyStop(on)))
+        self.estop = gpio.Input(
+            hal.estop, lambda on: self._report(ev.EmergencyStop(on)), "hal.estop"
+        )
         self.rcd = (
-            gpio.Input(hal.rcd_fault, lambda on: self._report(ev.RcdTrip(on)))
+            gpio.Input(hal.rcd_fault, lambda on: self._report(ev.RcdTrip(on)), "hal.rcd_fault")
             if hal.rcd_fault
             else None
         )
         spis: dict[tuple[int, int], Spi] = {}
         self.rpi: dict[int, RpiConnector] = {}
-        for c in settings.connectors:
+        for i, c in enumerate(settings.connectors):
             assert c.pilot is not None
-            where = (c.pilot.spi_bus, c.pilot.spi_device)
-            spi = spis[where] = spis.get(where) or spi_open(*where)
-            self.rpi[c.id] = RpiConnector(c.id, c, hal, spi, meters[c.id], self._report)
+            key, where = f"connectors[{i}]", (c.pilot.spi_bus, c.pilot.spi_device)
+            if where not in spis:
+                spis[where] = opened(f"{key}.pilot.spi_device", functools.partial(spi_open, *where))
+            self.rpi[c.id] = RpiConnector(key, c, hal, spis[where], meters[c.id], self._report)
         self.connectors = {cid: r.hardware for cid, r in self.rpi.items()}
         self._stop = threading.Event()
         self._sampler: threading.Thread | None = None
@@ -165,6 +189,9 @@ class RpiPile:
             connector.sample()
         self._sampler = threading.Thread(target=self._sample, name="pilot-sampler", daemon=True)
         self._sampler.start()
+        for connector in self.rpi.values():
+            if connector.keypad is not None:
+                connector.keypad.start()
 
     def close(self) -> None:
         self._stop.set()
@@ -184,12 +211,36 @@ class RpiPile:
             self._sink(event)
 
 
+def opened(key: str, open_device: Callable[[], T]) -> T:
+    """A device file opened, or one line naming the key and what is wrong with the file."""
+    try:
+        return open_device()
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise config.ConfigError([f"{key}: {where}{exc.strerror or exc}"]) from None
+
+
+def open_keypad(
+    key: str, c: config.ConnectorSettings, report: Callable[[ev.Event], None]
+) -> Keypad | None:
+    if c.keypad is None:
+        return None
+    path = str(c.keypad.device)
+    return opened(key, lambda: Keypad(path, c.id, report))
+
+
 def open_spi(bus: int, device: int) -> Any:
     """The MCP300x's SPI device: mode 0, at most 1 MHz (CONTRACT 9.3)."""
     import spidev
 
     spi = spidev.SpiDev()
-    spi.open(bus, device)
+    try:
+        spi.open(bus, device)
+    except OSError as exc:  # spidev names no file: name it, and what usually is the cause
+        exc.filename = f"/dev/spidev{bus}.{device}"
+        if isinstance(exc, FileNotFoundError):
+            exc.strerror = "no such SPI device (is dtparam=spi=on in config.txt?)"
+        raise
     spi.mode = 0
     spi.max_speed_hz = 1_000_000
     return spi

@@ -16,7 +16,12 @@ from pile_controller.core.pilot import PERIOD_NS, duty_ns
 
 
 class PwmError(Exception):
-    """The PWM channel cannot be used; the message names its folder in one line."""
+    """The PWM channel cannot be used; the message names its folder in one line, `setting`
+    the pilot's key at fault (`pwm_chip` or `pwm_channel`)."""
+
+    def __init__(self, message: str, setting: str = "pwm_channel"):
+        super().__init__(message)
+        self.setting = setting
 
 
 class SysfsPwm:
@@ -31,7 +36,9 @@ class SysfsPwm:
     def open(self) -> None:
         """Exports the channel if it is not yet, sets the 1 kHz period and +12 V, enables it."""
         if not self.chip_dir.is_dir():
-            raise PwmError(f"{self.chip_dir}: no such PWM chip (is the pwm overlay enabled?)")
+            raise PwmError(
+                f"{self.chip_dir}: no such PWM chip (is the pwm overlay enabled?)", "pwm_chip"
+            )
         if not self.dir.is_dir():
             self._write(self.chip_dir / "export", self.channel)
             deadline = time.monotonic() + self.EXPORT_WAIT_S

@@ -29,10 +29,10 @@ def schema_for(topic: str) -> str | None:
 
 
 class Rig:
-    def __init__(self, workdir: Path, **options: Any):
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None, **options: Any):
         self.workdir = workdir
         self.broker = Broker(workdir / "broker").start()
-        self.pile = PileProcess(workdir, self.broker.port, **options).start()
+        self.pile = PileProcess(workdir, self.broker.port, **options).start(env=env)
         self.backend = Backend(self.broker.port, self.pile.pile_id).connect()
         self.backend.online()
 

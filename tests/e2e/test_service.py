@@ -30,10 +30,14 @@ def test_tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stops(
         assert set(said) <= {b"WATCHDOG=1"}
 
 
-def test_the_rpi_driver_is_one_line_and_a_failed_start_for_now() -> None:
+def test_the_rpi_driver_without_its_library_is_one_line_naming_the_extra_to_install() -> None:
     run = pile_controller("--config", str(ROOT / "config.rpi.toml"))
     assert run.returncode == 1
-    assert run.stderr == 'pile-controller: hal.driver: "rpi" is not supported by this version yet\n'
+    assert run.stderr == (
+        'pile-controller: hal.driver: "rpi" needs the RPi.GPIO module: install '
+        "pile-controller[rpi] on a Pi 1-4, pile-controller[rpi5] on a Pi 5 "
+        "(No module named 'RPi')\n"
+    )
 
 
 def test_status_reports_the_backend_down_when_there_is_no_broker(tmp_path: Path) -> None:

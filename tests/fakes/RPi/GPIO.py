@@ -3,10 +3,13 @@ recorded with a timestamp; misuse raises as the real library does; edge callback
 from a thread of the library's own, as RPi.GPIO (and rpi-lgpio) run them.
 
 A test drives an input with `drive(pin, level)` and reads the outputs with `level(pin)` and
-`calls`."""
+`calls`; `wire(out, when, pin, level)` has an output drive an input as the pile's wiring does
+(a contactor's mirror contact, a lock's feedback); `busy` holds pins claimed by something else.
+With $FAKE_BOARD set, tests/fakes/fakeboard.py lets a test in another process do all this."""
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -26,6 +29,8 @@ _levels: dict[int, int] = {}
 _callbacks: dict[int, tuple[int, Callable[[int], None]]] = {}
 _edges: queue.Queue[tuple[int, int]] = queue.Queue()
 _lock = threading.Lock()
+_wires: list[tuple[int, int, int, int]] = []  # (output, its level, input, the level it drives)
+busy: set[int] = set()
 
 
 def _record(name: str, *args: Any) -> None:
@@ -47,6 +52,8 @@ def setup(pin: int, direction: int, pull_up_down: int = PUD_OFF, initial: int = 
         raise RuntimeError(
             "Please set pin numbering mode using GPIO.setmode(GPIO.BOARD) or GPIO.setmode(GPIO.BCM)"
         )
+    if pin in busy:
+        raise RuntimeError("GPIO busy")
     _record("setup", pin, direction, pull_up_down, initial)
     with _lock:
         _pins[pin] = direction
@@ -60,8 +67,12 @@ def output(pin: int, value: int) -> None:
     if _pins.get(pin) != OUT:
         raise RuntimeError("The GPIO channel has not been set up as an OUTPUT")
     _record("output", pin, value)
+    value = HIGH if value else LOW
     with _lock:
-        _levels[pin] = HIGH if value else LOW
+        _levels[pin] = value
+        driven = [(p, v) for out, when, p, v in _wires if (out, when) == (pin, value)]
+    for p, v in driven:
+        drive(p, v)
 
 
 def input(pin: int) -> int:  # noqa: A001 - the library's own name
@@ -102,6 +113,19 @@ def reset() -> None:
         _pins.clear()
         _levels.clear()
         _callbacks.clear()
+        _wires.clear()
+    busy.clear()
+
+
+def wire(out: int, when: int, pin: int, value: int) -> None:
+    """From now on `out` going to `when` drives input `pin` to `value`."""
+    with _lock:
+        _wires.append((out, when, pin, value))
+
+
+def unwire(out: int, when: int) -> None:
+    with _lock:
+        _wires[:] = [w for w in _wires if w[:2] != (out, when)]
 
 
 def level(pin: int) -> int:
@@ -136,3 +160,8 @@ def _dispatch() -> None:
 
 
 threading.Thread(target=_dispatch, name="fake-gpio-callbacks", daemon=True).start()
+
+if os.environ.get("FAKE_BOARD"):
+    import fakeboard
+
+    fakeboard.serve(os.environ["FAKE_BOARD"])

@@ -1,0 +1,176 @@
+"""The daemon with `hal.driver = "rpi"`, end to end: a subprocess with the fake RPi.GPIO,
+spidev and evdev first on its path (tests/fakes), a temporary folder for /sys/class/pwm, an
+SDM630 served by pymodbus over Modbus TCP and a real mosquitto. The test moves the world
+around the board (the vehicle on the pilot, the keypad, the buttons, a welded contactor) and
+reads the board's outputs; the backend sees only MQTT."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pile_controller.core.pilot import duty_for, duty_ns
+from rig.backend import in_minutes
+from rig.board import CONNECTOR, ESTOP, HIGH, LOW, RELAY, FakeBoard, hal_section
+from rig.broker import free_port
+from rig.meter import ServedMeter
+from rig.pile import PileProcess, pile_controller
+
+pytestmark = pytest.mark.wall_clock("the pile runs on the wall clock with real hardware")
+
+
+@pytest.fixture
+def meter() -> Iterator[tuple[ServedMeter, str]]:
+    served = ServedMeter("sdm630")
+    port = served.serve_tcp()
+    yield (
+        served,
+        (f'meter = {{ model = "sdm630", transport = "tcp", host = "127.0.0.1", port = {port} }}'),
+    )
+    served.stop()
+
+
+def options(board: FakeBoard, meter_line: str) -> dict[str, Any]:
+    return {
+        "connectors": 1,
+        "hal": hal_section(board.pwm_root),
+        "meters": {1: meter_line},
+        "connector_extra": {1: CONNECTOR},
+        "env": board.env(),
+    }
+
+
+@pytest.fixture
+def pi(tmp_path: Path, make_rig: Any, meter: Any) -> Iterator[tuple[Any, FakeBoard, ServedMeter]]:
+    board = FakeBoard(tmp_path / "board")
+    rig = make_rig(**options(board, meter[1]))
+    yield rig, board, meter[0]
+    board.close()
+
+
+def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.01)
+
+
+def test_reserve_type_the_code_charge_stop_pay_unlock(pi: Any) -> None:
+    rig, board, served = pi
+    be, pile = rig.backend, rig.pile
+    be.ask(
+        "reserve",
+        connector=1,
+        reservation_id="R1",
+        code="2468",
+        id_token="alice",
+        expires_at=in_minutes(30),
+    )
+    be.status(1, state="reserved")
+    board.vehicle("B")
+    be.status(1, state="authenticating")
+    board.type_code("2468")
+    tx = be.event("transaction.started", reservation_id="R1")["data"]["transaction_id"]
+    assert board.duty_ns() == duty_ns(duty_for(32))  # the pilot offers the connector's 32 A
+    assert board.level(RELAY) == LOW  # B: the vehicle has not asked for power yet
+    board.vehicle("C")
+    until(lambda: board.level(RELAY) == HIGH, "the contactor closes in C")
+    be.status(1, state="charging", transaction_id=tx)
+    served.power_w, served.energy_wh = 7000.0, 1_002_500.0
+    pile.wait_until(lambda r: r["connectors"][0]["energy_wh"] == 2500)
+    board.press_stop_button()
+    stopped = be.event("transaction.stopped", transaction_id=tx)["data"]
+    assert (stopped["reason"], stopped["energy_wh"]) == ("Local", 2500)
+    assert board.level(RELAY) == LOW
+    assert board.duty_ns() == 1_000_000  # constant +12 V: no current offered
+    amount = be.event("payment.requested", transaction_id=tx)["data"]["amount"]
+    assert pile.status()["connectors"][0]["cable_locked"]
+    be.ask("payment", transaction_id=tx, status="paid", amount=amount)
+    be.event("cable.unlocked", transaction_id=tx)
+    board.vehicle("A")
+    be.status(1, state="idle", status="Available")
+    assert "2468" not in pile.logs()
+
+
+def test_an_estop_while_charging_opens_the_relay_and_bills(pi: Any) -> None:
+    rig, board, served = pi
+    be = rig.backend
+    board.vehicle("C")
+    be.ask("start", connector=1, id_token="bob")
+    tx = be.event("transaction.started")["data"]["transaction_id"]
+    until(lambda: board.level(RELAY) == HIGH, "charging")
+    served.energy_wh = 1_000_700.0
+    rig.pile.wait_until(lambda r: r["connectors"][0]["energy_wh"] == 700)
+    board.drive(ESTOP, LOW)  # the normally closed loop opens
+    assert board.level(RELAY) == LOW  # opened in the GPIO callback, before anything else
+    be.event("fault.raised", code="EmergencyStop")
+    stopped = be.event("transaction.stopped", transaction_id=tx)["data"]
+    assert (stopped["reason"], stopped["energy_wh"]) == ("EmergencyStop", 700)
+
+
+def test_a_welded_contactor_keeps_the_cable_locked_once_paid(pi: Any) -> None:
+    rig, board, served = pi
+    be = rig.backend
+    board.vehicle("C")
+    be.ask("start", connector=1, id_token="carol")
+    tx = be.event("transaction.started")["data"]["transaction_id"]
+    until(lambda: board.level(RELAY) == HIGH, "charging")
+    served.energy_wh = 1_000_250.0  # 1000.25 kWh: exact in float32
+    rig.pile.wait_until(lambda r: r["connectors"][0]["energy_wh"] == 250)
+    board.weld()
+    be.ask("stop", transaction_id=tx)
+    be.event("fault.raised", code="RelayWelded")
+    amount = be.event("payment.requested", transaction_id=tx)["data"]["amount"]
+    be.ask("payment", transaction_id=tx, status="paid", amount=amount)
+    be.event("payment.settled", transaction_id=tx)
+    assert rig.pile.status()["connectors"][0]["cable_locked"]
+
+
+def test_a_relay_reading_closed_at_boot_is_welded_before_anything(
+    tmp_path: Path, make_rig: Any, meter: Any
+) -> None:
+    board = FakeBoard(tmp_path / "board", levels={"6": HIGH})
+    rig = make_rig(**options(board, meter[1]))
+    # Raised before the backend's rig subscribed to events: the retained status shows it.
+    assert rig.backend.status(1, state="faulted")["fault"]["code"] == "RelayWelded"
+    board.vehicle("C")
+    reply = rig.backend.ask("start", connector=1, id_token="dave")
+    assert reply["status"] == "Rejected"
+    assert board.level(RELAY) == LOW
+
+
+@pytest.mark.parametrize(
+    ("start", "line"),
+    [
+        ({"busy": [13]}, "connectors[0].pins.lock: BCM 13 cannot be claimed: GPIO busy"),
+        (
+            {"spi": []},
+            "connectors[0].pilot.spi_device: /dev/spidev0.0: no such SPI device "
+            "(is dtparam=spi=on in config.txt?)",
+        ),
+        (
+            {"no_pwm": True},
+            "connectors[0].pilot.pwm_chip: {pwm}/pwmchip0: no such PWM chip "
+            "(is the pwm overlay enabled?)",
+        ),
+    ],
+)
+def test_a_device_that_cannot_be_had_is_one_line_and_no_start(
+    tmp_path: Path, meter: Any, start: dict[str, Any], line: str
+) -> None:
+    board = FakeBoard(tmp_path / "board", **{k: v for k, v in start.items() if k != "no_pwm"})
+    if start.get("no_pwm"):
+        shutil.rmtree(board.pwm_root / "pwmchip0")
+    settings = options(board, meter[1])
+    env = settings.pop("env")
+    pile = PileProcess(tmp_path, free_port(), **settings)
+    done = pile_controller("--config", str(pile.config), env=env)
+    assert (done.returncode, done.stderr.strip()) == (
+        1,
+        "pile-controller: " + line.format(pwm=board.pwm_root),
+    )
