@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hal.interfaces import ConnectorHardware, Hardware, Relay, Sink
@@ -31,6 +32,7 @@ class Conditions:
     """What one connector's relay needs, as the inputs last reported it."""
 
     locked: bool = False
+    relay_closed: bool = False  # what the mirror contact reports
     plugged: bool = False
     cp: CpState = CpState.A
     diode_ok: bool = True
@@ -45,6 +47,14 @@ class Conditions:
             return f"the vehicle does not ask for power (pilot {self.cp})"
         if not self.diode_ok:
             return "the vehicle's diode is missing"
+        return None
+
+    def vehicle(self) -> str | None:
+        """Why a technician's test may not close the relay: a vehicle at the connector."""
+        if self.plugged:
+            return "a vehicle is connected"
+        if self.cp is not CpState.A:
+            return f"the pilot reads {self.cp}, not A"
         return None
 
 
@@ -70,6 +80,9 @@ class Interlock:
         self.estop = False
         self.rcd = False
         self.refused: list[tuple[int, str]] = []  # (connector, why) of every refused close
+        # Connectors under a technician's test, and why a test's close was ended early.
+        self.testing: dict[int, str | None] = {}
+        self._changed = threading.Condition(self._guard)
         self.connectors = {
             cid: ConnectorHardware(
                 InterlockedRelay(self, cid, hw.relay), hw.lock, hw.meter, hw.pilot
@@ -99,6 +112,8 @@ class Interlock:
             return "the emergency stop is pressed"
         if self.rcd:
             return "the residual current device has tripped"
+        if cid in self.testing:
+            return self.conditions[cid].vehicle()
         return self.conditions[cid].missing()
 
     def _input(self, event: ev.Event) -> None:
@@ -107,8 +122,11 @@ class Interlock:
         with self._guard:
             affected = self._learn(event)
             for cid in affected:
-                if self._blocked(cid) is not None:
+                if (why := self._blocked(cid)) is not None:
                     self.backend.connectors[cid].relay.open()
+                    if cid in self.testing and self.testing[cid] is None:
+                        self.testing[cid] = why
+            self._changed.notify_all()
         if self._sink is not None:
             self._sink(event)
 
@@ -121,6 +139,9 @@ class Interlock:
             case ev.LockFeedback(connector=c, locked=locked) if c in self.conditions:
                 self.conditions[c].locked = locked
                 return [c]
+            case ev.RelayFeedback(connector=c, closed=closed) if c in self.conditions:
+                self.conditions[c].relay_closed = closed
+                return []
             case ev.PilotState(connector=c, state=state) if c in self.conditions:
                 self.conditions[c].cp = state  # C -> B opens here, not 100 ms later
                 return [c]
@@ -134,3 +155,31 @@ class Interlock:
                 self.rcd = active
                 return list(self.conditions)
         return []
+
+    # --- a technician's tests (hal/trials.py runs them) ----------------------------------------
+
+    def begin_test(self, cid: int) -> None:
+        """From now the relay of `cid` may close with no vehicle, the cable unlocked, and only
+        while the pilot reads A (no vehicle) and neither the e-stop nor the RCD is tripped:
+        a vehicle arriving opens it at once, as any unsafe edge does."""
+        with self._guard:
+            self.testing[cid] = None
+
+    def test_close(self, cid: int) -> str | None:
+        """Closes the relay of `cid` under test; why not, if it may not."""
+        with self._guard:
+            why = self._blocked(cid)
+            if why is None:
+                self.backend.connectors[cid].relay.close()
+            return why
+
+    def end_test(self, cid: int) -> str | None:
+        """Opens the relay; why the test's close was ended early, if it was."""
+        with self._guard:
+            self.backend.connectors[cid].relay.open()
+            return self.testing.pop(cid, None)
+
+    def wait_until(self, holds: Callable[[Conditions], bool], cid: int, timeout_s: float) -> bool:
+        """Waits (on the caller's thread) until the inputs of `cid` satisfy `holds`."""
+        with self._changed:
+            return self._changed.wait_for(lambda: holds(self.conditions[cid]), timeout_s)

@@ -127,6 +127,7 @@ READY_TO_BEGIN = [
     "holds_cable",
     "lock_confirmed",
     "meter_is_fresh",
+    "not_under_test",
 ]  # and no fault (`unless`)
 
 
@@ -271,6 +272,9 @@ class Connector:
         # Until the relay or the lock is first commanded, what it reports is how the hardware
         # stood when the process started (the outputs reset with it): reconciled at once.
         self._relay_untouched = self._lock_untouched = True
+        # A technician's relay or lock test holds the connector: the hardware moves without
+        # the core's command, so its feedback is nobody's fault meanwhile.
+        self.under_test = False
         self.relay_closed = False  # what we commanded
         self.relay_feedback = False  # what the contactor reports
         # When the last relay/lock command reached the device; None while one waits to be
@@ -527,6 +531,34 @@ class Connector:
             self._settle("ReleasedByTechnician")
         return cmd.ACCEPTED
 
+    def begin_test(self, now: datetime) -> cmd.Reply:
+        """A technician's `relay-test` or `selftest`: the relay and the lock may be moved past
+        the core while no vehicle, session or fault is there."""
+        self.now = now
+        if self.under_test:
+            return cmd.rejected("a test is already running on it")
+        if self.plugged or self.cp is not CpState.A:
+            return cmd.rejected("a vehicle is connected")
+        if self.has_open_transaction() or self.has_unpaid_transaction():
+            return cmd.rejected("a transaction is running")
+        if self.faults:
+            return cmd.rejected(f"fault {next(iter(self.faults))} is active")
+        if self.state not in ("idle", "reserved", "unavailable"):
+            return cmd.rejected(f"the connector is {self.state}")
+        self.under_test = True
+        return cmd.ACCEPTED
+
+    def end_test(self, now: datetime) -> None:
+        """The test left the relay open and the lock released, as the core holds them; the
+        ordinary supervision judges their feedback again from now, with its full deadline."""
+        self.now = now
+        self.under_test = False
+        self._relay_untouched = self._lock_untouched = False
+        self.relay_changed_at = self.lock_changed_at = now
+        if self.authorization and self.plugged:  # a session asked for the cable meanwhile
+            self._engage_lock()
+        self._reconcile()
+
     def clear_faults(self, now: datetime) -> cmd.Reply:
         """`pilectl fault clear N`: clears the faults a technician may clear (a welded
         contactor, a lock failure, a pilot fault) once the hardware no longer shows them."""
@@ -611,6 +643,9 @@ class Connector:
 
     def is_plugged(self) -> bool:
         return self.plugged
+
+    def not_under_test(self) -> bool:
+        return not self.under_test
 
     def has_reservation(self) -> bool:
         return self.reservation is not None
@@ -720,7 +755,7 @@ class Connector:
             )
 
     def _engage_lock(self) -> None:
-        if not self.lock_locked:
+        if not self.lock_locked and not self.under_test:  # end_test engages it then
             self._command_lock(True)
         self._try_begin()
 
@@ -747,6 +782,8 @@ class Connector:
     def _lock_feedback(self, locked: bool) -> None:
         self.lock_feedback = locked
         self.lock_reported = True
+        if self.under_test:
+            return
         if locked and not self.lock_locked and self._lock_untouched:
             # Engaged at boot with no session to hold it (the journal says released): let go.
             self._command_lock(False)
@@ -802,6 +839,8 @@ class Connector:
 
     def _relay_feedback(self, closed: bool) -> None:
         self.relay_feedback = closed
+        if self.under_test:
+            return
         if closed and not self.relay_closed and self._relay_untouched:
             # Reading closed at boot, with the outputs reset open: welded. No deadline to wait.
             self._set_fault(FaultCode.RELAY_WELDED, True)
@@ -915,13 +954,15 @@ class Connector:
         if auth and not self.plugged and now >= auth.plug_by:
             self._step("leave")
         if (
-            self.lock_feedback != self.lock_locked
+            not self.under_test
+            and self.lock_feedback != self.lock_locked
             and self.lock_changed_at is not None
             and now - self.lock_changed_at >= self.ctx.lock_feedback
         ):
             self._set_fault(FaultCode.CABLE_LOCK_FAILURE, True)
         if (
-            self.relay_feedback != self.relay_closed
+            not self.under_test
+            and self.relay_feedback != self.relay_closed
             and self.relay_changed_at is not None
             and now - self.relay_changed_at >= self.ctx.relay_feedback
         ):

@@ -70,6 +70,16 @@ class Pile:
         reply = connector.clear_faults(now) if connector else cmd.rejected("no such connector")
         return reply, self._drain()
 
+    def begin_test(self, cid: int, now: datetime) -> cmd.Reply:
+        """A technician's relay or lock test on `cid` (the control socket): refused, with the
+        reason, unless the connector is free of vehicles, sessions and faults."""
+        connector = self.connectors.get(cid)
+        return connector.begin_test(now) if connector else cmd.rejected("no such connector")
+
+    def end_test(self, cid: int, now: datetime) -> list[Effect]:
+        self.connectors[cid].end_test(now)
+        return self._drain()
+
     def sessions_closing(self) -> bool:
         """Whether a stopped session still waits for its stop reading (at shutdown)."""
         return any(
