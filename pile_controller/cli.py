@@ -18,6 +18,9 @@ from hal.sim import SIM_USAGE
 from pile_controller import config
 from pile_controller.core.faults import CATALOGUE
 
+# A selftest moves every free connector's relay and lock and waits for their feedback.
+TEST_TIMEOUT_S = 120
+
 
 class CliError(Exception):
     pass
@@ -33,10 +36,10 @@ def socket_path(args: argparse.Namespace) -> Path:
         raise CliError(f"{exc.problems[0]} (or give --socket PATH)") from None
 
 
-def ask(path: Path, request: dict[str, Any]) -> dict[str, Any]:
+def ask(path: Path, request: dict[str, Any], timeout_s: float = 5) -> dict[str, Any]:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(5)
+            s.settimeout(timeout_s)
             s.connect(str(path))
             s.sendall(json.dumps(request).encode() + b"\n")
             data = b""
@@ -150,6 +153,14 @@ def parser() -> argparse.ArgumentParser:
         "clear", help="clear a welded contactor, a lock or pilot fault the hardware no longer shows"
     )
     clear.add_argument("connector", type=int)
+    selftest = sub.add_parser(
+        "selftest", help="every relay and lock against its feedback, pilots, meters, broker, ..."
+    )
+    selftest.add_argument("--json", action="store_true")
+    relay_test = sub.add_parser(
+        "relay-test", help="close and open a free connector's relay once, timing its feedback"
+    )
+    relay_test.add_argument("connector", type=int)
     meter = sub.add_parser("meter", help="read a meter directly (no daemon needed)")
     meter_sub = meter.add_subparsers(dest="meter_command", required=True)
     read = meter_sub.add_parser("read", help="one reading from a Modbus meter")
@@ -202,28 +213,46 @@ def per_phase(values: tuple[float, ...], unit: str) -> str:
     return "  ".join(f"L{i} {v:g} {unit}" for i, v in enumerate(values, 1)) or "- (not measured)"
 
 
-def run(args: argparse.Namespace) -> str:
+def show_check(check: dict[str, Any]) -> str:
+    verdict = "ok" if check["ok"] else "FAILED"
+    return f"{check['name']}: {verdict} ({check['detail']})"
+
+
+def run(args: argparse.Namespace) -> tuple[str, int]:
+    """What to print, and the exit status."""
     if args.command == "meter":
-        return read_meter(args)
+        return read_meter(args), 0
     path = socket_path(args)
     if args.command == "status":
         report = ask(path, {"cmd": "status"})
-        return json.dumps(report) if args.json else show_status(report)
+        return (json.dumps(report) if args.json else show_status(report)), 0
     if args.command == "fault":
         ask(path, {"cmd": "fault-clear", "connector": args.connector})
-        return f"connector {args.connector}: fault cleared"
+        return f"connector {args.connector}: fault cleared", 0
+    if args.command == "selftest":
+        checks = ask(path, {"cmd": "selftest"}, timeout_s=TEST_TIMEOUT_S)["checks"]
+        ok = all(c["ok"] for c in checks)
+        if args.json:
+            shown = [{k: c[k] for k in ("name", "ok", "detail")} for c in checks]
+            return json.dumps({"ok": ok, "checks": shown}), 0 if ok else 1
+        return "\n".join(show_check(c) for c in checks), 0 if ok else 1
+    if args.command == "relay-test":
+        request = {"cmd": "relay-test", "connector": args.connector}
+        check = ask(path, request, timeout_s=TEST_TIMEOUT_S)["check"]
+        return show_check(check), 0 if check["ok"] else 1
     ask(path, {"cmd": "sim", "args": args.args})
-    return "ok"
+    return "ok", 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        print(run(args))
+        text, status = run(args)
     except CliError as exc:
         print(f"pilectl: {exc}", file=sys.stderr)
         return 1
-    return 0
+    print(text)
+    return status
 
 
 if __name__ == "__main__":

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ from pile_controller.core.events import Reading
 from pile_controller.core.pile import Pile
 
 log = logging.getLogger(__name__)
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
+# A request's answer, or (for one that takes a while: `relay-test`, `selftest`) a coroutine
+# giving it; the loop goes on meanwhile.
+Handler = Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 MAX_LINE = 64 * 1024
 
 
@@ -34,7 +37,7 @@ async def serve(path: Path, handle: Handler) -> asyncio.Server:
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while line := await reader.readline():
-                writer.write(json.dumps(answer(line, handle)).encode() + b"\n")
+                writer.write(json.dumps(await answer(line, handle)).encode() + b"\n")
                 await writer.drain()
         except (asyncio.LimitOverrunError, ValueError):  # a line longer than MAX_LINE
             refusal = {"ok": False, "error": f"request line over {MAX_LINE // 1024} KiB"}
@@ -51,7 +54,7 @@ async def serve(path: Path, handle: Handler) -> asyncio.Server:
     return server
 
 
-def answer(line: bytes, handle: Handler) -> dict[str, Any]:
+async def answer(line: bytes, handle: Handler) -> dict[str, Any]:
     try:
         request = json.loads(line)
     except ValueError:
@@ -59,7 +62,10 @@ def answer(line: bytes, handle: Handler) -> dict[str, Any]:
     if not isinstance(request, dict):
         return {"ok": False, "error": "request must be a JSON object"}
     try:
-        return {"ok": True, **handle(request)}
+        result = handle(request)
+        if inspect.isawaitable(result):
+            result = await result
+        return {"ok": True, **result}
     except RequestError as exc:
         return {"ok": False, "error": str(exc)}
     except Exception:  # a bug must not take the daemon down with it

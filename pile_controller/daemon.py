@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import paho.mqtt.client as mqtt
 from hal.devices import open_hardware
 from hal.framebuffer import FramebufferError
 from hal.interfaces import Hardware, MeterError
+from hal.interlock import Interlock
 from hal.sim import SimPile, drive
 from pile_controller import __version__, config, policy, systemd
 from pile_controller.actuator import Actuator, Openings
@@ -51,6 +52,7 @@ from pile_controller.render import FontError
 from pile_controller.retry import Throttle
 from pile_controller.signing import KeyFileError, PileKey
 from pile_controller.store import JournalError, Store
+from pile_controller.technician import Technician
 
 log = logging.getLogger("pile_controller")
 Clock = Callable[[], datetime]
@@ -378,7 +380,7 @@ class Daemon:
 
     # --- the control socket --------------------------------------------------------------------
 
-    def control(self, request: dict[str, Any]) -> dict[str, Any]:
+    def control(self, request: dict[str, Any]) -> dict[str, Any] | Awaitable[dict[str, Any]]:
         match request.get("cmd"):
             case "status":
                 return status_report(
@@ -397,6 +399,13 @@ class Daemon:
                 if reply != cmd.ACCEPTED:
                     raise RequestError(f"fault clear refused: {reply.reason}")
                 return {}
+            case "relay-test":
+                cid = request.get("connector")
+                if not isinstance(cid, int) or cid not in self.pile.connectors:
+                    raise RequestError(f"relay test: no connector {cid!r}")
+                return self._relay_test(cid)
+            case "selftest":
+                return self._selftest()
             case "sim":
                 sim = getattr(self.hardware, "backend", self.hardware)
                 if not isinstance(sim, SimPile):
@@ -409,6 +418,25 @@ class Daemon:
                     raise RequestError(str(exc)) from None
                 return {}
         raise RequestError(f"unknown request {request.get('cmd')!r}")
+
+    def _technician(self) -> Technician:
+        if not isinstance(self.hardware, Interlock):
+            raise RequestError("this pile's hardware has no interlock to test through")
+        return Technician(
+            self.settings, self.pile, self.hardware, self.link, self.display, self.now, self.apply
+        )
+
+    async def _relay_test(self, cid: int) -> dict[str, Any]:
+        check = await self._technician().relay_test(cid)
+        log.info("connector %d: relay test: %s", cid, check.detail)
+        return {"check": dataclasses.asdict(check)}
+
+    async def _selftest(self) -> dict[str, Any]:
+        checks = await self._technician().selftest()
+        for check in checks:
+            if not check.ok:
+                log.warning("selftest: %s: %s", check.name, check.detail)
+        return {"checks": [dataclasses.asdict(c) for c in checks]}
 
 
 def assemble(settings: config.Settings, hardware: Hardware, display: Display | NoDisplay) -> Daemon:

@@ -62,6 +62,7 @@ class Display:
         self.start_template = settings.display.start_url_template
         self.pile_id = settings.pile.id
         self.shown: dict[int, Screen] = {}
+        self.problem: str | None = None  # why the last picture could not be shown
 
     def screen(self, connector: Connector, now: datetime, online: bool = True) -> Screen:
         start_url = self.start_template.format(
@@ -79,8 +80,10 @@ class Display:
             self.panel.put(
                 connector.id, render(screen, width, height, self.language, self.font).image
             )
+            self.problem = None
         except Exception as exc:  # a screen problem must never stop the pile
-            log.warning("screen of connector %d: %s", connector.id, exc)
+            self.problem = f"screen of connector {connector.id}: {exc}"
+            log.warning("%s", self.problem)
 
 
 class NoDisplay:

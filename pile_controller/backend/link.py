@@ -36,6 +36,7 @@ class Link:
     ):
         self.settings = settings
         self.connected = False
+        self.problem: str | None = None  # why the link is down, for `pilectl selftest`
         self._on_connect: Callable[[], None] = lambda: None
         self._on_message: Callable[[mqtt.MQTTMessage], None] = lambda _: None
         self._on_ack: Callable[[int], None] = lambda _: None
@@ -164,7 +165,7 @@ class Link:
         else:
             log.info("backend link up (%s:%d)", self.settings.host, self.settings.port)
         self._backoff.reset()
-        self.connected = True
+        self.connected, self.problem = True, None
         # paho calls this before it re-sends what was in flight when the link dropped; what
         # we publish on connect must queue after those, or events would overtake older ones.
         self._loop.call_soon(self._on_connect)
@@ -172,11 +173,13 @@ class Link:
     def _disconnected(self, _c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if self.connected:
             log.warning("backend link lost: %s", reason)
+            self.problem = f"link lost: {reason}"
             self._soon(self._on_lost)
         self.connected = False
         self._soon(self._lost.set)
 
     def _failed(self, why: str) -> None:
+        self.problem = why
         if self._failures.seen():
             log.warning("%s (retrying with backoff)", why)
 

@@ -6,6 +6,8 @@ reads the board's outputs; the backend sees only MQTT."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +21,7 @@ from rig.backend import in_minutes
 from rig.board import CONNECTOR, ESTOP, HIGH, LOW, RELAY, FakeBoard, hal_section
 from rig.broker import free_port
 from rig.meter import ServedMeter
-from rig.pile import PileProcess, pile_controller
+from rig.pile import PileProcess, pile_controller, pilectl
 
 pytestmark = pytest.mark.wall_clock("the pile runs on the wall clock with real hardware")
 
@@ -174,3 +176,38 @@ def test_a_device_that_cannot_be_had_is_one_line_and_no_start(
         1,
         "pile-controller: " + line.format(pwm=board.pwm_root),
     )
+
+
+def test_relay_test_times_the_mirror_contact_and_is_refused_with_a_vehicle(pi: Any) -> None:
+    rig, board, _ = pi
+    socket = str(rig.pile.socket)
+    done = pilectl("--socket", socket, "relay-test", "1")
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"relay 1: ok \(closed in [\d.]+ ms, opened in [\d.]+ ms\)\n", done.stdout)
+    assert board.level(RELAY) == LOW
+    board.vehicle("B")
+    rig.backend.status(1, state="authenticating")
+    done = pilectl("--socket", socket, "relay-test", "1")
+    assert (done.returncode, done.stderr) == (
+        1,
+        "pilectl: relay test refused: a vehicle is connected\n",
+    )
+    done = pilectl("--socket", socket, "sim", "plug", "1")
+    assert done.returncode == 1 and "the hardware is real" in done.stderr
+
+
+def test_selftest_passes_a_healthy_pile_and_a_failed_check_latches_nothing(pi: Any) -> None:
+    rig, board, _ = pi
+    socket = str(rig.pile.socket)
+    done = pilectl("--socket", socket, "selftest", "--json")
+    report = json.loads(done.stdout)
+    assert report["ok"] and done.returncode == 0, report
+    names = [c["name"] for c in report["checks"]]
+    assert names == ["relay 1", "lock 1", "pilot 1", "meter 1", "broker", "display", "disk"]
+    board.ask("unwire", out=RELAY, when=HIGH)  # the contactor's coil is dead: it never closes
+    done = pilectl("--socket", socket, "selftest")
+    assert done.returncode == 1
+    assert "relay 1: FAILED (the feedback did not show closed within 200 ms)" in done.stdout
+    assert "lock 1: ok (locked in" in done.stdout
+    assert rig.pile.status()["connectors"][0]["fault"] is None
+    assert rig.backend.ask("start", connector=1, id_token="eve")["status"] == "Accepted"
