@@ -18,7 +18,7 @@ import pytest
 
 from pile_controller.core.pilot import duty_for, duty_ns
 from rig.backend import in_minutes
-from rig.board import CONNECTOR, ESTOP, HIGH, LOW, RELAY, FakeBoard, hal_section
+from rig.board import CONNECTOR, ESTOP, HIGH, LOCK, LOW, RCD, RELAY, FakeBoard, hal_section
 from rig.broker import free_port
 from rig.meter import ServedMeter
 from rig.pile import PileProcess, pile_controller, pilectl
@@ -211,3 +211,42 @@ def test_selftest_passes_a_healthy_pile_and_a_failed_check_latches_nothing(pi: A
     assert "lock 1: ok (locked in" in done.stdout
     assert rig.pile.status()["connectors"][0]["fault"] is None
     assert rig.backend.ask("start", connector=1, id_token="eve")["status"] == "Accepted"
+
+
+def charging(rig: Any, board: FakeBoard, id_token: str) -> str:
+    board.vehicle("C")
+    rig.backend.ask("start", connector=1, id_token=id_token)
+    tx: str = rig.backend.event("transaction.started")["data"]["transaction_id"]
+    until(lambda: board.level(RELAY) == HIGH, "charging")
+    return tx
+
+
+def test_an_rcd_trip_while_charging_opens_the_relay_and_bills(pi: Any) -> None:
+    rig, board, served = pi
+    tx = charging(rig, board, "frank")
+    served.energy_wh = 1_000_500.0
+    rig.pile.wait_until(lambda r: r["connectors"][0]["energy_wh"] == 500)
+    board.drive(RCD, HIGH)
+    assert board.level(RELAY) == LOW
+    rig.backend.event("fault.raised", code="RcdTrip")
+    stopped = rig.backend.event("transaction.stopped", transaction_id=tx)["data"]
+    assert (stopped["reason"], stopped["energy_wh"]) == ("Other", 500)
+
+
+def test_a_pilot_short_while_charging_opens_the_relay_as_a_pilot_fault(pi: Any) -> None:
+    rig, board, _ = pi
+    tx = charging(rig, board, "grace")
+    board.vehicle("E")  # the pilot shorted to PE: no high level left
+    until(lambda: board.level(RELAY) == LOW, "the sampler's reading opens the relay")
+    rig.backend.event("fault.raised", code="PilotFault")
+    assert rig.backend.event("transaction.stopped", transaction_id=tx)["data"]["reason"] == "Other"
+
+
+def test_a_jammed_lock_is_a_lock_failure_and_the_relay_never_closes(pi: Any) -> None:
+    rig, board, _ = pi
+    board.ask("unwire", out=LOCK, when=HIGH)  # the actuator does not move: never locked
+    board.vehicle("C")
+    assert rig.backend.ask("start", connector=1, id_token="heidi")["status"] == "Accepted"
+    rig.backend.event("fault.raised", code="CableLockFailure")
+    assert board.level(RELAY) == LOW
+    assert not any(e["type"] == "transaction.started" for e in rig.backend.events())
