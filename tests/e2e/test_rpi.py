@@ -62,6 +62,20 @@ def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+def charging(rig: Any, board: FakeBoard, id_token: str) -> str:
+    board.vehicle("C")
+    rig.backend.ask("start", connector=1, id_token=id_token)
+    tx: str = rig.backend.event("transaction.started")["data"]["transaction_id"]
+    until(lambda: board.level(RELAY) == HIGH, "charging")
+    return tx
+
+
+def drew(rig: Any, served: ServedMeter, wh: int) -> None:
+    """The meter counts `wh` more (values the SDM630's float32 kWh register holds to the Wh)."""
+    served.energy_wh = 1_000_000.0 + wh
+    rig.pile.wait_until(lambda r: r["connectors"][0]["energy_wh"] == wh)
+
+
 def test_reserve_type_the_code_charge_stop_pay_unlock(pi: Any) -> None:
     rig, board, served = pi
     be, pile = rig.backend, rig.pile
@@ -102,12 +116,8 @@ def test_reserve_type_the_code_charge_stop_pay_unlock(pi: Any) -> None:
 def test_an_estop_while_charging_opens_the_relay_and_bills(pi: Any) -> None:
     rig, board, served = pi
     be = rig.backend
-    board.vehicle("C")
-    be.ask("start", connector=1, id_token="bob")
-    tx = be.event("transaction.started")["data"]["transaction_id"]
-    until(lambda: board.level(RELAY) == HIGH, "charging")
-    served.energy_wh = 1_000_700.0
-    rig.pile.wait_until(lambda r: r["connectors"][0]["energy_wh"] == 700)
+    tx = charging(rig, board, "bob")
+    drew(rig, served, 700)
     board.drive(ESTOP, LOW)  # the normally closed loop opens
     assert board.level(RELAY) == LOW  # opened in the GPIO callback, before anything else
     be.event("fault.raised", code="EmergencyStop")
@@ -118,12 +128,8 @@ def test_an_estop_while_charging_opens_the_relay_and_bills(pi: Any) -> None:
 def test_a_welded_contactor_keeps_the_cable_locked_once_paid(pi: Any) -> None:
     rig, board, served = pi
     be = rig.backend
-    board.vehicle("C")
-    be.ask("start", connector=1, id_token="carol")
-    tx = be.event("transaction.started")["data"]["transaction_id"]
-    until(lambda: board.level(RELAY) == HIGH, "charging")
-    served.energy_wh = 1_000_250.0  # 1000.25 kWh: exact in float32
-    rig.pile.wait_until(lambda r: r["connectors"][0]["energy_wh"] == 250)
+    tx = charging(rig, board, "carol")
+    drew(rig, served, 250)
     board.weld()
     be.ask("stop", transaction_id=tx)
     be.event("fault.raised", code="RelayWelded")
@@ -213,19 +219,10 @@ def test_selftest_passes_a_healthy_pile_and_a_failed_check_latches_nothing(pi: A
     assert rig.backend.ask("start", connector=1, id_token="eve")["status"] == "Accepted"
 
 
-def charging(rig: Any, board: FakeBoard, id_token: str) -> str:
-    board.vehicle("C")
-    rig.backend.ask("start", connector=1, id_token=id_token)
-    tx: str = rig.backend.event("transaction.started")["data"]["transaction_id"]
-    until(lambda: board.level(RELAY) == HIGH, "charging")
-    return tx
-
-
 def test_an_rcd_trip_while_charging_opens_the_relay_and_bills(pi: Any) -> None:
     rig, board, served = pi
     tx = charging(rig, board, "frank")
-    served.energy_wh = 1_000_500.0
-    rig.pile.wait_until(lambda r: r["connectors"][0]["energy_wh"] == 500)
+    drew(rig, served, 500)
     board.drive(RCD, HIGH)
     assert board.level(RELAY) == LOW
     rig.backend.event("fault.raised", code="RcdTrip")
