@@ -217,9 +217,7 @@ class PaymentSettings:
 class DisplaySettings:
     driver: str = setting(default="png", check=one_of("png", "framebuffer", "none"))
     language: str = setting(default="both", check=one_of("zh", "en", "both"))
-    path: str = setting(
-        default="/var/lib/pile-controller/screen-{connector}.png", convert=local_path
-    )
+    path: str = setting(default="/run/pile-controller/screen-{connector}.png", convert=local_path)
     start_url_template: str = setting(
         default="https://app.example.com/start?pile={pile_id}&c={connector}", check=url_template
     )

@@ -44,6 +44,7 @@ from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
 from pile_controller.core.connector import Context
 from pile_controller.core.pile import Pile
+from pile_controller.core.published import MeterValues, Published
 from pile_controller.core.tariff import FREE, Tariff
 from pile_controller.core.times import ClockWatch
 from pile_controller.display import Display, NoDisplay, open_display
@@ -87,6 +88,9 @@ class Daemon:
         self.pile = Pile([c.id for c in settings.connectors], self._context(), self.now())
         self._stopping = asyncio.Event()
         self.failure: str | None = None  # why the daemon stopped itself (systemd restarts it)
+        # Periodic meter samples wait in memory for the next commit (see `_only_samples`).
+        self.held: list[Published] = []
+        self.held_since: datetime | None = None
         self._offline_since: datetime | None = self.now()  # not connected yet
         self._meter_failures = Throttle(every=60)  # polls a second: once a minute
         self._bugs = Throttle(every=100)  # by (where, exception type)
@@ -160,9 +164,13 @@ class Daemon:
         await asyncio.gather(*tasks, return_exceptions=True)
         self.actuator.open_every_relay()
         self.hardware.close()
-        if self.failure is None:  # a failed journal is left as the disk has it
-            await self.flusher.drain()
+        if self.failure is None:
+            self._commit_held()
+        await self.flusher.drain()  # its failure, if any, was reported and stopped the rest
+        if self.failure is None:
             self.store.close()
+        else:  # a failed journal is left as the disk has it
+            self.store.abandon()
         self.settings.control.socket.unlink(missing_ok=True)
 
     async def _ticks(self) -> None:
@@ -176,6 +184,7 @@ class Daemon:
                 log.warning("wall clock stepped by %+.1f s; timers keep their length", step)
                 self.feed(ev.ClockStepped(timedelta(seconds=step)))
             self.feed(ev.Tick())
+            self._commit_held_when_due()
             self._forget_delivered()
             if watchdog_s and loop.time() - pinged >= watchdog_s:
                 systemd.notify("WATCHDOG=1")
@@ -243,6 +252,11 @@ class Daemon:
             return  # stopping: the journal no longer says what the core believes
         effects = self.actuator.open_now(effects)  # before any write: opening waits for nothing
         published = [e.event for e in effects if isinstance(e, fx.Publish)]
+        if answer is None and only_samples(effects):
+            self._hold(published)
+            queued_at = self.actuator.openings()
+            self.flusher.then(lambda: self._carry_out(effects, queued_at, False), False)
+            return
         facts: dict[str, str] = {}
         for e in effects:
             if isinstance(e, fx.SaveTariff):
@@ -250,6 +264,7 @@ class Daemon:
         remembered = answer.to_journal if answer else None
         journaled = bool(published or remembered or facts)
         if journaled:
+            published = self._release_held() + published  # in the order the core made them
             try:
                 self.store.append_events(
                     published, reply=remembered, connectors=self.pile.snapshots(), facts=facts
@@ -264,6 +279,43 @@ class Daemon:
             send_reply(self.link, self.topics, answer.text, answer.msg)
         queued_at = self.actuator.openings()
         self.flusher.then(lambda: self._carry_out(effects, queued_at, bool(published)), journaled)
+
+    def _hold(self, samples: list[Published]) -> None:
+        """A step that only sampled the meters is not worth a commit and a flush of its own on
+        an SD card: its events wait, in order, for the next commit, at most
+        `policy.SAMPLES_HELD` on the pile's clock (or `policy.SAMPLES_HELD_MAX` of them). Not
+        yet numbered, a held sample lost in a crash leaves no gap in seq; the bill never rests
+        on one (a stop reads the meter, and a restarted daemon stops a session cut off on the
+        meter's first reading)."""
+        if not self.held:
+            self.held_since = self.now()
+        self.held += samples
+
+    def _release_held(self) -> list[Published]:
+        held, self.held, self.held_since = self.held, [], None
+        return held
+
+    def _commit_held_when_due(self) -> None:
+        since = self.held_since
+        if since is None or self.failure is not None:
+            return
+        age = self.now() - since  # on the pile's clock; one stepped back does not hold them
+        if (
+            len(self.held) >= policy.SAMPLES_HELD_MAX
+            or not timedelta(0) <= age < policy.SAMPLES_HELD
+        ):
+            self._commit_held()
+
+    def _commit_held(self) -> None:
+        held = self._release_held()
+        if not held:
+            return
+        try:
+            self.store.append_events(held, connectors=self.pile.snapshots())
+        except Exception as exc:
+            self._journal_failed(exc)
+            return
+        self.flusher.then(self.outbox.pump, True)
 
     def _carry_out(self, effects: list[fx.Effect], queued_at: Openings, published: bool) -> None:
         if self.failure is not None:
@@ -437,6 +489,21 @@ class Daemon:
             if not check.ok:
                 log.warning("selftest: %s: %s", check.name, check.detail)
         return {"checks": [dataclasses.asdict(c) for c in checks]}
+
+
+def only_samples(effects: list[fx.Effect]) -> bool:
+    """Whether a step published periodic meter samples and nothing else that must be on disk
+    first (no other event, no tariff, no relay, lock or pilot to move)."""
+    samples = [e for e in effects if isinstance(e, fx.Publish)]
+    return bool(samples) and all(
+        isinstance(e, fx.PublishStatus | fx.Redraw)
+        or (
+            isinstance(e, fx.Publish)
+            and isinstance(e.event, MeterValues)
+            and e.event.context == "Sample.Periodic"
+        )
+        for e in effects
+    )
 
 
 def assemble(settings: config.Settings, hardware: Hardware, display: Display | NoDisplay) -> Daemon:

@@ -62,7 +62,7 @@ class Display:
         self.start_template = settings.display.start_url_template
         self.pile_id = settings.pile.id
         self.shown: dict[int, Screen] = {}
-        self.problem: str | None = None  # why the last picture could not be shown
+        self.problems: dict[int, str] = {}  # why a connector's last picture was not shown
 
     def screen(self, connector: Connector, now: datetime, online: bool = True) -> Screen:
         start_url = self.start_template.format(
@@ -80,10 +80,12 @@ class Display:
             self.panel.put(
                 connector.id, render(screen, width, height, self.language, self.font).image
             )
-            self.problem = None
+            self.problems.pop(connector.id, None)
         except Exception as exc:  # a screen problem must never stop the pile
-            self.problem = f"screen of connector {connector.id}: {exc}"
-            log.warning("%s", self.problem)
+            problem = f"screen of connector {connector.id}: {exc}"
+            if problem != self.problems.get(connector.id):  # once, not at every redraw
+                log.warning("%s", problem)
+            self.problems[connector.id] = problem
 
 
 class NoDisplay:

@@ -15,3 +15,7 @@ LAST_WORDS_S = 0.1  # and how long the link gets to send the last events
 # `pilectl selftest` fails the disk below this much free space in state_dir: a charging hour
 # journals well under a megabyte, so this is weeks of sessions with the backend away.
 MIN_FREE_BYTES = 64 * 1024 * 1024
+# Periodic meter samples wait in memory for the next commit, at most this long or this many:
+# a commit and a flush each would be most of what the pile writes to its SD card.
+SAMPLES_HELD = timedelta(seconds=30)
+SAMPLES_HELD_MAX = 64

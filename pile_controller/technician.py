@@ -101,8 +101,8 @@ class Technician:
     def _display(self) -> Check:
         if isinstance(self.display, NoDisplay):
             return Check("display", True, "none configured")
-        if self.display.problem is not None:
-            return Check("display", False, self.display.problem)
+        if self.display.problems:
+            return Check("display", False, "; ".join(self.display.problems.values()))
         width, height = self.display.panel.size
         return Check("display", True, f"{self.settings.display.driver}, {width}x{height}")
 

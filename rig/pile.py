@@ -46,7 +46,7 @@ url_template = "https://pay.example.com/p?pile={{pile_id}}&tx={{transaction_id}}
 
 [display]
 driver = "{display}"
-path = "{state}/screen-{{connector}}.png"
+path = "{display_path}"
 start_url_template = "https://app.example.com/start?pile={{pile_id}}&c={{connector}}"
 
 [tariff]
@@ -87,6 +87,7 @@ class PileProcess:
                 lockout_s=options.get("lockout_s", 300),
                 interval_s=options.get("interval_s", 10),
                 display=options.get("display", "none"),
+                display_path=options.get("display_path", f"{self.state}/screen-{{connector}}.png"),
                 hal=options.get("hal", SIM_HAL),
                 connectors="".join(
                     f"\n[[connectors]]\nid = {i}\n{meters.get(i, SIM_METER)}\n{extra.get(i, '')}\n"

@@ -1,5 +1,6 @@
 """The display: redraws only on change, says which font is missing, never stops the pile."""
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,28 @@ def test_the_daemon_will_not_start_without_its_font_and_says_so(tmp_path: Path) 
     assert run.stderr == (
         "pile-controller: display: font 'Nope Sans' is not installed (Debian: fonts-wqy-microhei)\n"
     )
+
+
+def test_a_panel_that_cannot_be_written_is_one_log_line_not_one_a_redraw(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class FullPanel(CountingPanel):
+        def put(self, connector: int, image: Image.Image) -> None:
+            super().put(connector, image)
+            raise OSError(28, "No space left on device")
+
+    pile = PileProcess(tmp_path, free_port(), display="png")
+    panel = FullPanel()
+    shown = Display(load(pile.config), panel, find_font("WenQuanYi Micro Hei"))
+    b = Bench()
+    with caplog.at_level(logging.WARNING):
+        for _ in range(5):
+            shown.shown.clear()  # as if every second's picture were new
+            shown.show(b.c(1), b.now)
+            shown.show(b.c(2), b.now)
+    assert len(panel.frames) == 10, "it keeps trying"
+    assert [r.getMessage() for r in caplog.records] == [
+        "screen of connector 1: [Errno 28] No space left on device",
+        "screen of connector 2: [Errno 28] No space left on device",
+    ]
+    assert set(shown.problems) == {1, 2}

@@ -1,10 +1,20 @@
 """The journal: seq never goes back or skips, delivered events leave, replies are remembered."""
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from pile_controller.core.published import FaultRaised
-from pile_controller.store import FOLD_AFTER, Store
+from pile_controller.store import (
+    FOLD_AFTER,
+    FORGET_AFTER_S,
+    FORGET_BATCH,
+    PAGE_SIZE,
+    JournalError,
+    Store,
+)
 
 AT = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
@@ -73,30 +83,97 @@ def test_the_wal_stays_small_when_synced_as_the_daemon_does(tmp_path: Path) -> N
         store.delivered(envelope.seq)
         store.sync()
     # A few commits' pages per fold, and SQLite writes the WAL afresh from its start after one.
-    assert Path(f"{path}-wal").stat().st_size < 4 * FOLD_AFTER * 5 * 4096
+    assert Path(f"{path}-wal").stat().st_size < 4 * FOLD_AFTER * 5 * PAGE_SIZE
     store.close()
 
 
-def test_a_delivered_event_leaves_with_the_next_commit_not_one_of_its_own(tmp_path: Path) -> None:
+def test_delivered_events_leave_in_batches_not_a_commit_each(tmp_path: Path) -> None:
+    path, now = tmp_path / "j.sqlite", [0.0]
+    store = Store(path, clock=lambda: now[0])
+    sent = store.append_events(events(FORGET_BATCH + 1))
+    store.sync()
+    commits = store.commits
+    for envelope in sent[:-2]:
+        store.delivered(envelope.seq)
+    store.forget_delivered()  # the daemon's tick
+    assert store.commits == commits, "an ack costs no commit until a batch is due"
+    assert store.outbox_depth() == 2 and [e.seq for e in store.undelivered()] == [100, 101]
+    assert len(on_disk(path)) == FORGET_BATCH + 1  # a crash now: they are sent again
+    store.delivered(sent[-2].seq)
+    store.forget_delivered()
+    assert store.commits == commits + 1 and on_disk(path) == [101]
+    store.delivered(sent[-1].seq)
+    now[0] += FORGET_AFTER_S
+    store.append_events(events(1))  # a batch due by age leaves with the next commit
+    assert on_disk(path) == [102]
+
+
+def test_seq_never_goes_back_whichever_row_holds_it(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     store = Store(path)
     store.append_events(events(3))
-    store.sync()
-    commits = store.commits
-    store.delivered(1)
-    assert store.commits == commits  # an ack costs no commit
-    assert [e.seq for e in store.undelivered()] == [2, 3] and store.outbox_depth() == 2
-    assert on_disk(path) == [1, 2, 3]  # a crash now: it is sent again
-    store.append_events(events(1))
-    assert on_disk(path) == [2, 3, 4]
-    store.delivered(2)
-    store.forget_delivered()  # the daemon's tick, when nothing else commits
-    assert on_disk(path) == [3, 4]
+    assert after_a_crash(path).seq == 3, "a crash before any deletion: the outbox holds it"
+    for seq in (1, 2, 3):
+        store.delivered(seq)
+    store.forget_delivered(every=True)
+    assert after_a_crash(path).seq == 3, "every row gone: meta holds it"
+
+
+def test_a_snapshot_is_written_only_when_it_changed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "j.sqlite")
+    store.append_events(events(1), connectors={1: {"a": 1}, 2: {"b": 2}})
+    before = store.db.total_changes
+    store.append_events(events(1), connectors={1: {"a": 1}, 2: {"b": 3}})
+    assert store.db.total_changes - before == 2  # the event and connector 2's snapshot
+    assert after_a_crash(tmp_path / "j.sqlite").connector_snapshots() == {1: {"a": 1}, 2: {"b": 3}}
+
+
+def test_an_old_journal_is_moved_to_small_pages_keeping_everything(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "j.sqlite"
+    store = Store(path)
+    store.append_events(events(2), reply=("c1", "r"))
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=DELETE")
+    db.execute("PRAGMA page_size=4096")
+    db.execute("VACUUM")
+    db.execute("PRAGMA journal_mode=WAL")  # as the journals before were
+    assert db.execute("PRAGMA page_size").fetchone()[0] == 4096
+    db.close()
+    store = Store(path)
+    assert store.db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    assert [e.seq for e in store.undelivered()] == [1, 2] and store.reply_for("c1") == "r"
+
+
+def after_a_crash(path: Path) -> Store:
+    """The journal as a daemon killed now would find it: its files as they stand, opened
+    afresh (the running one holds it exclusively)."""
+    crashed = path.parent / f"crash{len(list(path.parent.glob('crash*')))}"
+    crashed.mkdir()
+    for name in (path.name, f"{path.name}-wal"):
+        if (path.parent / name).exists():
+            shutil.copy(path.parent / name, crashed / name)
+    return Store(crashed / path.name)
 
 
 def on_disk(path: Path) -> list[int]:
     """The seqs a daemon starting now would send again."""
-    store = Store(path)
+    store = after_a_crash(path)
     seqs = [e.seq for e in store.undelivered()]
     store.close()
     return seqs
+
+
+def test_a_second_daemon_cannot_open_the_journal_of_a_running_one(tmp_path: Path) -> None:
+    Store(tmp_path / "j.sqlite")
+    with pytest.raises(JournalError, match=r"j.sqlite: database is locked"):
+        Store(tmp_path / "j.sqlite")
+
+
+def test_no_shared_memory_file_is_written_beside_the_journal(tmp_path: Path) -> None:
+    store = Store(tmp_path / "j.sqlite")
+    store.append_events(events(3))
+    store.sync()
+    assert not (tmp_path / "j.sqlite-shm").exists()
