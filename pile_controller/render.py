@@ -10,10 +10,11 @@ with a LayoutError, which the layout tests turn into a failure rather than a cli
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import qrcode
@@ -148,17 +149,42 @@ def fit(
     lines: list[tuple[str, float]], area: tuple[int, int, int, int], font: Path, start: int
 ) -> list[Placed]:
     """Places `lines` in `area` at the largest size whose measured glyph boxes all fit,
-    wrapping lines that are too wide. The size is found by bisection (text that fits at one
-    size fits at every smaller one)."""
-    first = lay_out(lines, area, font, max(start, MIN_TEXT_PX))
+    wrapping lines that are too wide.
+
+    A screen redrawn every second (the charging screen's clock, energy and cost) differs from
+    the one before in its digits only: the size found for its shape, every digit read as 0, is
+    remembered and tried first, one layout instead of a search, and the text keeps its size
+    from one second to the next. Where the real digits do not fit at it, the search runs."""
+    shape = tuple((DIGIT.sub("0", text), scale) for text, scale in lines)
+    placed = lay_out(lines, area, font, shaped_size(shape, area, font, start))
+    return placed if placed is not None else search(lines, area, font, start)[1]
+
+
+DIGIT = re.compile(r"\d")
+
+
+@lru_cache(maxsize=256)
+def shaped_size(
+    shape: tuple[tuple[str, float], ...], area: tuple[int, int, int, int], font: Path, start: int
+) -> int:
+    return search(list(shape), area, font, start)[0]
+
+
+def search(
+    lines: list[tuple[str, float]], area: tuple[int, int, int, int], font: Path, start: int
+) -> tuple[int, list[Placed]]:
+    """The largest size and the lines placed at it, by bisection (text that fits at one size
+    fits at every smaller one)."""
+    natural = max(start, MIN_TEXT_PX)
+    first = lay_out(lines, area, font, natural)
     if first is not None:
-        return first  # most screens fit at their natural size
+        return natural, first  # most screens fit at their natural size
     best = lay_out(lines, area, font, MIN_TEXT_PX)
     if best is None:
         longest = max(lines, key=lambda line: len(line[0]))[0] if lines else ""
         left, top, right, bottom = area
         raise LayoutError(f"text does not fit {right - left}x{bottom - top} px: {longest!r}")
-    low, high = MIN_TEXT_PX, max(start, MIN_TEXT_PX) - 1
+    low, high = MIN_TEXT_PX, natural - 1
     while low < high:
         size = (low + high + 1) // 2
         placed = lay_out(lines, area, font, size)
@@ -166,7 +192,7 @@ def fit(
             high = size - 1
         else:
             low, best = size, placed
-    return best
+    return low, best
 
 
 def lay_out(

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from pile_controller import render as render_module
 from pile_controller.core import commands as cmd
 from pile_controller.render import LayoutError, find_font, render
 from pile_controller.screens import CODE_FIELD, Screen, Text, screen_for
@@ -195,3 +196,25 @@ def test_a_paused_session_says_who_paused_it_in_both_languages() -> None:
     b.command(cmd.SetLimit(1, 0.0))  # the pile withholds power
     waiting = screen_for(b.c(1), b.now, START, "", online=True).title
     assert (waiting.zh, waiting.en) == ("等待供电", "Waiting for power")
+
+
+def test_a_screen_that_changes_only_in_digits_keeps_its_text_size() -> None:
+    font = find_font("WenQuanYi Micro Hei")
+    title = Text("充电中", "Charging")
+
+    def sizes(energy: str) -> list[int]:
+        screen = Screen(title, (Text(f"电量 {energy} kWh", f"Energy {energy} kWh"),))
+        return [p.size for p in render(screen, 320, 240, "both", font).texts]
+
+    assert sizes("1.23") == sizes("8.88") == sizes("4.56")
+
+
+def test_text_that_does_not_fit_its_remembered_size_is_fitted_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    font = find_font("WenQuanYi Micro Hei")
+    screen = Screen(Text("充电中", "Charging"), (Text("电量 88.88 kWh", "Energy 88.88 kWh"),))
+    fitted = render(screen, 320, 240, "both", font).texts
+    monkeypatch.setattr(render_module, "shaped_size", lambda *_: 400)  # a size far too big
+    drawing = render(screen, 320, 240, "both", font)
+    assert [(p.text, p.size) for p in drawing.texts] == [(p.text, p.size) for p in fitted]
