@@ -91,6 +91,7 @@ class Daemon:
         # Periodic meter samples wait in memory for the next commit (see `_only_samples`).
         self.held: list[Published] = []
         self.held_since: datetime | None = None
+        self.meters_polled_at = time.monotonic()  # the loop's clock: when the last round ended
         self._offline_since: datetime | None = self.now()  # not connected yet
         self._meter_failures = Throttle(every=60)  # polls a second: once a minute
         self._bugs = Throttle(every=100)  # by (where, exception type)
@@ -186,7 +187,7 @@ class Daemon:
             self.feed(ev.Tick())
             self._commit_held_when_due()
             self._forget_delivered()
-            if watchdog_s and loop.time() - pinged >= watchdog_s:
+            if watchdog_s and loop.time() - pinged >= watchdog_s and self.healthy(loop.time()):
                 systemd.notify("WATCHDOG=1")
                 pinged = loop.time()
 
@@ -197,10 +198,18 @@ class Daemon:
                 self._show(cid)  # redrawn only if the picture changed
 
     async def _meters(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             for cid in self.pile.connectors:
                 await self.read_meter(cid)
+            self.meters_polled_at = loop.time()
             await asyncio.sleep(policy.METER_POLL_S)
+
+    def healthy(self, loop_time: float) -> bool:
+        """Whether systemd's watchdog may be told all is well: the loop runs (this is asked
+        on its tick) and the meter polling has gone round lately. A meter that does not answer
+        is a MeterFailure, not a hang: its read times out and the round goes on."""
+        return loop_time - self.meters_polled_at < policy.METER_ROUND_HUNG_S
 
     async def read_meter(self, cid: int) -> None:
         meter = self.hardware.connectors[cid].meter

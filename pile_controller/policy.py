@@ -4,6 +4,9 @@ from datetime import timedelta
 
 TICK_S = 0.1  # timers (feedback, expiry, staleness) are checked this often
 METER_POLL_S = 1.0  # every meter is read this often
+# A round of meter reads that has not ended for this long is hung (each read times out within
+# seconds): systemd's watchdog is no longer pinged, and it restarts the daemon.
+METER_ROUND_HUNG_S = 60.0
 SCREEN_REFRESH_S = 1.0  # countdowns and the charging screen change every second
 # Drivers are told the pile is offline only once the backend has been out of reach this long:
 # a broker restart or the reconnect after boot is not worth a screen of its own.

@@ -1,0 +1,39 @@
+"""systemd's watchdog is pinged only while the loop runs and the meter polling goes round: a
+read that hangs (not one that fails: that is a MeterFailure) stops the pings, and systemd
+restarts the daemon."""
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from pile_controller import policy
+from tests.in_process import in_process_daemon
+
+
+@pytest.mark.wall_clock("the daemon's own meter polling runs on the loop's clock")
+def test_a_hung_meter_round_stops_the_watchdogs_pings(tmp_path: Path) -> None:
+    daemon, sim = in_process_daemon(tmp_path)
+    gate = threading.Event()
+    meter = sim.connectors[1].meter
+    read = meter.read
+
+    async def scenario() -> None:
+        running = asyncio.create_task(daemon.run())
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while daemon.meters_polled_at <= started:  # a round ends while every meter answers
+            await asyncio.sleep(0.05)
+        assert daemon.healthy(loop.time())
+        meter.read = lambda: (gate.wait(), read())[1]  # type: ignore[method-assign]
+        await asyncio.sleep(policy.METER_POLL_S * 2.5)
+        hung = daemon.meters_polled_at
+        assert loop.time() - hung > policy.METER_POLL_S * 1.5, "no round ended meanwhile"
+        assert daemon.healthy(hung + policy.METER_ROUND_HUNG_S - 1)
+        assert not daemon.healthy(hung + policy.METER_ROUND_HUNG_S)
+        gate.set()
+        daemon._stopping.set()
+        await asyncio.wait_for(running, 10)
+
+    asyncio.run(scenario())
