@@ -13,9 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+# PyNaCl (libsodium) rather than cryptography: the same Ed25519, for 3.4 MB of memory instead
+# of 8.9 (cryptography carries its own OpenSSL beside the one Python's ssl module has loaded).
+import nacl.exceptions
+import nacl.signing
 
 
 def canonical(obj: Any) -> bytes:
@@ -29,25 +30,21 @@ class KeyFileError(Exception):
 class PileKey:
     """The pile's own signing key, made on first boot and kept in the state folder (0600)."""
 
-    def __init__(self, key: Ed25519PrivateKey):
+    def __init__(self, key: nacl.signing.SigningKey):
         self._key = key
 
     @classmethod
     def load_or_create(cls, path: Path) -> PileKey:
         if path.exists():
             try:
-                return cls(Ed25519PrivateKey.from_private_bytes(path.read_bytes()))
+                return cls(nacl.signing.SigningKey(path.read_bytes()))
             except ValueError:
                 raise KeyFileError(
                     f"{path}: not a raw 32-byte Ed25519 private key (restore it, or remove it to"
                     " make a new one and give the backend the new public key)"
                 ) from None
-        key = Ed25519PrivateKey.generate()
-        raw = key.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
+        key = nacl.signing.SigningKey.generate()
+        raw = bytes(key)  # the raw 32-byte seed, as the file has always held it
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -60,19 +57,16 @@ class PileKey:
 
     @property
     def public_b64(self) -> str:
-        raw = self._key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        return base64.b64encode(raw).decode()
+        return base64.b64encode(bytes(self._key.verify_key)).decode()
 
     def sign(self, obj: Any) -> str:
-        return base64.b64encode(self._key.sign(canonical(obj))).decode()
+        return base64.b64encode(self._key.sign(canonical(obj)).signature).decode()
 
 
 def verify(public_key: bytes, obj: dict[str, Any], signature_b64: str) -> bool:
     try:
         signature = base64.b64decode(signature_b64, validate=True)
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, canonical(obj))
-    except (InvalidSignature, ValueError):
+        nacl.signing.VerifyKey(public_key).verify(canonical(obj), signature)
+    except (nacl.exceptions.BadSignatureError, ValueError, TypeError):
         return False
     return True

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+import nacl.signing
 
 from hal.devices import actuate
 from hal.interfaces import MeterError
@@ -36,7 +36,7 @@ from pile_controller.signing import PileKey
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 FLAT = Tariff("T-FLAT", "CNY", Decimal("1.20"), Decimal("0.80"))
 PAY_URL = "https://pay.example.com/p?pile={pile_id}&tx={transaction_id}&amount={amount}"
-KEY = PileKey(Ed25519PrivateKey.generate())
+KEY = PileKey(nacl.signing.SigningKey.generate())
 
 
 def bench_settings(connectors: tuple[int, ...]) -> config.Settings:

@@ -1,13 +1,16 @@
 """The reserved user's walk (CONTRACT §6) through the core on simulated hardware."""
 
+import base64
 from datetime import timedelta
 from decimal import Decimal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hal.devices import actuate
 from pile_controller.core import commands as cmd
 from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
-from pile_controller.signing import verify
+from pile_controller.signing import canonical, verify
 from rig.bench import KEY, Bench
 
 
@@ -70,13 +73,14 @@ def test_receipt_is_signed_by_the_pile_key() -> None:
     receipt = dict(b.events("transaction.stopped")[0]["receipt"])
     sig = receipt.pop("sig")
     assert verify(_public_raw(), receipt, sig)
+    # and by an Ed25519 of another make, as an auditor's would
+    public = Ed25519PublicKey.from_public_bytes(_public_raw())
+    public.verify(base64.b64decode(sig), canonical(receipt))
     receipt["energy_wh"] += 1
     assert not verify(_public_raw(), receipt, sig)
 
 
 def _public_raw() -> bytes:
-    import base64
-
     return base64.b64decode(KEY.public_b64)
 
 
