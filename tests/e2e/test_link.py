@@ -4,6 +4,7 @@ import base64
 import json
 import signal
 import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -328,3 +329,36 @@ def test_a_welded_contactor_is_latched_until_a_technician_clears_it(rig: Any) ->
     done = pilectl("--socket", str(pile.socket), "fault", "clear", "1")
     assert (done.returncode, done.stdout) == (0, "connector 1: fault cleared\n")
     be.event("fault.cleared", code="RelayWelded")
+
+
+OUTAGE_S = 30  # issue #12: a broker away for half a minute, with a daemon restart inside it
+
+
+@pytest.mark.wall_clock("a real broker is away for OUTAGE_S; the daemon restarts meanwhile")
+def test_a_broker_outage_with_a_daemon_restart_inside_loses_nothing_and_keeps_order(
+    rig: Any,
+) -> None:
+    be, pile = rig.backend, rig.pile
+    tx = charge(rig)
+    away = time.monotonic()
+    rig.broker.stop()
+    pile.wait_until(lambda r: not r["backend"]["connected"])
+    pile.sim("clock", "+600")
+    pile.sim("stop-button", 1)  # stopped and billed while the broker is away
+    pile.wait_until(lambda r: r["backend"]["outbox"] >= 3)
+    pile.stop(signal.SIGKILL)
+    pile.start()  # the outbox survives in the journal; the new daemon makes more events
+    pile.sim("plug", 2)
+    pile.sim("estop", "on")
+    pile.wait_until(lambda r: r["connectors"][1]["state"] == "faulted")
+    held = pile.status()["backend"]["outbox"]
+    time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - away)))
+    rig.broker.start()
+    be.event("fault.raised", code="EmergencyStop", timeout=60)
+    pile.wait_until(lambda r: r["backend"]["connected"] and r["backend"]["outbox"] == 0, 30)
+    first_seen = list(dict.fromkeys(e["seq"] for e in be.events()))
+    assert first_seen == list(range(1, len(first_seen) + 1)), "lost, or out of order"
+    types = [e["type"] for e in {e["seq"]: e for e in be.events()}.values()]
+    assert types.count("transaction.stopped") == 1 and held >= 4
+    stopped = be.event("transaction.stopped", transaction_id=tx)["data"]
+    assert stopped["reason"] == "Local"
