@@ -192,12 +192,15 @@ class Store:
     def undelivered(self, after: int = 0, limit: int = 500) -> list[Envelope]:
         """Events not yet acknowledged by the broker, oldest first, as far as they are on disk:
         a `seq` sent before then could be lost in a power cut and reused for another event."""
+        # Delivered rows not yet deleted lie at or below what was handed over last: skipped
+        # only when the read starts below them (after a reconnect or a restart).
+        skip = self._delivered if self._delivered and max(self._delivered) > after else ()
         with self._lock:
             rows = self.db.execute(
                 "SELECT seq, payload FROM outbox WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-                (after, self.durable_seq, limit + len(self._delivered)),
+                (after, self.durable_seq, limit + len(skip)),
             ).fetchall()
-        return [Envelope(q, p) for q, p in rows if q not in self._delivered][:limit]
+        return [Envelope(q, p) for q, p in rows if q not in skip][:limit]
 
     def delivered(self, seq: int) -> None:
         """The broker has the event. It leaves the journal with a batch (`FORGET_BATCH`):
