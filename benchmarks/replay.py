@@ -56,7 +56,6 @@ def replay(workdir: Path, n: int) -> float:
         backend.listeners.append(count)
         backend.connect()
         time.sleep(0.3)  # subscribed before the daemon starts
-        started = time.monotonic()
         pile.start()
         assert done.wait(300), "not all events arrived"
         rate = (n - 1) / (arrived[-1] - arrived[0])  # from the first event to the last
