@@ -26,7 +26,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from hal.devices import open_hardware
-from hal.framebuffer import FramebufferError
 from hal.interfaces import Hardware, MeterError
 from hal.interlock import Interlock
 from hal.sim import SimPile, drive
@@ -47,9 +46,8 @@ from pile_controller.core.pile import Pile
 from pile_controller.core.published import MeterValues, Published
 from pile_controller.core.tariff import FREE, Tariff
 from pile_controller.core.times import ClockWatch
-from pile_controller.display import Display, NoDisplay, open_display
+from pile_controller.display import Display, DisplayError, NoDisplay, open_display
 from pile_controller.flusher import Flusher
-from pile_controller.render import FontError
 from pile_controller.retry import Throttle
 from pile_controller.signing import KeyFileError, PileKey
 from pile_controller.store import JournalError, Store
@@ -135,6 +133,7 @@ class Daemon:
         # daemon: out of the collector's way, a full collection takes well under a millisecond
         # instead of 10-20 ms of a stalled loop (measured here during the reply benchmark).
         gc.freeze()
+        gc.enable()  # off while booting when started as `pile-controller` (__main__.py)
         log.info(
             "pile %s up: %d connectors, firmware %s",
             self.settings.pile.id,
@@ -180,7 +179,9 @@ class Daemon:
         pinged = loop.time()
         watch = ClockWatch(loop.time, time.time)
         while True:
-            await asyncio.sleep(policy.TICK_S)
+            await asyncio.sleep(
+                policy.TICK_S if self.pile.awaits_feedback() else policy.IDLE_TICK_S
+            )
             if step := watch.step():
                 log.warning("wall clock stepped by %+.1f s; timers keep their length", step)
                 self.feed(ev.ClockStepped(timedelta(seconds=step)))
@@ -567,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"pile-controller: {problem}", file=sys.stderr)
         return 1
-    except (FontError, FramebufferError) as exc:
+    except DisplayError as exc:
         print(f"pile-controller: display: {exc}", file=sys.stderr)
         return 1
 

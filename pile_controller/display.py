@@ -2,6 +2,7 @@
 
 A connector's screen is redrawn only when its content changes; the daemon asks once a second,
 so a countdown or a charging screen changes (and is redrawn) once a second, an idle one never.
+Pillow and the renderer are imported only by a display that draws (not by `none`).
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ import logging
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from PIL import Image
-
-from hal.framebuffer import Framebuffer
 from pile_controller.config import Settings
 from pile_controller.core.connector import Connector
-from pile_controller.render import render
 from pile_controller.screens import Screen, screen_for
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ class FramebufferPanel:
     """`/dev/fbN` per connector (display.path, e.g. "/dev/fb{connector}")."""
 
     def __init__(self, path_template: str, connectors: list[int]):
+        from hal.framebuffer import Framebuffer
+
         self.panels = {c: Framebuffer(Path(path_template.format(connector=c))) for c in connectors}
         self.size = next(iter(self.panels.values())).size
 
@@ -75,6 +77,8 @@ class Display:
         if self.shown.get(connector.id) == screen:
             return
         self.shown[connector.id] = screen
+        from pile_controller.render import render
+
         width, height = self.panel.size
         try:
             self.panel.put(
@@ -93,17 +97,25 @@ class NoDisplay:
         pass
 
 
-def open_display(settings: Settings) -> Display | NoDisplay:
-    """The configured display; raises FontError or FramebufferError in one line."""
-    from pile_controller.render import find_font
+class DisplayError(Exception):
+    """The display cannot be used (a font missing, a framebuffer unreadable): one line."""
 
+
+def open_display(settings: Settings) -> Display | NoDisplay:
+    """The configured display; DisplayError in one line."""
     d = settings.display
     if d.driver == "none":
         return NoDisplay()
-    font = find_font(d.font)
-    panel: Panel
-    if d.driver == "framebuffer":
-        panel = FramebufferPanel(d.path, [c.id for c in settings.connectors])
-    else:
-        panel = PngPanel(d.path, (d.width, d.height))
+    from hal.framebuffer import FramebufferError
+    from pile_controller.render import FontError, find_font
+
+    try:
+        font = find_font(d.font)
+        panel: Panel
+        if d.driver == "framebuffer":
+            panel = FramebufferPanel(d.path, [c.id for c in settings.connectors])
+        else:
+            panel = PngPanel(d.path, (d.width, d.height))
+    except (FontError, FramebufferError) as exc:
+        raise DisplayError(str(exc)) from None
     return Display(settings, panel, font)

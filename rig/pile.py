@@ -96,11 +96,24 @@ class PileProcess:
             )
         )
 
-    def start(self, timeout: float = 15.0, env: dict[str, str] | None = None) -> PileProcess:
+    def start(
+        self,
+        timeout: float = 15.0,
+        env: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
+    ) -> PileProcess:
+        """Starts the daemon (`prefix`: a command it is run through, e.g. into a cgroup)."""
         log = open(self.log, "ab")  # noqa: SIM115 - lives with the process
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pile_controller.daemon", "--config", str(self.config)],
+            [
+                *(prefix or []),
+                sys.executable,
+                "-m",
+                "pile_controller",
+                "--config",
+                str(self.config),
+            ],
             stdout=log,
             stderr=log,
             env=env,
@@ -155,7 +168,7 @@ def pile_controller(
     *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`pile-controller ARGS` run to completion (check-config, or a start that must fail)."""
-    return run_module("pile_controller.daemon", *args, env=env)
+    return run_module("pile_controller", *args, env=env)
 
 
 def run_module(

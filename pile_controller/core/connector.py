@@ -531,6 +531,9 @@ class Connector:
             self._settle("ReleasedByTechnician")
         return cmd.ACCEPTED
 
+    def awaits_feedback(self) -> bool:
+        return self.relay_feedback != self.relay_closed or self.lock_feedback != self.lock_locked
+
     def begin_test(self, now: datetime) -> cmd.Reply:
         """A technician's `relay-test` or `selftest`: the relay and the lock may be moved past
         the core while no vehicle, session or fault is there."""

@@ -80,6 +80,11 @@ class Pile:
         self.connectors[cid].end_test(now)
         return self._drain()
 
+    def awaits_feedback(self) -> bool:
+        """Whether a relay or a lock has yet to report where it was told to go: its deadline
+        runs, and the daemon ticks faster meanwhile."""
+        return any(c.awaits_feedback() for c in self.connectors.values())
+
     def sessions_closing(self) -> bool:
         """Whether a stopped session still waits for its stop reading (at shutdown)."""
         return any(
