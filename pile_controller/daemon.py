@@ -48,6 +48,7 @@ from pile_controller.core.tariff import FREE, Tariff
 from pile_controller.core.times import ClockWatch
 from pile_controller.display import Display, DisplayError, NoDisplay, open_display
 from pile_controller.flusher import Flusher
+from pile_controller.folders import writable_problem
 from pile_controller.retry import Throttle
 from pile_controller.signing import KeyFileError, PileKey
 from pile_controller.store import JournalError, Store
@@ -562,6 +563,13 @@ def main(argv: list[str] | None = None) -> int:
     path = args.config or config.default_path()
     try:
         settings = config.load(path)
+        folders = {  # each folder once: the journal's key where the socket shares its folder
+            settings.control.socket.parent: "control.socket",
+            settings.pile.state_dir: "pile.state_dir",
+        }
+        problems = [f"{key}: {p}" for f, key in folders.items() if (p := writable_problem(f))]
+        if problems:
+            raise config.ConfigError(problems)
         hardware = open_hardware(settings)
         display = open_display(settings)
     except config.ConfigError as exc:

@@ -1,6 +1,8 @@
 """The daemon as systemd runs it: readiness, watchdog, and start-up errors in one line."""
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +50,60 @@ def test_status_reports_the_backend_down_when_there_is_no_broker(tmp_path: Path)
         assert [c["state"] for c in report["connectors"]] == ["idle", "idle"]
     finally:
         pile.stop()
+
+
+def test_a_read_only_journal_folder_is_one_line_and_no_start(tmp_path: Path) -> None:
+    pile = PileProcess(tmp_path, free_port())
+    pile.state.mkdir(parents=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(pile.state)], check=True
+    )
+    try:
+        run = pile_controller("--config", str(pile.config))
+    finally:
+        subprocess.run(["umount", str(pile.state)], check=True)
+    assert (run.returncode, run.stderr) == (
+        1,
+        f"pile-controller: pile.state_dir: {pile.state}: on a read-only file system\n",
+    )
+
+
+def test_a_journal_folder_of_another_user_is_one_line_and_no_start(tmp_path: Path) -> None:
+    pile = PileProcess(tmp_path, free_port())
+    pile.state.mkdir(parents=True, mode=0o700)  # root's own
+    for folder in (tmp_path, *tmp_path.parents):  # the config must be readable by nobody
+        folder.chmod(folder.stat().st_mode | 0o055)
+    nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    run = subprocess.run(
+        [*nobody, sys.executable, "-m", "pile_controller", "--config", str(pile.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (run.returncode, run.stderr) == (
+        1,
+        f"pile-controller: pile.state_dir: {pile.state}: not writable by nobody (owned by root,"
+        " mode 700)\n",
+    )
+
+
+def test_a_journal_folder_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    pile = PileProcess(tmp_path, free_port())
+    pile.state.write_text("")
+    run = pile_controller("--config", str(pile.config))
+    assert run.stderr == f"pile-controller: pile.state_dir: {pile.state}: not a folder\n"
+
+
+def test_a_control_socket_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    pile = PileProcess(tmp_path, free_port())
+    blocker = tmp_path / "run"
+    blocker.write_text("")  # where the socket's folder should be
+    text = pile.config.read_text().replace(
+        f'socket = "{pile.socket}"', f'socket = "{blocker}/x/c.sock"'
+    )
+    pile.config.write_text(text)
+    run = pile_controller("--config", str(pile.config))
+    assert (run.returncode, run.stderr) == (
+        1,
+        f"pile-controller: control.socket: {blocker}/x: cannot be made: Not a directory\n",
+    )
