@@ -49,6 +49,7 @@ from pile_controller.core.times import ClockWatch
 from pile_controller.display import Display, DisplayError, NoDisplay, open_display
 from pile_controller.flusher import Flusher
 from pile_controller.folders import writable_problem
+from pile_controller.journald import JournalHandler, under_journal
 from pile_controller.retry import Throttle
 from pile_controller.signing import KeyFileError, PileKey
 from pile_controller.store import JournalError, Store
@@ -220,10 +221,10 @@ class Daemon:
         except MeterError as exc:
             self.feed(ev.MeterUnreadable(cid, str(exc)))
             if self._meter_failures.seen(cid):
-                log.warning("connector %d: meter: %s", cid, exc)
+                log.warning("connector %d: meter: %s", cid, exc, extra={"connector": cid})
             return
         if self._meter_failures.clear(cid):
-            log.info("connector %d: meter answers again", cid)
+            log.info("connector %d: meter answers again", cid, extra={"connector": cid})
         self.feed(ev.MeterReading(cid, dataclasses.replace(reading, at=self.now())))
 
     # --- the one step --------------------------------------------------------------------------
@@ -286,6 +287,7 @@ class Daemon:
                     send_reply(self.link, self.topics, refusal, answer.msg)
                 self._journal_failed(exc)
                 return
+        tell_the_log(published)
         if answer is not None:
             send_reply(self.link, self.topics, answer.text, answer.msg)
         queued_at = self.actuator.openings()
@@ -345,7 +347,7 @@ class Daemon:
                     case fx.Redraw(connector=c):
                         shown.add(c)
                     case fx.Note(connector=c, text=text):
-                        log.warning("connector %d: %s", c, text)
+                        log.warning("connector %d: %s", c, text, extra={"connector": c})
             if published:
                 self.outbox.pump()
             for c in shown:
@@ -491,7 +493,7 @@ class Daemon:
 
     async def _relay_test(self, cid: int) -> dict[str, Any]:
         check = await self._technician().relay_test(cid)
-        log.info("connector %d: relay test: %s", cid, check.detail)
+        log.info("connector %d: relay test: %s", cid, check.detail, extra={"connector": cid})
         return {"check": dataclasses.asdict(check)}
 
     async def _selftest(self) -> dict[str, Any]:
@@ -500,6 +502,36 @@ class Daemon:
             if not check.ok:
                 log.warning("selftest: %s: %s", check.name, check.detail)
         return {"checks": [dataclasses.asdict(c) for c in checks]}
+
+
+# Events a technician reading the journal wants to see, with their connector and transaction
+# as fields (journalctl CONNECTOR=1, TRANSACTION_ID=...).
+LOGGED = {
+    "transaction.started",
+    "transaction.stopped",
+    "payment.settled",
+    "fault.raised",
+    "fault.cleared",
+}
+
+
+def tell_the_log(published: list[Published]) -> None:
+    for e in published:
+        if e.type not in LOGGED:
+            continue
+        tx = getattr(e, "transaction_id", None)
+        detail = " ".join(
+            str(v)
+            for v in (tx, getattr(e, "code", None), getattr(e, "reason", None))
+            if v is not None
+        )
+        log.info(
+            "connector %d: %s %s",
+            e.connector,
+            e.type,
+            detail,
+            extra={"connector": e.connector, "transaction": tx},
+        )
 
 
 def only_samples(effects: list[fx.Effect]) -> bool:
@@ -554,11 +586,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=None, help="config file (TOML)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    if under_journal():
+        handler: logging.Handler = JournalHandler()  # the journal keeps level and time itself
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every state change
     path = args.config or config.default_path()
     try:
