@@ -82,7 +82,7 @@ def render(screen: Screen, width: int, height: int, language: str, font: Path) -
         lines_of((screen.title,), language), drawing.title_area, font, start=round(band * 0.42)
     )
     for p in drawing.title:
-        draw.text(p.box[:2], p.text, fill="white", font=load(font, p.size))
+        stamp(image, p, font, "white")
 
     body = (margin, band + margin, width - margin, height - margin)
     drawing.text_area = body
@@ -95,7 +95,7 @@ def render(screen: Screen, width: int, height: int, language: str, font: Path) -
         start=round(min(width, height) * 0.085),
     )
     for p in drawing.texts:
-        draw.text(p.box[:2], p.text, fill=INK, font=load(font, p.size))
+        stamp(image, p, font, INK)
     return drawing
 
 
@@ -203,9 +203,8 @@ def lay_out(
     placed, y = [], top
     for text, scale in lines:
         px = max(MIN_TEXT_PX, round(size * scale))
-        f = load(font, px)
-        for piece in wrap(text, f, right - left):
-            _, _, x1, y1 = f.getbbox(piece)
+        for piece in wrap(text, font, px, right - left):
+            _, _, x1, y1 = bbox(font, px, piece)
             box = (left, y, left + round(x1), y + round(y1))
             if box[2] > right or box[3] > bottom:
                 return None
@@ -214,16 +213,16 @@ def lay_out(
     return placed
 
 
-def wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+def wrap(text: str, font: Path, size: int, width: int) -> list[str]:
     """Breaks `text` at spaces (or anywhere, for Chinese) so each piece fits `width`."""
-    if font.getlength(text) <= width:
+    if length(font, size, text) <= width:
         return [text]
     pieces, line = [], ""
     words = text.split(" ") if " " in text else list(text)
     joiner = " " if " " in text else ""
     for word in words:
         candidate = f"{line}{joiner}{word}" if line else word
-        if font.getlength(candidate) <= width or not line:
+        if length(font, size, candidate) <= width or not line:
             line = candidate
         else:
             pieces.append(line)
@@ -235,3 +234,34 @@ def wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
 @cache
 def load(font: Path, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(font), size)
+
+
+# A screen redrawn every second keeps most of its lines from one second to the next (the
+# title, the labels, the power): their measures and their pixels are kept, and only a line
+# that changed is measured and drawn again.
+@lru_cache(maxsize=1024)
+def bbox(font: Path, size: int, text: str) -> tuple[float, float, float, float]:
+    return load(font, size).getbbox(text)
+
+
+@lru_cache(maxsize=1024)
+def length(font: Path, size: int, text: str) -> float:
+    return load(font, size).getlength(text)
+
+
+@lru_cache(maxsize=128)
+def pixels(font: Path, size: int, text: str) -> Image.Image:
+    """The line's coverage (0..255) in a picture of its own, drawn once."""
+    _, _, x1, y1 = bbox(font, size, text)
+    mask = Image.new("L", (max(1, round(x1)), max(1, round(y1))), 0)
+    ImageDraw.Draw(mask).text((0, 0), text, fill=255, font=load(font, size))
+    return mask
+
+
+def stamp(image: Image.Image, placed: Placed, font: Path, ink: str | tuple[int, int, int]) -> None:
+    mask = pixels(font, placed.size, placed.text)
+    image.paste(
+        ink,
+        (placed.box[0], placed.box[1], placed.box[0] + mask.width, placed.box[1] + mask.height),
+        mask,
+    )
