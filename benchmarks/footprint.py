@@ -1,5 +1,6 @@
-"""What a charging pile costs its SD card and its CPU: two connectors charging on the
-simulated pile, sim meters, for a window of real time; bytes the daemon wrote to storage
+"""What a charging pile costs its SD card, its CPU and its memory: two connectors charging on
+the simulated pile, each metered by an SDM630 served by pymodbus over Modbus TCP, for a window
+of real time; bytes the daemon wrote to storage
 (`write_bytes` of /proc/PID/io: what reached the block layer, the page cache's writeback
 included) and its fsync/fdatasync calls (counted by strace attached for the window), per
 connector per charging hour, and its CPU, for both metering intervals and each display.
@@ -18,9 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.run import cpu_seconds
+from benchmarks.run import cpu_seconds, rss_mb
 from rig.backend import Backend
 from rig.broker import Broker
+from rig.meter import ServedMeter
 from rig.pile import PileProcess
 
 HOUR = 3600.0
@@ -59,11 +61,18 @@ def window(pile: PileProcess, seconds: float) -> tuple[int, int, float]:
     return b1 - b0, syncs, (c1 - c0) / elapsed
 
 
-def charging_pile(workdir: Path, broker: Broker, interval_s: int, display: str) -> PileProcess:
+def charging_pile(
+    workdir: Path, broker: Broker, interval_s: int, display: str, meters: dict[int, str]
+) -> PileProcess:
     # The png screens where the default puts them: a tmpfs (/run/pile-controller on a pile).
     screens = Path("/dev/shm") / f"footprint-{workdir.name}" / "screen-{connector}.png"
     pile = PileProcess(
-        workdir, broker.port, interval_s=interval_s, display=display, display_path=screens
+        workdir,
+        broker.port,
+        interval_s=interval_s,
+        display=display,
+        display_path=screens,
+        meters=meters,
     ).start()
     backend = Backend(broker.port, pile.pile_id).connect()
     backend.online()
@@ -81,21 +90,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="each window of real time")
     args = parser.parse_args()
+    served = [ServedMeter("sdm630") for _ in (1, 2)]
+    meters = {
+        cid: f'meter = {{ model = "sdm630", transport = "tcp", host = "127.0.0.1", '
+        f"port = {m.serve_tcp()} }}"
+        for cid, m in zip((1, 2), served, strict=True)
+    }
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp, Broker(Path(tmp) / "broker") as broker:
         for display in ("png", "none"):
             for interval_s in (10, 1):
-                pile = charging_pile(
-                    Path(tmp) / f"{display}-{interval_s}", broker, interval_s, display
-                )
+                workdir = Path(tmp) / f"{display}-{interval_s}"
+                pile = charging_pile(workdir, broker, interval_s, display, meters)
                 written, syncs, cpu = window(pile, args.seconds)
+                assert pile.process is not None
+                rss = rss_mb(pile.process.pid)
                 pile.stop()
                 per_hour = HOUR / args.seconds / 2  # per connector
                 print(
                     f"footprint: display {display}, metering every {interval_s} s: "
                     f"{written * per_hour / 1e6:.2f} MB and {syncs * per_hour:.0f} fsyncs per "
-                    f"connector per charging hour; CPU {cpu * 100:.2f} % of one core "
-                    f"(2 connectors, {args.seconds:.0f} s window)"
+                    f"connector per charging hour; CPU {cpu * 100:.2f} % of one core, "
+                    f"RSS {rss:.1f} MB (2 connectors, {args.seconds:.0f} s window)"
                 )
+    for m in served:
+        m.stop()
 
 
 if __name__ == "__main__":

@@ -231,8 +231,10 @@ def wrap(text: str, font: Path, size: int, width: int) -> list[str]:
     return pieces
 
 
-@cache
+@lru_cache(maxsize=4)  # a screen uses three: the title's, the body's in each language
 def load(font: Path, size: int) -> ImageFont.FreeTypeFont:
+    """The font at `size`. Each size is a FreeType face mapping the whole font file of its own
+    (a CJK font: megabytes), and a size search tries many: only the last few are kept."""
     return ImageFont.truetype(str(font), size)
 
 
