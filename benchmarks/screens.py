@@ -7,15 +7,25 @@ Run with `scripts/bench` (or `python -m benchmarks.screens`).
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hal.framebuffer import Framebuffer
-from pile_controller.render import find_font, render
-from pile_controller.screens import Screen
+from pile_controller.render import (
+    bbox,
+    find_font,
+    length,
+    pixels,
+    qr_picture,
+    render,
+    shaped_size,
+)
+from pile_controller.screens import Screen, Text
 from rig.gallery import every_state
 
 RUNS = 30
@@ -30,8 +40,29 @@ def median_ms(fn: Callable[[], object]) -> float:
     return statistics.median(times) * 1000
 
 
+def cold() -> None:
+    """Forgets every measure and line the renderer keeps: a screen drawn the first time (its
+    font faces are whichever four the renderer kept, as in the daemon)."""
+    for cached in (shaped_size, bbox, length, pixels, qr_picture):
+        cached.cache_clear()
+
+
 def time_screen(screen: Screen, width: int, height: int, font: Path) -> float:
-    return median_ms(lambda: render(screen, width, height, "both", font))
+    def first_time() -> None:
+        cold()
+        render(screen, width, height, "both", font)
+
+    return median_ms(first_time)
+
+
+def countdown(screen: Screen) -> Iterator[Screen]:
+    """The charging screen second after second: its clock line changes, the rest stays."""
+    for second in itertools.count():
+        clock = Text(
+            f"时长 {second // 60}:{second % 60:02d}", f"Time {second // 60}:{second % 60:02d}"
+        )
+        lines = tuple(clock if "时长" in line.zh else line for line in screen.lines)
+        yield dataclasses.replace(screen, lines=lines)
 
 
 def main() -> None:
@@ -51,9 +82,10 @@ def main() -> None:
         (sysfs / "bits_per_pixel").write_text("16")
         fb = Framebuffer(Path(tmp) / "fb0", Path(tmp))
         image = render(screens["charging"], 480, 320, "both", font).image
+        seconds = countdown(screens["charging"])
         print(
-            f"480x320 countdown redraw (charging screen): "
-            f"{median_ms(lambda: render(screens['charging'], 480, 320, 'both', font)):.1f} ms "
+            f"480x320 countdown redraw (charging screen, the next second each time): "
+            f"{median_ms(lambda: render(next(seconds), 480, 320, 'both', font)):.1f} ms "
             f"+ RGB565 conversion {median_ms(lambda: fb.frame(image)):.1f} ms"
         )
 

@@ -117,6 +117,21 @@ def place_qr(
     width, height = right - left, bottom - top
     landscape = width >= height
     room = min(height, width // 2) if landscape else min(width, round(height * 0.6))
+    picture, module_px = qr_picture(payload, room)
+    side = picture.size[0]
+    if landscape:
+        x, y = right - side, top + (height - side) // 2
+        text_area = (left, top, x - module_px, bottom)
+    else:
+        x, y = left + (width - side) // 2, bottom - side
+        text_area = (left, top, right, y - module_px)
+    image.paste(picture, (x, y))
+    return text_area, (x, y, x + side, y + side), module_px
+
+
+@lru_cache(maxsize=8)  # the start code never changes; a payment code lives for a session
+def qr_picture(payload: str, room: int) -> tuple[Image.Image, int]:
+    """The code for `payload` in at most `room` pixels, and its module size."""
     # Level M survives a scratched screen; a long payload on a small panel falls back to L,
     # which needs fewer modules, before being refused.
     for level in (ERROR_CORRECT_M, ERROR_CORRECT_L):
@@ -134,15 +149,7 @@ def place_qr(
         )
     code.box_size = module_px
     picture = code.make_image(fill_color="black", back_color="white").get_image().convert("RGB")
-    side = picture.size[0]
-    if landscape:
-        x, y = right - side, top + (height - side) // 2
-        text_area = (left, top, x - module_px, bottom)
-    else:
-        x, y = left + (width - side) // 2, bottom - side
-        text_area = (left, top, right, y - module_px)
-    image.paste(picture, (x, y))
-    return text_area, (x, y, x + side, y + side), module_px
+    return picture, module_px
 
 
 def fit(
