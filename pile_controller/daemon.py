@@ -43,7 +43,7 @@ from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
 from pile_controller.core.connector import Context
 from pile_controller.core.pile import Pile
-from pile_controller.core.published import MeterValues, Published
+from pile_controller.core.published import Published
 from pile_controller.core.tariff import FREE, Tariff
 from pile_controller.core.times import ClockWatch
 from pile_controller.display import Display, DisplayError, NoDisplay, open_display
@@ -51,6 +51,7 @@ from pile_controller.flusher import Flusher
 from pile_controller.folders import writable_problem
 from pile_controller.journald import JournalHandler, under_journal
 from pile_controller.retry import Throttle
+from pile_controller.samples import HeldSamples, only_samples
 from pile_controller.signing import KeyFileError, PileKey
 from pile_controller.store import JournalError, Store
 from pile_controller.technician import Technician
@@ -88,9 +89,7 @@ class Daemon:
         self.pile = Pile([c.id for c in settings.connectors], self._context(), self.now())
         self._stopping = asyncio.Event()
         self.failure: str | None = None  # why the daemon stopped itself (systemd restarts it)
-        # Periodic meter samples wait in memory for the next commit (see `_only_samples`).
-        self.held: list[Published] = []
-        self.held_since: datetime | None = None
+        self.held = HeldSamples()  # periodic meter samples, waiting for the next commit
         self.meters_polled_at = time.monotonic()  # the loop's clock: when the last round ended
         self._offline_since: datetime | None = self.now()  # not connected yet
         self._meter_failures = Throttle(every=60)  # polls a second: once a minute
@@ -266,7 +265,7 @@ class Daemon:
         effects = self.actuator.open_now(effects)  # before any write: opening waits for nothing
         published = [e.event for e in effects if isinstance(e, fx.Publish)]
         if answer is None and only_samples(effects):
-            self._hold(published)
+            self.held.hold(published, self.now())
             queued_at = self.actuator.openings()
             self.flusher.then(lambda: self._carry_out(effects, queued_at, False), False)
             return
@@ -277,7 +276,7 @@ class Daemon:
         remembered = answer.to_journal if answer else None
         journaled = bool(published or remembered or facts)
         if journaled:
-            published = self._release_held() + published  # in the order the core made them
+            published = self.held.release() + published  # in the order the core made them
             try:
                 self.store.append_events(
                     published, reply=remembered, connectors=self.pile.snapshots(), facts=facts
@@ -294,34 +293,12 @@ class Daemon:
         queued_at = self.actuator.openings()
         self.flusher.then(lambda: self._carry_out(effects, queued_at, bool(published)), journaled)
 
-    def _hold(self, samples: list[Published]) -> None:
-        """A step that only sampled the meters is not worth a commit and a flush of its own on
-        an SD card: its events wait, in order, for the next commit, at most
-        `policy.SAMPLES_HELD` on the pile's clock (or `policy.SAMPLES_HELD_MAX` of them). Not
-        yet numbered, a held sample lost in a crash leaves no gap in seq; the bill never rests
-        on one (a stop reads the meter, and a restarted daemon stops a session cut off on the
-        meter's first reading)."""
-        if not self.held:
-            self.held_since = self.now()
-        self.held += samples
-
-    def _release_held(self) -> list[Published]:
-        held, self.held, self.held_since = self.held, [], None
-        return held
-
     def _commit_held_when_due(self) -> None:
-        since = self.held_since
-        if since is None or self.failure is not None:
-            return
-        age = self.now() - since  # on the pile's clock; one stepped back does not hold them
-        if (
-            len(self.held) >= policy.SAMPLES_HELD_MAX
-            or not timedelta(0) <= age < policy.SAMPLES_HELD
-        ):
+        if self.failure is None and self.held.due(self.now()):
             self._commit_held()
 
     def _commit_held(self) -> None:
-        held = self._release_held()
+        held = self.held.release()
         if not held:
             return
         try:
@@ -533,21 +510,6 @@ def tell_the_log(published: list[Published]) -> None:
             detail,
             extra={"connector": e.connector, "transaction": tx},
         )
-
-
-def only_samples(effects: list[fx.Effect]) -> bool:
-    """Whether a step published periodic meter samples and nothing else that must be on disk
-    first (no other event, no tariff, no relay, lock or pilot to move)."""
-    samples = [e for e in effects if isinstance(e, fx.Publish)]
-    return bool(samples) and all(
-        isinstance(e, fx.PublishStatus | fx.Redraw)
-        or (
-            isinstance(e, fx.Publish)
-            and isinstance(e.event, MeterValues)
-            and e.event.context == "Sample.Periodic"
-        )
-        for e in effects
-    )
 
 
 def assemble(settings: config.Settings, hardware: Hardware, display: Display | NoDisplay) -> Daemon:

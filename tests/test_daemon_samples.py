@@ -36,7 +36,7 @@ def test_samples_wait_for_the_next_commit_and_keep_their_order(tmp_path: Path) -
         await sample(daemon, sim, settle, 10)  # metering.interval_s of the rig
         await sample(daemon, sim, settle, 10)
         assert daemon.store.commits == commits, "a sample alone costs no commit"
-        assert [e.context for e in daemon.held] == ["Sample.Periodic"] * 2
+        assert [e.context for e in daemon.held.events] == ["Sample.Periodic"] * 2
         sim.stop_button(1)
         await settle()
         after = journaled(daemon)[len(before) :]
@@ -58,11 +58,14 @@ def test_held_samples_are_committed_once_they_are_old_enough(tmp_path: Path) -> 
         await settle()
         await sample(daemon, sim, settle, 10)
         daemon._commit_held_when_due()  # the daemon's tick
-        assert len(daemon.held) == 1
+        assert len(daemon.held.events) == 1
         sim.jump(policy.SAMPLES_HELD.total_seconds())
         daemon._commit_held_when_due()
         await settle()
-        assert daemon.held == [] and journaled(daemon)[-1] == ("meter.values", "Sample.Periodic")
+        assert daemon.held.events == [] and journaled(daemon)[-1] == (
+            "meter.values",
+            "Sample.Periodic",
+        )
         assert daemon.store.durable_seq == daemon.store.seq, "and flushed"
         daemon.store.close()
 
