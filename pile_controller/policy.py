@@ -24,5 +24,5 @@ LAST_WORDS_S = 0.1  # and how long the link gets to send the last events
 MIN_FREE_BYTES = 64 * 1024 * 1024
 # Periodic meter samples wait in memory for the next commit, at most this long or this many:
 # a commit and a flush each would be most of what the pile writes to its SD card.
-SAMPLES_HELD = timedelta(seconds=30)
+SAMPLES_HELD = timedelta(seconds=60)
 SAMPLES_HELD_MAX = 64
