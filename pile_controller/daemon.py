@@ -372,8 +372,11 @@ class Daemon:
 
     def _on_connect(self) -> None:
         self._offline_since = None
-        self.publish_online()
+        # Subscribed first: the broker takes our packets in order, so whoever sees the birth
+        # can command the pile (a command sent on seeing it had raced the subscription and,
+        # on a first connection, was lost).
         self.link.subscribe(self.topics.commands)
+        self.publish_online()
         for cid in self.pile.connectors:
             self.publish_status(cid)
         self.outbox.pump()

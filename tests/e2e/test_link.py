@@ -4,6 +4,7 @@ import base64
 import json
 import signal
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -362,3 +363,28 @@ def test_a_broker_outage_with_a_daemon_restart_inside_loses_nothing_and_keeps_or
     assert types.count("transaction.stopped") == 1 and held >= 4
     stopped = be.event("transaction.stopped", transaction_id=tx)["data"]
     assert stopped["reason"] == "Local"
+
+
+def test_a_command_sent_on_seeing_the_first_birth_is_answered(tmp_path: Path) -> None:
+    # The birth says the pile takes commands: it is published only once the subscription
+    # is in place, so a backend acting on it at once is heard (on a first connection, with no
+    # session to queue it, such a command was once lost).
+    with Broker(tmp_path / "broker") as broker:
+        for i in range(5):
+            pile = PileProcess(tmp_path / f"pile{i}", broker.port, pile_id=f"FRESH-{i}")
+            be = Backend(broker.port, pile.pile_id)
+
+            def on_birth(m: Any, be: Backend = be) -> None:
+                if m.topic.endswith("/online") and m.payload.get("online"):  # off paho's thread
+                    threading.Thread(
+                        target=be.command, args=("trigger",), kwargs={"what": "status"}
+                    ).start()
+
+            be.listeners.append(on_birth)
+            be.connect()
+            try:
+                pile.start()
+                be.wait(lambda m: m.topic.endswith("/replies"), timeout=5)
+            finally:
+                pile.stop()
+                be.close()
