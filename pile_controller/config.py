@@ -474,6 +474,17 @@ def check_rpi(values: dict[str, Any], problems: list[str]) -> None:
 # --- reading the file -------------------------------------------------------------------------
 
 
+def warnings(settings: Settings) -> list[str]:
+    """What check-config warns of without refusing (CONTRACT 9.1): a `.` in a topic level,
+    which some brokers (RabbitMQ, NATS) cannot carry."""
+    found = {"pile.id": settings.pile.id, "backend.topic_prefix": settings.backend.topic_prefix}
+    return [
+        f"{key}: {value!r} holds a '.', which RabbitMQ and NATS cannot carry in a topic"
+        for key, value in found.items()
+        if "." in value
+    ]
+
+
 def default_path() -> Path:
     """Where the daemon and pilectl look without --config: $PILE_CONTROLLER_CONFIG, else
     DEFAULT_PATH."""

@@ -532,11 +532,13 @@ def assemble(settings: config.Settings, hardware: Hardware, display: Display | N
 
 def check_config(path: str) -> int:
     try:
-        config.load(Path(path))
+        settings = config.load(Path(path))
     except config.ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
+    for warning in config.warnings(settings):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{path}: OK")
     return 0
 

@@ -311,3 +311,20 @@ def test_a_simulated_meter_needs_the_simulated_pile() -> None:
     assert problems_of(text) == [
         'connectors[1].meter.model: "sim" needs driver "sim" (a real pile has a real meter)'
     ]
+
+
+def test_check_config_warns_of_a_dot_in_a_topic_level_and_still_passes(tmp_path: Path) -> None:
+    path = tmp_path / "dots.toml"
+    path.write_text(
+        edit('id = "PILE-0001"', 'id = "site.pile-1"').replace(
+            'topic_prefix = "piles"', 'topic_prefix = "fleet.eu"'
+        )
+    )
+    run = pile_controller("check-config", str(path))
+    assert (run.returncode, run.stdout) == (0, f"{path}: OK\n")
+    assert run.stderr.splitlines() == [
+        "warning: pile.id: 'site.pile-1' holds a '.', which RabbitMQ and NATS cannot carry in a"
+        " topic",
+        "warning: backend.topic_prefix: 'fleet.eu' holds a '.', which RabbitMQ and NATS cannot"
+        " carry in a topic",
+    ]
