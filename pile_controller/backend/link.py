@@ -48,6 +48,8 @@ class Link:
         self._write_soon: asyncio.Handle | None = None
         self._writer_added = False
         self.v5 = settings.mqtt_version == "5"
+        self.will_topic = will[0]
+        self._accepted = False  # this attempt's CONNACK came
         # MQTT 3.1.1 has no session expiry: a persistent session is asked for at construction.
         self.client = client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -143,6 +145,7 @@ class Link:
     # --- paho plumbing -------------------------------------------------------------------------
 
     def _connect(self) -> None:
+        self._accepted = False
         where = (self.settings.host, self.settings.port)
         if not self.v5:
             self.client.connect(*where, keepalive=self.settings.keepalive_s)
@@ -156,6 +159,7 @@ class Link:
         )
 
     def _connected(self, _c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        self._accepted = True  # a CONNACK, even a refusal (which says why itself)
         if reason.is_failure:
             self._failed(f"broker refused the connection: {reason}")
             self._soon(self._lost.set)
@@ -175,6 +179,14 @@ class Link:
             log.warning("backend link lost: %s", reason)
             self.problem = f"link lost: {reason}"
             self._soon(self._on_lost)
+        elif not self._accepted and not self._closing:
+            # Closed before CONNACK: the broker says nothing of why. Never silent (CONTRACT 9.1).
+            version = "5" if self.v5 else "3.1.1"
+            self._failed(
+                f"broker {self.settings.host}:{self.settings.port} closed the connection before "
+                f"accepting it: likely it does not speak MQTT {version}, refused the "
+                f"credentials, or cannot carry the Last Will's topic {self.will_topic!r}"
+            )
         self.connected = False
         self._soon(self._lost.set)
 

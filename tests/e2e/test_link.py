@@ -3,6 +3,7 @@
 import base64
 import json
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -388,3 +389,38 @@ def test_a_command_sent_on_seeing_the_first_birth_is_answered(tmp_path: Path) ->
             finally:
                 pile.stop()
                 be.close()
+
+
+@pytest.mark.wall_clock("the link's own reconnect backoff against a broker that hangs up")
+def test_a_broker_that_closes_before_connack_is_one_line_not_silence(tmp_path: Path) -> None:
+    # As RabbitMQ 3.10 does to an MQTT 5 CONNECT, and NATS to a Last Will topic with a '.'.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    hung_up = threading.Event()
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.recv(4096)  # the CONNECT
+            conn.close()
+            hung_up.set()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    pile = PileProcess(tmp_path, server.getsockname()[1]).start()
+    try:
+        assert hung_up.wait(10)
+        deadline = time.monotonic() + 10
+        while "closed the connection before accepting it" not in pile.logs():
+            assert time.monotonic() < deadline, pile.logs()
+            time.sleep(0.05)
+        time.sleep(3)  # several more attempts on the backoff
+    finally:
+        pile.stop()
+        server.close()
+    lines = [line for line in pile.logs().splitlines() if "before accepting it" in line]
+    assert len(lines) == 1, lines  # once, then at most once a minute
+    assert "127.0.0.1:" in lines[0] and "MQTT 5" in lines[0] and "piles/PILE-T1/online" in lines[0]
