@@ -167,7 +167,7 @@ class BackendSettings:
     )
     max_clock_skew_s: int = setting(default=300, check=between(1, 86400))
     keepalive_s: int = setting(default=30, check=between(5, 3600))
-    mqtt_version: str = setting(default="5", check=one_of("5", "3.1.1"))
+    mqtt_version: str = setting(default="auto", check=one_of("auto", "5", "3.1.1"))
 
 
 @dataclass(frozen=True)

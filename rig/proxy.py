@@ -1,6 +1,7 @@
 """A TCP proxy between the pile and its broker that can fail the way networks do: pass
 traffic, swallow it in both directions (packets in flight are lost), or be down (every
-connection cut, new ones refused)."""
+connection cut, new ones refused). With `mqtt_3_1_1_only` it is a broker that speaks MQTT
+3.1.1 alone, as RabbitMQ 3.10 does: it hangs up on an MQTT 5 CONNECT before any CONNACK."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from rig.broker import free_port
 
 
 class Proxy:
-    def __init__(self, target_port: int):
+    def __init__(self, target_port: int, mqtt_3_1_1_only: bool = False):
         self.target_port = target_port
+        self.mqtt_3_1_1_only = mqtt_3_1_1_only
+        self.refused_mqtt5 = 0
         self.port = free_port()
         self.mode = "up"  # "up", "swallow" or "down"
         self._connections: list[socket.socket] = []
@@ -44,11 +47,20 @@ class Proxy:
             if self.mode == "down":
                 client.close()
                 continue
+            first = b""
+            if self.mqtt_3_1_1_only:
+                first = client.recv(65536)
+                if is_mqtt5_connect(first):
+                    self.refused_mqtt5 += 1
+                    client.close()
+                    continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port))
             except OSError:
                 client.close()
                 continue
+            if first:
+                upstream.sendall(first)
             with self._lock:
                 self._connections += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
@@ -62,3 +74,17 @@ class Proxy:
         for s in (source, sink):
             with contextlib.suppress(OSError):
                 s.close()
+
+
+def is_mqtt5_connect(packet: bytes) -> bool:
+    """A CONNECT (type 1) whose protocol level, after the name "MQTT", is 5."""
+    if not packet or packet[0] >> 4 != 1:
+        return False
+    i = 1
+    while i < len(packet) and packet[i] & 0x80:  # the remaining length's varint
+        i += 1
+    name_at = i + 1
+    return (
+        packet[name_at : name_at + 6] == b"\x00\x04MQTT"
+        and packet[name_at + 6 : name_at + 7] == b"\x05"
+    )

@@ -47,13 +47,22 @@ class Link:
         self._backoff = Backoff()
         self._write_soon: asyncio.Handle | None = None
         self._writer_added = False
-        self.v5 = settings.mqtt_version == "5"
-        self.will_topic = will[0]
+        # "auto" offers MQTT 5 and falls back to 3.1.1 for good (until the next start) if the
+        # broker refuses it or hangs up before CONNACK, before any MQTT 5 connection came up.
+        self.auto = settings.mqtt_version == "auto"
+        self.v5 = settings.mqtt_version in ("5", "auto")
+        self._version_known = not self.auto
+        self._fall_back = False
+        self.client_id, self.will_topic, self._will = client_id, will[0], will
         self._accepted = False  # this attempt's CONNACK came
+        self.client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        settings, will = self.settings, self._will
         # MQTT 3.1.1 has no session expiry: a persistent session is asked for at construction.
-        self.client = client = mqtt.Client(
+        client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=client_id,
+            client_id=self.client_id,
             protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
             clean_session=None if self.v5 else False,
         )
@@ -79,6 +88,7 @@ class Link:
         client.on_socket_close = lambda _c, _u, sock: self._soon(self._unwatch, sock)
         client.on_socket_register_write = lambda _c, _u, sock: self._soon(self._want_write, sock)
         client.on_socket_unregister_write = lambda _c, _u, sock: self._soon(self._done_write, sock)
+        return client
 
     def attach(
         self,
@@ -99,6 +109,10 @@ class Link:
         try:
             while not self._closing:
                 self._lost.clear()
+                if self._fall_back:
+                    self._fall_back, self.v5 = False, False
+                    self.client = self._make_client()
+                    self._backoff.reset()  # a new version: try it at once
                 try:
                     await self._loop.run_in_executor(None, self._connect)
                     await self._lost.wait()
@@ -161,13 +175,20 @@ class Link:
     def _connected(self, _c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self._accepted = True  # a CONNACK, even a refusal (which says why itself)
         if reason.is_failure:
-            self._failed(f"broker refused the connection: {reason}")
+            if self._may_fall_back() and "protocol version" in str(reason).lower():
+                self._fall_back = True
+            else:
+                self._failed(f"broker refused the connection: {reason}")
             self._soon(self._lost.set)
             return
+        version = "MQTT 5" if self.v5 else "MQTT 3.1.1"
+        if not self._version_known:  # said once: the choice holds until the next start
+            self._version_known = True
+            log.info("backend link speaks %s with %s", version, self._where())
         if failed := self._failures.clear():
             log.info("backend link up again after %d failed attempts", failed)
         else:
-            log.info("backend link up (%s:%d)", self.settings.host, self.settings.port)
+            log.info("backend link up (%s, %s)", self._where(), version)
         self._backoff.reset()
         self.connected, self.problem = True, None
         # paho calls this before it re-sends what was in flight when the link dropped; what
@@ -182,13 +203,23 @@ class Link:
         elif not self._accepted and not self._closing:
             # Closed before CONNACK: the broker says nothing of why. Never silent (CONTRACT 9.1).
             version = "5" if self.v5 else "3.1.1"
-            self._failed(
-                f"broker {self.settings.host}:{self.settings.port} closed the connection before "
-                f"accepting it: likely it does not speak MQTT {version}, refused the "
-                f"credentials, or cannot carry the Last Will's topic {self.will_topic!r}"
-            )
+            if self._may_fall_back():
+                log.info("%s hung up on MQTT 5: trying MQTT 3.1.1", self._where())
+                self._fall_back = True
+            else:
+                self._failed(
+                    f"broker {self._where()} closed the connection before accepting it: likely "
+                    f"it does not speak MQTT {version}, refused the credentials, or cannot carry "
+                    f"the Last Will's topic {self.will_topic!r}"
+                )
         self.connected = False
         self._soon(self._lost.set)
+
+    def _may_fall_back(self) -> bool:
+        return self.auto and self.v5 and not self._version_known
+
+    def _where(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
 
     def _failed(self, why: str) -> None:
         self.problem = why

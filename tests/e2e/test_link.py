@@ -423,4 +423,34 @@ def test_a_broker_that_closes_before_connack_is_one_line_not_silence(tmp_path: P
         server.close()
     lines = [line for line in pile.logs().splitlines() if "before accepting it" in line]
     assert len(lines) == 1, lines  # once, then at most once a minute
-    assert "127.0.0.1:" in lines[0] and "MQTT 5" in lines[0] and "piles/PILE-T1/online" in lines[0]
+    # "auto" tried MQTT 3.1.1 after the first hang-up, and that was not the cause either.
+    assert "hung up on MQTT 5: trying MQTT 3.1.1" in pile.logs()
+    assert "127.0.0.1:" in lines[0] and "MQTT 3.1.1" in lines[0]
+    assert "piles/PILE-T1/online" in lines[0]
+
+
+def test_auto_falls_back_to_mqtt_3_1_1_on_a_broker_that_hangs_up_on_mqtt_5(
+    tmp_path: Path,
+) -> None:
+    # The default config, against a broker that speaks 3.1.1 alone (as RabbitMQ 3.10).
+    with Broker(tmp_path / "broker") as broker:
+        proxy = Proxy(broker.port, mqtt_3_1_1_only=True)
+        pile = PileProcess(tmp_path, proxy.port)
+        be = Backend(broker.port, pile.pile_id).connect()
+        try:
+            pile.start()
+            be.online(timeout=15)
+            assert be.ask("reserve", **reserve_fields("R1"))["status"] == "Accepted"
+            log = pile.logs()
+            assert proxy.refused_mqtt5 == 1, "MQTT 5 offered once, then 3.1.1 for good"
+            assert log.count("backend link speaks MQTT 3.1.1") == 1, log
+            assert "p2," in (broker.workdir / "mosquitto.log").read_text()  # 3.1.1: "p2"
+        finally:
+            be.close()
+            pile.stop()
+            proxy.close()
+
+
+def test_auto_speaks_mqtt_5_where_the_broker_does(rig: Any) -> None:
+    rig.backend.ask("reserve", **reserve_fields("R1"))
+    assert "backend link speaks MQTT 5 with 127.0.0.1:" in rig.pile.logs()
