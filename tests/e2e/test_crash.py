@@ -2,9 +2,11 @@
 session is stopped and billed on the meter's reading, exactly once, and the cable stays
 locked until it is paid."""
 
+import json
 import signal
 from typing import Any
 
+from rig.backend import in_minutes
 from rig.meter import ServedMeter
 
 
@@ -53,3 +55,38 @@ def test_a_session_cut_off_by_a_crash_is_billed_exactly_once(make_rig: Any) -> N
         assert sorted(set(seqs)) == list(range(1, max(seqs) + 1))
     finally:
         served.stop()
+
+
+def test_a_keypad_lockout_outlives_a_kill_and_no_code_is_ever_told(make_rig: Any) -> None:
+    rig = make_rig(max_attempts=3, lockout_s=300)
+    be, pile = rig.backend, rig.pile
+    be.ask(
+        "reserve",
+        connector=1,
+        reservation_id="R1",
+        code="8642",
+        id_token="u",
+        expires_at=in_minutes(60),
+    )
+    pile.sim("plug", 1)
+    for _ in range(3):
+        pile.sim("code", 1, "1357")
+    last = be.event("authorization.rejected", attempts_left=0)["seq"]  # the third: locked out
+    pile.stop(signal.SIGKILL)
+    pile.start()
+    pile.sim("plug", 1)  # the simulated vehicle did not outlive the process
+    pile.sim("code", 1, "8642")  # the right code, but still locked out
+    # Events sent before the kill may come again (at least once): the new one has a new seq.
+    after = be.wait(
+        lambda m: (
+            m.topic.endswith("/events")
+            and m.payload["type"] == "authorization.rejected"
+            and m.payload["seq"] > last
+        )
+    ).payload
+    assert after["data"]["reason"] == "LockedOut"
+    pile.sim("clock", "+300")
+    pile.sim("code", 1, "8642")
+    be.event("transaction.started", reservation_id="R1")
+    told = pile.logs() + json.dumps([m.payload for m in be.snapshot() if "/cmd/" not in m.topic])
+    assert "8642" not in told and "1357" not in told
