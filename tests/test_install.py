@@ -62,6 +62,9 @@ def test_install_twice_into_a_scratch_root_then_uninstall(tmp_path: Path) -> Non
     wants = destdir / "etc/systemd/system/multi-user.target.wants/pile-controller.service"
     assert wants.is_symlink(), "enabled"
     assert os.access(destdir / "opt/pile-controller/venv/bin/pile-controller", os.X_OK)
+    for command in ("pile-controller", "pilectl"):  # on the technician's PATH
+        link = destdir / "usr/local/bin" / command
+        assert os.readlink(link) == f"/opt/pile-controller/venv/bin/{command}"
 
     # The unit as systemd judges it, its ExecStart pointed into the scratch root.
     unit = tmp_path / "pile-controller.service"
@@ -86,5 +89,5 @@ def test_install_twice_into_a_scratch_root_then_uninstall(tmp_path: Path) -> Non
     assert config.read_text().endswith("# the operator's own edit\n"), "never overwritten"
     run("uninstall", destdir)
     assert not (destdir / "opt/pile-controller").exists() and not (destdir / UNIT).exists()
-    assert not wants.exists()
+    assert not wants.exists() and not (destdir / "usr/local/bin/pilectl").is_symlink()
     assert journal.read_bytes() == b"billing facts" and config.exists()
