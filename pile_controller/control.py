@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pile_controller import peers
 from pile_controller.backend.wire import status_message
 from pile_controller.core.events import Reading
 from pile_controller.core.pile import Pile
@@ -34,7 +35,20 @@ async def serve(path: Path, handle: Handler) -> asyncio.Server:
     if path.is_socket():
         path.unlink()  # left by a daemon that did not stop cleanly
 
+    refused_uids: set[int] = set()
+
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None and (why := peers.refusal(sock)) is not None:
+            uid = peers.peer(sock)[1]
+            if uid not in refused_uids:  # once per user, not once per attempt
+                refused_uids.add(uid)
+                log.warning("control socket: %s", why)
+            with contextlib.suppress(ConnectionError):
+                writer.write(json.dumps({"ok": False, "error": why}).encode() + b"\n")
+                await writer.drain()
+            writer.close()
+            return
         try:
             while line := await reader.readline():
                 writer.write(json.dumps(await answer(line, handle)).encode() + b"\n")

@@ -111,3 +111,40 @@ def test_a_control_socket_folder_that_cannot_be_made_is_one_line(tmp_path: Path)
         1,
         f"pile-controller: control.socket: {blocker}/x: cannot be made: Not a directory\n",
     )
+
+
+def test_the_control_socket_answers_only_root_its_user_and_its_group(tmp_path: Path) -> None:
+    pile = PileProcess(tmp_path, free_port()).start()
+    try:
+        assert pile.status()["pile_id"] == "PILE-T1"  # root
+        for folder in (pile.socket.parent, tmp_path, *tmp_path.parents):
+            folder.chmod(folder.stat().st_mode | 0o055)
+        pile.socket.chmod(0o666)  # a mode loosened by hand: the credentials still decide
+        env = {k: v for k, v in os.environ.items() if k != "COVERAGE_PROCESS_CONFIG"}
+        asks = [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            sys.executable,
+            "-m",
+            "pile_controller.cli",
+            "--socket",
+            str(pile.socket),
+            "status",
+        ]
+        for _ in range(3):
+            run = subprocess.run(asks, capture_output=True, text=True, timeout=60, env=env)
+            assert (run.returncode, run.stderr) == (
+                1,
+                "pilectl: not allowed: uid 65534 is neither root, the daemon's user nor in its "
+                "group\n",
+            )
+        assert pile.status()["pile_id"] == "PILE-T1", "the daemon goes on"
+        in_group = [a if a != "--clear-groups" else "--groups=0" for a in asks]  # root's group
+        run = subprocess.run(in_group, capture_output=True, text=True, timeout=60, env=env)
+        assert (run.returncode, run.stderr) == (0, ""), "a member of the daemon's group may"
+    finally:
+        pile.stop()
+    refusals = [line for line in pile.logs().splitlines() if "control socket: not allowed" in line]
+    assert len(refusals) == 1, "logged once, not once an attempt"
