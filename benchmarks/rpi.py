@@ -28,9 +28,9 @@ from hal.rpi import gpio  # noqa: E402
 from hal.rpi import pile as rpi_pile  # noqa: E402
 from pile_controller import config  # noqa: E402
 from pile_controller.core.events import Reading  # noqa: E402
+from rig.board import ESTOP, LOCK_FEEDBACK, RELAY, pwm_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-RELAY, LOCK_FEEDBACK, ESTOP = 5, 26, 4
 
 
 class Meter:
@@ -42,7 +42,8 @@ class Meter:
 
 
 class Line:
-    """An MCP3008 with a vehicle asking for power on every channel (+6 V / -12 V)."""
+    """An MCP3008 with a vehicle asking for power on every channel (+6 V / -12 V). Not the
+    fake spidev of the tests: its lock and lookups would be counted as the sampler's cost."""
 
     def __init__(self) -> None:
         self.n = 0
@@ -55,11 +56,7 @@ class Line:
 
 def board(workdir: Path, connectors: int) -> rpi_pile.RpiPile:
     GPIO.reset()
-    for channel in range(connectors):
-        folder = workdir / "pwmchip0" / f"pwm{channel}"
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in ("period", "duty_cycle", "enable"):
-            (folder / name).write_text("0\n")
+    pwm_folder(workdir, connectors)
     settings = config.load(ROOT / "config.rpi.toml")
     settings = dataclasses.replace(
         settings,

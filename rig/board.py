@@ -51,16 +51,22 @@ keypad = {{ device = "{KEYPAD}" }}
 """
 
 
+def pwm_folder(root: Path, channels: int = 1) -> Path:
+    """A stand-in for /sys/class/pwm: chip 0 with `channels` channels already exported."""
+    for channel in range(channels):
+        folder = root / "pwmchip0" / f"pwm{channel}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("period", "duty_cycle", "enable"):
+            (folder / name).write_text("0\n")
+    (root / "pwmchip0" / "export").write_text("")
+    return root
+
+
 class FakeBoard:
     def __init__(self, workdir: Path, **start: Any):
         """`start`: what the board JSON holds beyond the wiring (`busy`, `spi`, `levels`)."""
         workdir.mkdir(parents=True, exist_ok=True)
-        self.pwm_root = workdir / "pwm"
-        channel = self.pwm_root / "pwmchip0" / "pwm0"
-        channel.mkdir(parents=True, exist_ok=True)
-        for name in ("period", "duty_cycle", "enable"):
-            (channel / name).write_text("0\n")
-        (self.pwm_root / "pwmchip0" / "export").write_text("")
+        self.pwm_root = pwm_folder(workdir / "pwm")
         self.socket = workdir / "board.sock"
         self.file = workdir / "board.json"
         self.file.write_text(json.dumps({"socket": str(self.socket), "wires": WIRING, **start}))

@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "fakes"))  # before hal.rpi imports RPi.GPIO
 
 import RPi.GPIO as GPIO  # noqa: E402, N814
+import spidev  # noqa: E402
 
 from hal.interlock import Interlock  # noqa: E402
 from hal.rpi.pile import RpiPile  # noqa: E402
@@ -22,10 +23,18 @@ from pile_controller import config  # noqa: E402
 from pile_controller.core import events as ev  # noqa: E402
 from pile_controller.core.events import Reading  # noqa: E402
 from pile_controller.core.pilot import CpState, duty_for  # noqa: E402
+from rig.board import (  # noqa: E402  config.rpi.toml's pins
+    ESTOP,
+    LOCK,
+    LOCK_FEEDBACK,
+    RELAY,
+    RELAY_FEEDBACK,
+    STOP,
+    UNLOCK,
+    pwm_folder,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-RELAY, RELAY_FEEDBACK, LOCK, UNLOCK, LOCK_FEEDBACK, STOP = 5, 6, 13, 22, 26, 21
-ESTOP, RCD = 4, 17
 
 
 class Meter:
@@ -36,35 +45,21 @@ class Meter:
         pass
 
 
-class PilotLine:
-    """An MCP3008 with the pilot's voltage on each channel (high level, low level)."""
-
-    def __init__(self) -> None:
-        self.volts: dict[int, tuple[float, float]] = {0: (12.0, 12.0), 1: (12.0, 12.0)}
-        self.n = 0
-
-    def xfer2(self, data: list[int]) -> list[int]:
-        channel = (data[1] >> 4) & 0x07
-        high, low = self.volts[channel]
-        self.n += 1
-        volts = high if self.n % 2 else low
-        count = max(0, min(1023, round((volts + 15.0) / 0.0293)))
-        return [0, (count >> 8) & 3, count & 0xFF]
+def pilot(channel: int, high_v: float, low_v: float) -> None:
+    """The vehicle at connector `channel + 1` shows this pilot voltage (fake spidev, 0.0)."""
+    spidev.set_pilot(0, 0, channel, high_v, low_v)
 
 
 @pytest.fixture
-def board(tmp_path: Path) -> Iterator[tuple[Interlock, RpiPile, PilotLine, list[Any]]]:
+def board(tmp_path: Path) -> Iterator[tuple[Interlock, RpiPile, Any, list[Any]]]:
     GPIO.reset()
-    for channel in (0, 1):
-        folder = tmp_path / "pwmchip0" / f"pwm{channel}"
-        folder.mkdir(parents=True)
-        for name in ("period", "duty_cycle", "enable"):
-            (folder / name).write_text("0\n")
-    (tmp_path / "pwmchip0" / "export").write_text("")
+    spidev.reset()
+    pwm_folder(tmp_path, channels=2)
     settings = config.load(ROOT / "config.rpi.toml")
     hal = dataclasses.replace(settings.hal, pwm_root=tmp_path, lock_pulse_ms=20)
     settings = dataclasses.replace(settings, hal=hal)
-    line = PilotLine()
+    line = spidev.SpiDev()
+    line.open(0, 0)
     GPIO.setmode(GPIO.BCM)  # so a test may drive inputs before the backend sets them up
     pile = RpiPile(settings, {1: Meter(), 2: Meter()}, lambda bus, device: line)
     heard: list[Any] = []
@@ -106,7 +101,7 @@ def test_the_relay_output_follows_the_interlocks_word(board: Any) -> None:
     start(board)
     interlock.connectors[1].relay.close()  # no vehicle: refused
     assert GPIO.level(RELAY) == GPIO.LOW and interlock.refused
-    line.volts[0] = (6.0, -12.0)  # a vehicle asking for power
+    pilot(0, 6.0, -12.0)  # a vehicle asking for power
     GPIO.drive(LOCK_FEEDBACK, GPIO.HIGH)
     GPIO.settle()
     wait_for(lambda: pile.rpi[1].cp is CpState.C, "the pilot reads C")
@@ -119,7 +114,7 @@ def test_an_estop_edge_opens_the_relay_on_the_librarys_thread_before_the_core_he
 ) -> None:
     interlock, pile, line, heard = board
     start(board)
-    line.volts[0] = (6.0, -12.0)
+    pilot(0, 6.0, -12.0)
     GPIO.drive(LOCK_FEEDBACK, GPIO.HIGH)
     GPIO.settle()
     wait_for(lambda: pile.rpi[1].cp is CpState.C, "the pilot reads C")
@@ -176,13 +171,13 @@ def test_lock_feedback_flapping_is_not_a_release(board: Any) -> None:
 def test_the_pilot_is_sampled_into_plug_states_and_the_diode(board: Any) -> None:
     _, pile, line, heard = board
     start(board)
-    line.volts[0] = (9.0, 9.0)
+    pilot(0, 9.0, 9.0)
     wait_for(lambda: ev.PlugIn(1) in events(heard), "plugged")
     assert ev.PilotState(1, CpState.B) in events(heard)
     pile.connectors[1].pilot.pwm_on(duty_for(16))
-    line.volts[0] = (6.0, -1.0)  # asks for power, but no diode
+    pilot(0, 6.0, -1.0)  # asks for power, but no diode
     wait_for(lambda: ev.DiodeCheck(1, False) in events(heard), "the diode missing")
-    line.volts[0] = (12.0, 12.0)
+    pilot(0, 12.0, 12.0)
     wait_for(lambda: ev.Unplug(1) in events(heard), "unplugged")
 
 

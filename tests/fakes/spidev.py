@@ -13,6 +13,11 @@ _volts: dict[tuple[int, int, int], tuple[float, float]] = {}  # (bus, device, ch
 _lock = threading.Lock()
 
 
+def reset() -> None:
+    with _lock:
+        _volts.clear()
+
+
 def set_pilot(bus: int, device: int, channel: int, high_v: float, low_v: float) -> None:
     with _lock:
         _volts[(bus, device, channel)] = (high_v, low_v)
