@@ -44,9 +44,7 @@ async def serve(path: Path, handle: Handler) -> asyncio.Server:
             if uid not in refused_uids:  # once per user, not once per attempt
                 refused_uids.add(uid)
                 log.warning("control socket: %s", why)
-            with contextlib.suppress(ConnectionError):
-                writer.write(json.dumps({"ok": False, "error": why}).encode() + b"\n")
-                await writer.drain()
+            await refuse(writer, why)
             writer.close()
             return
         try:
@@ -54,10 +52,7 @@ async def serve(path: Path, handle: Handler) -> asyncio.Server:
                 writer.write(json.dumps(await answer(line, handle)).encode() + b"\n")
                 await writer.drain()
         except (asyncio.LimitOverrunError, ValueError):  # a line longer than MAX_LINE
-            refusal = {"ok": False, "error": f"request line over {MAX_LINE // 1024} KiB"}
-            with contextlib.suppress(ConnectionError):
-                writer.write(json.dumps(refusal).encode() + b"\n")
-                await writer.drain()
+            await refuse(writer, f"request line over {MAX_LINE // 1024} KiB")
         except ConnectionError:
             pass
         finally:
@@ -66,6 +61,13 @@ async def serve(path: Path, handle: Handler) -> asyncio.Server:
     server = await asyncio.start_unix_server(client, path=str(path), limit=MAX_LINE)
     os.chmod(path, 0o660)
     return server
+
+
+async def refuse(writer: asyncio.StreamWriter, error: str) -> None:
+    """One error line to a client the connection then ends for (it may be gone already)."""
+    with contextlib.suppress(ConnectionError):
+        writer.write(json.dumps({"ok": False, "error": error}).encode() + b"\n")
+        await writer.drain()
 
 
 async def answer(line: bytes, handle: Handler) -> dict[str, Any]:
