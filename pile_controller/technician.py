@@ -85,10 +85,10 @@ class Technician:
     def _meter(self, cid: int) -> Check:
         c, name = self.pile.connectors[cid], f"meter {cid}"
         reading = c.reading
-        c.now = self.now()
-        if reading is None or not c.meter_is_fresh():
+        now = self.now()
+        if reading is None or not c.meter_is_fresh(now):
             return Check(name, False, f"no valid reading: {c.meter_problem}")
-        age = (c.now - reading.at).total_seconds() if reading.at else 0.0
+        age = (now - reading.at).total_seconds() if reading.at else 0.0
         return Check(name, True, f"{reading.energy_register_wh} Wh, read {age:.1f} s ago")
 
     def _broker(self) -> Check:

@@ -662,10 +662,11 @@ class Connector:
     def has_fault(self) -> bool:
         return bool(self.faults)
 
-    def meter_is_fresh(self) -> bool:
-        """A valid reading came within `metering.stale_after_s`."""
+    def meter_is_fresh(self, now: datetime | None = None) -> bool:
+        """A valid reading came within `metering.stale_after_s` (of the core's last step, or
+        of `now` for a caller outside the core)."""
         seen = self.reading.at if self.reading and self.reading.at else self.meter_watch_since
-        return self.now - seen < self.ctx.stale_after
+        return (now or self.now) - seen < self.ctx.stale_after
 
     # --- what transitions do ---------------------------------------------------------------
 
