@@ -39,15 +39,26 @@ def no_delay(_client: Any, _userdata: Any, sock: Any) -> None:
 
 
 class Backend:
-    def __init__(self, port: int, pile_id: str, prefix: str = "piles", sign: Any = None):
+    def __init__(
+        self,
+        port: int,
+        pile_id: str,
+        prefix: str = "piles",
+        sign: Any = None,
+        mqtt_version: str = "5",
+    ):
         self.base = f"{prefix}/{pile_id}"
         self.port = port
+        self.v5 = mqtt_version == "5"  # "3.1.1" for the brokers that speak nothing newer
         self.sign = sign  # callable(dict) -> base64 signature, for signed-command piles
         self.messages: list[Message] = []
         self.listeners: list[Callable[[Message], None]] = []  # called for each arrival
         self._cond = threading.Condition()
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"backend-{uuid.uuid4()}", protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id=f"backend-{uuid.uuid4().hex[:12]}",
+            protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
+            clean_session=None if self.v5 else False,
         )
         self.client.on_message = self._received
         self.client.on_socket_open = no_delay
@@ -58,10 +69,13 @@ class Backend:
     def connect(self) -> Backend:
         # A persistent session, as a real backend keeps: what the pile publishes while this
         # client is cut off (a broker restart) is queued for it, not lost to the test.
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 3600
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)
-        self.client.connect("127.0.0.1", self.port, clean_start=False, properties=props)
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 3600
+            self.client.connect("127.0.0.1", self.port, clean_start=False, properties=props)
+        else:  # 3.1.1: the session was made persistent when the client was made
+            self.client.connect("127.0.0.1", self.port)
         self.client.loop_start()
         return self
 

@@ -12,7 +12,7 @@ import pytest
 
 from pile_controller.backend.schemas import first_error
 from rig.backend import Backend
-from rig.broker import Broker
+from rig.broker import BROKERS, Broker
 from rig.pile import PileProcess
 
 
@@ -29,17 +29,31 @@ def schema_for(topic: str) -> str | None:
 
 
 class Rig:
-    def __init__(self, workdir: Path, env: dict[str, str] | None = None, **options: Any):
+    def __init__(
+        self,
+        workdir: Path,
+        env: dict[str, str] | None = None,
+        broker: str | Broker = "mosquitto",
+        **options: Any,
+    ):
+        """`broker`: which kind to start for this rig, or one already running that outlives
+        it (a slow-starting broker shared by a module's tests)."""
         self.workdir = workdir
-        self.broker = Broker(workdir / "broker").start()
+        self.own_broker = isinstance(broker, str)
+        self.broker = (
+            BROKERS[broker](workdir / "broker").start() if isinstance(broker, str) else broker
+        )
         self.pile = PileProcess(workdir, self.broker.port, **options).start(env=env)
-        self.backend = Backend(self.broker.port, self.pile.pile_id).connect()
+        self.backend = Backend(
+            self.broker.port, self.pile.pile_id, mqtt_version=self.broker.mqtt_version
+        ).connect()
         self.backend.online()
 
     def close(self) -> None:
         self.backend.close()
         self.pile.stop()
-        self.broker.stop()
+        if self.own_broker:
+            self.broker.stop()
 
     def check_schemas(self) -> None:
         for m in self.backend.snapshot():
