@@ -168,6 +168,8 @@ class BackendSettings:
     max_clock_skew_s: int = setting(default=300, check=between(1, 86400))
     keepalive_s: int = setting(default=30, check=between(5, 3600))
     mqtt_version: str = setting(default="auto", check=one_of("auto", "5", "3.1.1"))
+    # How long a TCP connect, a TLS handshake and then the CONNACK may each take.
+    connect_timeout_s: int = setting(default=10, check=between(1, 120))
 
 
 @dataclass(frozen=True)

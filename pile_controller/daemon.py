@@ -15,6 +15,7 @@ import gc
 import json
 import logging
 import signal
+import ssl
 import sys
 import time
 import uuid
@@ -32,6 +33,7 @@ from hal.sim import SimPile, drive
 from pile_controller import __version__, config, policy, systemd
 from pile_controller.actuator import Actuator, Openings
 from pile_controller.backend import commands as incoming
+from pile_controller.backend import tls as link_tls
 from pile_controller.backend.link import Link
 from pile_controller.backend.messages import Answer, Birth, send_reply
 from pile_controller.backend.outbox import Outbox
@@ -515,9 +517,15 @@ def tell_the_log(published: list[Published]) -> None:
         )
 
 
-def assemble(settings: config.Settings, hardware: Hardware, display: Display | NoDisplay) -> Daemon:
-    """The daemon and what it is passed: the journal, the pile's key, the backend link and the
-    clock (the simulated pile's own, which `pilectl sim clock` moves). Call it on the loop."""
+def assemble(
+    settings: config.Settings,
+    hardware: Hardware,
+    display: Display | NoDisplay,
+    tls: ssl.SSLContext | None = None,
+) -> Daemon:
+    """The daemon and what it is passed: the journal, the pile's key, the backend link (over
+    `tls` if given) and the clock (the simulated pile's own, which `pilectl sim clock` moves).
+    Call it on the loop."""
     state = settings.pile.state_dir
     store = Store(state / "journal.sqlite")
     key = PileKey.load_or_create(state / "pile.key")
@@ -526,7 +534,7 @@ def assemble(settings: config.Settings, hardware: Hardware, display: Display | N
     clock = sim.wall_clock if isinstance(sim, SimPile) else wall_clock
     topics = Topics(settings.backend.topic_prefix, settings.pile.id)
     will = (topics.online, birth.message(False, clock()))
-    link = Link(settings.backend, client_id=f"pile-{settings.pile.id}", will=will)
+    link = Link(settings.backend, client_id=f"pile-{settings.pile.id}", will=will, tls=tls)
     return Daemon(settings, hardware, display, store, link, key, birth, clock)
 
 
@@ -572,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = [f"{key}: {p}" for f, key in folders.items() if (p := writable_problem(f))]
         if problems:
             raise config.ConfigError(problems)
+        tls = link_tls.context(settings.backend.tls)
         hardware = open_hardware(settings)
         display = open_display(settings)
     except config.ConfigError as exc:
@@ -583,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     async def run() -> int:
-        daemon = assemble(settings, hardware, display)
+        daemon = assemble(settings, hardware, display, tls)
         await daemon.run()
         return 1 if daemon.failure else 0
 

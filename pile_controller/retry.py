@@ -4,7 +4,8 @@ often it says so: one rule each, for every place that retries or logs a lasting 
 from __future__ import annotations
 
 import random
-from collections.abc import Hashable
+import time
+from collections.abc import Callable, Hashable
 
 
 class Backoff:
@@ -49,3 +50,27 @@ class Throttle:
     def clear(self, key: Hashable = None) -> int:
         """The problem is over; returns how often it was seen (0: it was not going on)."""
         return self._seen.pop(key, 0)
+
+
+class RateLimit:
+    """Whether to log a failure that keeps coming, by time rather than by count: the first
+    time, then at most once every `every_s` (a broker retried with backoff fails at an uneven
+    pace; the operator reads "at most once a minute", CONTRACT 9.1)."""
+
+    def __init__(self, every_s: float, clock: Callable[[], float] = time.monotonic):
+        self.every_s, self.clock = every_s, clock
+        self._count, self._said_at = 0, -float("inf")
+
+    def seen(self) -> int | None:
+        """Counts one more; returns the count so far if this one is to be logged, else None."""
+        self._count += 1
+        now = self.clock()
+        if self._count > 1 and now - self._said_at < self.every_s:
+            return None
+        self._said_at = now
+        return self._count
+
+    def clear(self) -> int:
+        """The failures are over; returns how many there were (0: none)."""
+        count, self._count, self._said_at = self._count, 0, -float("inf")
+        return count

@@ -1,13 +1,17 @@
-"""A TCP proxy between the pile and its broker that can fail the way networks do: pass
-traffic, swallow it in both directions (packets in flight are lost), or be down (every
-connection cut, new ones refused). With `mqtt_3_1_1_only` it is a broker that speaks MQTT
-3.1.1 alone, as RabbitMQ 3.10 does: it hangs up on an MQTT 5 CONNECT before any CONNACK."""
+"""A TCP proxy between the pile and its broker that can fail the way networks and bad brokers
+do: pass traffic, swallow it in both directions (packets in flight are lost), be down (every
+connection cut, new ones refused), or cut every connection and then be a broker that takes new
+ones and says nothing ("silent": a hung broker, or a TLS handshake that stalls) or answers
+garbage ("garbage": something that is not MQTT on the broker's port). With `mqtt_3_1_1_only` it
+is a broker that speaks MQTT 3.1.1 alone, as RabbitMQ 3.10 does: it hangs up on an MQTT 5
+CONNECT before any CONNACK."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
+import time
 
 from rig.broker import free_port
 
@@ -17,8 +21,10 @@ class Proxy:
         self.target_port = target_port
         self.mqtt_3_1_1_only = mqtt_3_1_1_only
         self.refused_mqtt5 = 0
+        self.accepted = 0  # connections taken, in any mode
+        self.bad_answers = 0  # of those, taken while "silent" or "garbage"
         self.port = free_port()
-        self.mode = "up"  # "up", "swallow" or "down"
+        self.mode = "up"  # "up", "swallow", "down", "silent" or "garbage"
         self._connections: list[socket.socket] = []
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", self.port))
@@ -26,7 +32,7 @@ class Proxy:
 
     def set(self, mode: str) -> None:
         self.mode = mode
-        if mode == "down":
+        if mode in ("down", "silent", "garbage"):
             with self._lock:
                 for s in self._connections:
                     with contextlib.suppress(OSError):
@@ -44,8 +50,13 @@ class Proxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            self.accepted += 1
             if self.mode == "down":
                 client.close()
+                continue
+            if self.mode in ("silent", "garbage"):
+                self.bad_answers += 1
+                threading.Thread(target=self._answer_badly, args=(client,), daemon=True).start()
                 continue
             first = b""
             if self.mqtt_3_1_1_only:
@@ -65,6 +76,18 @@ class Proxy:
                 self._connections += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _answer_badly(self, client: socket.socket) -> None:
+        with self._lock:
+            self._connections.append(client)
+        with contextlib.suppress(OSError):
+            while client.recv(65536):
+                if self.mode == "garbage":  # what a web server on the wrong port would say
+                    client.sendall(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                    client.sendall(bytes(range(256)))
+                    time.sleep(0.1)
+        with contextlib.suppress(OSError):
+            client.close()
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):

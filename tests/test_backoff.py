@@ -2,7 +2,7 @@
 
 import random
 
-from pile_controller.retry import Backoff
+from pile_controller.retry import Backoff, RateLimit
 
 
 def test_waits_are_random_below_a_doubling_ceiling_up_to_the_cap() -> None:
@@ -29,3 +29,16 @@ def test_reset_starts_again_from_the_base() -> None:
         backoff.next()
     backoff.reset()
     assert backoff.next() <= 0.5
+
+
+def test_a_failure_that_keeps_coming_is_said_once_then_at_most_once_a_minute() -> None:
+    now = [0.0]
+    limit = RateLimit(every_s=60.0, clock=lambda: now[0])
+    said = []
+    for _ in range(200):  # an attempt every 0.5 s for 100 s
+        if (count := limit.seen()) is not None:
+            said.append((now[0], count))
+        now[0] += 0.5
+    assert said == [(0.0, 1), (60.0, 121)]
+    assert limit.clear() == 200
+    assert limit.seen() == 1  # a new outage is said at once

@@ -10,7 +10,7 @@ from rig.broker import Broker
 
 
 def settings(port: int) -> BackendSettings:
-    return BackendSettings("127.0.0.1", port, "piles", None, None, None, None, 300, 30, "5")
+    return BackendSettings("127.0.0.1", port, "piles", None, None, None, None, 300, 30, "5", 10)
 
 
 def test_a_burst_larger_than_the_socket_buffer_is_all_delivered(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,8 +22,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from pile_controller.backend import tls as link_tls
 from pile_controller.config import BackendSettings
-from pile_controller.retry import Backoff, Throttle
+from pile_controller.retry import Backoff, RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,11 @@ class Link:
         settings: BackendSettings,
         client_id: str,
         will: tuple[str, bytes],
+        tls: ssl.SSLContext | None = None,
     ):
+        """`tls`: the context `tls.context()` built from `settings.tls` before the start."""
         self.settings = settings
+        self._tls = tls
         self.connected = False
         self.problem: str | None = None  # why the link is down, for `pilectl selftest`
         self._on_connect: Callable[[], None] = lambda: None
@@ -43,7 +48,7 @@ class Link:
         self._on_lost: Callable[[], None] = lambda: None
         self._lost = asyncio.Event()
         self._closing = False
-        self._failures = Throttle(every=100)  # consecutive failed attempts
+        self._failures = RateLimit(every_s=60.0)  # consecutive failed attempts
         self._backoff = Backoff()
         self._write_soon: asyncio.Handle | None = None
         self._writer_added = False
@@ -55,6 +60,9 @@ class Link:
         self._fall_back = False
         self.client_id, self.will_topic, self._will = client_id, will[0], will
         self._accepted = False  # this attempt's CONNACK came
+        self._waiting_since: float | None = None  # connected, waiting for CONNACK since
+        self._unanswered = False  # this attempt was given up: no CONNACK in time
+        self._last_error = ""  # what paho last logged as an error: the cause of a hang-up
         self.client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -69,16 +77,12 @@ class Link:
         client.will_set(will[0], will[1], qos=1, retain=True)
         if settings.username is not None:
             client.username_pw_set(settings.username, settings.password)
-        if settings.tls is not None:
-            tls = settings.tls
-            client.tls_set(
-                ca_certs=str(tls.ca) if tls.ca else None,
-                certfile=str(tls.cert) if tls.cert else None,
-                keyfile=str(tls.key) if tls.key else None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+        if self._tls is not None:
+            client.tls_set_context(self._tls)
         client.max_inflight_messages_set(100)
-        client.connect_timeout = 5.0
+        # The TCP connect and the TLS handshake (both in an executor thread, so a stalled
+        # broker holds up nothing else); `_misc` gives the CONNACK as long again.
+        client.connect_timeout = settings.connect_timeout_s
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_message = lambda _c, _u, msg: self._on_message(msg)
@@ -118,8 +122,8 @@ class Link:
                     await self._lost.wait()
                 except OSError as exc:
                     self._failed(
-                        f"cannot reach broker {self.settings.host}:{self.settings.port}: "
-                        f"{exc.strerror or exc}"
+                        self._tls_failure(str(exc))
+                        or f"cannot reach broker {self._where()}: {exc.strerror or exc}"
                     )
                 if not self._closing:
                     await asyncio.sleep(self._backoff.next())
@@ -159,18 +163,23 @@ class Link:
     # --- paho plumbing -------------------------------------------------------------------------
 
     def _connect(self) -> None:
-        self._accepted = False
+        self._accepted, self._unanswered, self._last_error = False, False, ""
+        self._waiting_since = None
+        # paho's own words on why a connection fails before CONNACK (a TLS alert comes only
+        # there); not kept on afterwards, when paho would format a line for every packet.
+        self.client.on_log = self._noted
         where = (self.settings.host, self.settings.port)
         if not self.v5:
             self.client.connect(*where, keepalive=self.settings.keepalive_s)
-            return
-        props = Properties(PacketTypes.CONNECT)
-        # The session (our subscription and the commands queued on it) outlives an outage or
-        # a daemon restart, but no longer than a command stays fresh.
-        props.SessionExpiryInterval = self.settings.max_clock_skew_s
-        self.client.connect(
-            *where, keepalive=self.settings.keepalive_s, clean_start=False, properties=props
-        )
+        else:
+            props = Properties(PacketTypes.CONNECT)
+            # The session (our subscription and the commands queued on it) outlives an outage
+            # or a daemon restart, but no longer than a command stays fresh.
+            props.SessionExpiryInterval = self.settings.max_clock_skew_s
+            self.client.connect(
+                *where, keepalive=self.settings.keepalive_s, clean_start=False, properties=props
+            )
+        self._waiting_since = time.monotonic()
 
     def _connected(self, _c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self._accepted = True  # a CONNACK, even a refusal (which says why itself)
@@ -181,6 +190,7 @@ class Link:
                 self._failed(f"broker refused the connection: {reason}")
             self._soon(self._lost.set)
             return
+        self.client.on_log = None
         version = "MQTT 5" if self.v5 else "MQTT 3.1.1"
         if not self._version_known:  # said once: the choice holds until the next start
             self._version_known = True
@@ -201,19 +211,44 @@ class Link:
             self.problem = f"link lost: {reason}"
             self._soon(self._on_lost)
         elif not self._accepted and not self._closing:
-            # Closed before CONNACK: the broker says nothing of why. Never silent (CONTRACT 9.1).
-            version = "5" if self.v5 else "3.1.1"
-            if self._may_fall_back():
-                log.info("%s hung up on MQTT 5: trying MQTT 3.1.1", self._where())
-                self._fall_back = True
-            else:
-                self._failed(
-                    f"broker {self._where()} closed the connection before accepting it: likely "
-                    f"it does not speak MQTT {version}, refused the credentials, or cannot carry "
-                    f"the Last Will's topic {self.will_topic!r}"
-                )
+            self._failed_before_connack(str(reason))
         self.connected = False
         self._soon(self._lost.set)
+
+    def _failed_before_connack(self, reason: str) -> None:
+        """Closed before CONNACK: the broker says nothing of why. Never silent (CONTRACT 9.1)."""
+        timeout = self.settings.connect_timeout_s
+        if reason == "Protocol error":  # paho could not parse what came back
+            self._failed(
+                f"broker {self._where()} answered CONNECT with what is not MQTT: likely the "
+                "port is another service's, not an MQTT broker's"
+            )
+        elif self._unanswered:
+            self._failed(
+                f"broker {self._where()} accepted the connection but did not answer CONNECT "
+                f"within {timeout:g} s: likely not an MQTT broker, or one that is overloaded"
+            )
+        elif why := self._tls_failure(self._last_error):
+            self._failed(why)
+        elif self._may_fall_back():
+            log.info("%s hung up on MQTT 5: trying MQTT 3.1.1", self._where())
+            self._fall_back = True
+        else:
+            version = "5" if self.v5 else "3.1.1"
+            self._failed(
+                f"broker {self._where()} closed the connection before accepting it: likely it "
+                f"does not speak MQTT {version}, refused the credentials, cannot carry the Last "
+                f"Will's topic {self.will_topic!r}"
+                + (", or wants TLS" if self._tls is None else "")
+            )
+
+    def _tls_failure(self, error: str) -> str | None:
+        timeout = self.settings.connect_timeout_s
+        return link_tls.explain(error, self.settings.tls, self._where(), timeout)
+
+    def _noted(self, _c: Any, _u: Any, level: int, text: str) -> None:
+        if level == mqtt.MQTT_LOG_ERR and not self._last_error:  # the first: the cause
+            self._last_error = text
 
     def _may_fall_back(self) -> bool:
         return self.auto and self.v5 and not self._version_known
@@ -229,8 +264,15 @@ class Link:
     async def _misc(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            if self.client.socket() is not None:
-                self.client.loop_misc()  # keepalive pings, and noticing a silent broker
+            if self.client.socket() is None:
+                continue
+            self.client.loop_misc()  # keepalive pings, and noticing a silent broker
+            since, timeout = self._waiting_since, self.settings.connect_timeout_s
+            if not self._accepted and since is not None and time.monotonic() - since > timeout:
+                # A broker that took the connection and says nothing: hang up, and paho
+                # reports the loss. Without this paho would wait out the keepalive.
+                self._unanswered, self._waiting_since = True, None
+                self._hang_up()
 
     def _soon(self, fn: Callable[..., None], *args: Any) -> None:
         """Runs `fn` on the loop: now if we are on it (a closing socket must be unwatched before
@@ -275,4 +317,15 @@ class Link:
             self._writer_added = False
 
     def _read(self) -> None:
-        self.client.loop_read()
+        try:
+            self.client.loop_read()
+        except Exception as exc:  # paho parsing what is not MQTT; the daemon must go on
+            self._failed(f"broker {self._where()} sent what is not MQTT ({exc!r}): hanging up")
+            self._hang_up()
+
+    def _hang_up(self) -> None:
+        """Ends this connection under paho, which then reports the loss as it always does."""
+        sock = self.client.socket()
+        if isinstance(sock, socket.socket):  # an ssl.SSLSocket is one too
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
