@@ -52,7 +52,7 @@ from pile_controller.display import Display, DisplayError, NoDisplay, open_displ
 from pile_controller.flusher import Flusher
 from pile_controller.folders import writable_problem
 from pile_controller.journald import JournalHandler, under_journal
-from pile_controller.retry import Throttle
+from pile_controller.retry import RateLimit, Throttle
 from pile_controller.samples import HeldSamples, only_samples
 from pile_controller.signing import KeyFileError, PileKey
 from pile_controller.store import JournalError, Store
@@ -96,6 +96,8 @@ class Daemon:
         self._offline_since: datetime | None = self.now()  # not connected yet
         self._meter_failures = Throttle(every=60)  # polls a second: once a minute
         self._bugs = Throttle(every=100)  # by (where, exception type)
+        self._refusals = RateLimit(every_s=60.0)  # messages the broker said no to
+        self._resume_later: asyncio.TimerHandle | None = None
 
     def _context(self) -> Context:
         pile_id = self.settings.pile.id
@@ -355,11 +357,39 @@ class Daemon:
 
     # --- the backend ---------------------------------------------------------------------------
 
-    def _acked(self, mid: int) -> None:
+    def _acked(self, mid: int, refusal: str | None) -> None:
+        if refusal is not None:
+            self._refused(mid, refusal)
+            return
         try:
             self.outbox.acked(mid)  # the event leaves the journal with the next commit
         except Exception as exc:  # a journal that refuses is a journal failure
             self._journal_failed(exc)
+
+    def _refused(self, mid: int, refusal: str) -> None:
+        """The broker said no to a message (MQTT 5: an ACL that does not let the pile publish
+        there). A refused event is not delivered: it stays journaled and is sent again."""
+        seq = self.outbox.refused(mid)
+        if seq is not None and self._resume_later is None:
+            self._resume_later = asyncio.get_running_loop().call_later(
+                policy.REFUSED_RETRY_S, self._resume_outbox
+            )
+        if self._refusals.seen() is not None:
+            what = f"event seq {seq}" if seq is not None else "a birth, status or reply"
+            log.error(
+                "the broker refused %s: %s (does its ACL let this pile publish under %s?); "
+                "events stay in the journal and are sent again at the next connect or in %d s",
+                what,
+                refusal,
+                self.topics.base,
+                policy.REFUSED_RETRY_S,
+            )
+
+    def _resume_outbox(self) -> None:
+        if self._resume_later is not None:
+            self._resume_later.cancel()
+            self._resume_later = None
+        self.outbox.resume()
 
     def _forget_delivered(self) -> None:
         if self.failure is not None:
@@ -381,7 +411,7 @@ class Daemon:
         self.publish_online()
         for cid in self.pile.connectors:
             self.publish_status(cid)
-        self.outbox.pump()
+        self._resume_outbox()  # refused events too: perhaps the broker's ACL was mended
 
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:
         name = self.topics.command_name(msg.topic)

@@ -15,6 +15,8 @@ SCREEN_REFRESH_S = 1.0  # countdowns and the charging screen change every second
 # Drivers are told the pile is offline only once the backend has been out of reach this long:
 # a broker restart or the reconnect after boot is not worth a screen of its own.
 OFFLINE_SCREEN_AFTER = timedelta(seconds=30)
+# Events the broker refused (MQTT 5, an ACL) are sent again after this, or at the next connect.
+REFUSED_RETRY_S = 60
 # At an orderly stop, how long the sessions' stop readings may take (a Modbus meter may need a
 # second or two); what is still open then is finished from the journal at the next start.
 STOP_READINGS_WAIT_S = 3.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -46,6 +47,7 @@ class Backend:
         prefix: str = "piles",
         sign: Any = None,
         mqtt_version: str = "5",
+        tls: ssl.SSLContext | None = None,
     ):
         self.base = f"{prefix}/{pile_id}"
         self.port = port
@@ -60,6 +62,8 @@ class Backend:
             protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
             clean_session=None if self.v5 else False,
         )
+        if tls is not None:
+            self.client.tls_set_context(tls)
         self.client.on_message = self._received
         self.client.on_socket_open = no_delay
         self.client.on_connect = lambda c, *_: c.subscribe(

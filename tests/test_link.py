@@ -26,7 +26,7 @@ def test_a_burst_larger_than_the_socket_buffer_is_all_delivered(tmp_path: Path) 
             link.attach(
                 on_connect=connected.set,
                 on_message=lambda _m: None,
-                on_ack=lambda _mid: None,
+                on_ack=lambda _mid, _refusal: None,
                 on_lost=lambda: None,
             )
             running = asyncio.create_task(link.run())

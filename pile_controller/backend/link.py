@@ -44,7 +44,7 @@ class Link:
         self.problem: str | None = None  # why the link is down, for `pilectl selftest`
         self._on_connect: Callable[[], None] = lambda: None
         self._on_message: Callable[[mqtt.MQTTMessage], None] = lambda _: None
-        self._on_ack: Callable[[int], None] = lambda _: None
+        self._on_ack: Callable[[int, str | None], None] = lambda _mid, _refusal: None
         self._on_lost: Callable[[], None] = lambda: None
         self._lost = asyncio.Event()
         self._closing = False
@@ -86,7 +86,10 @@ class Link:
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_message = lambda _c, _u, msg: self._on_message(msg)
-        client.on_publish = lambda _c, _u, mid, _rc, _p: self._on_ack(mid)
+        client.on_publish = lambda _c, _u, mid, rc, _p: self._on_ack(
+            mid,
+            str(rc) if rc.is_failure else None,  # only MQTT 5 can say no (an ACL)
+        )
         # Socket callbacks may come from the executor thread that connects: hand them over.
         client.on_socket_open = lambda _c, _u, sock: self._soon(self._watch, sock)
         client.on_socket_close = lambda _c, _u, sock: self._soon(self._unwatch, sock)
@@ -98,10 +101,11 @@ class Link:
         self,
         on_connect: Callable[[], None],
         on_message: Callable[[mqtt.MQTTMessage], None],
-        on_ack: Callable[[int], None],
+        on_ack: Callable[[int, str | None], None],
         on_lost: Callable[[], None],
     ) -> None:
-        """Says whom to tell of connects, commands, acknowledgements and losses."""
+        """Says whom to tell of connects, commands, acknowledgements (with the broker's
+        reason if it refused the message) and losses."""
         self._on_connect, self._on_message, self._on_ack = on_connect, on_message, on_ack
         self._on_lost = on_lost
 

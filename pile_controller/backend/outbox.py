@@ -5,6 +5,10 @@ time; once the broker acknowledges an event (PUBACK), it leaves the journal with
 After a reconnect paho re-sends what it had in flight (same message ids), and this continues
 after the highest `seq` handed over. After a restart everything still in the journal is sent
 again: the backend de-duplicates by `(pile, seq)`.
+
+An event the broker refuses (an MQTT 5 PUBACK saying `Not authorized`: an ACL that does not let
+the pile publish its events) is not delivered: it stays in the journal, and sending holds until
+`resume()` (the next connect, or a while later) starts again from the oldest refused.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ class Outbox:
         self.store, self.link, self.topic = store, link, topic
         self.in_flight: dict[int, int] = {}  # paho message id -> seq
         self.handed_up_to = 0
+        self.held = False  # the broker refused an event: none sent until `resume()`
 
     def pump(self) -> None:
         room = WINDOW - len(self.in_flight)
-        if room <= 0 or not self.link.connected:
+        if room <= 0 or self.held or not self.link.connected:
             return
         for envelope in self.store.undelivered(after=self.handed_up_to, limit=room):
             mid = self.link.publish(self.topic, envelope.payload)
@@ -40,3 +45,15 @@ class Outbox:
             # not one each, while the rest stay in flight.
             if len(self.in_flight) <= WINDOW - WINDOW // 4:
                 self.pump()
+
+    def refused(self, mid: int) -> int | None:
+        """The broker refused message `mid`; returns its seq if it was an event."""
+        seq = self.in_flight.pop(mid, None)
+        if seq is not None:
+            self.held = True
+            self.handed_up_to = min(self.handed_up_to, seq - 1)  # sent again from there
+        return seq
+
+    def resume(self) -> None:
+        self.held = False
+        self.pump()

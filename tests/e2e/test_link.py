@@ -454,3 +454,49 @@ def test_auto_falls_back_to_mqtt_3_1_1_on_a_broker_that_hangs_up_on_mqtt_5(
 def test_auto_speaks_mqtt_5_where_the_broker_does(rig: Any) -> None:
     rig.backend.ask("reserve", **reserve_fields("R1"))
     assert "backend link speaks MQTT 5 with 127.0.0.1:" in rig.pile.logs()
+
+
+@pytest.mark.wall_clock("a real broker reloads its ACL; the pile's link drops and comes back")
+def test_events_the_broker_refuses_stay_journaled_until_it_takes_them(tmp_path: Path) -> None:
+    # An ACL that lets the pile publish everything but its events: mosquitto answers each
+    # event's PUBACK with "Not authorized" (MQTT 5). A refused event is not a delivered one.
+    acl = tmp_path / "acl"
+    own = "piles/PILE-T1"
+    acl.write_text(
+        f"topic readwrite {own}/online\ntopic readwrite {own}/connectors/#\n"
+        f"topic readwrite {own}/replies\ntopic readwrite {own}/cmd/#\ntopic read {own}/events\n"
+    )
+    broker = Broker(tmp_path / "broker", options=f"allow_anonymous true\nacl_file {acl}\n")
+    with broker:
+        proxy = Proxy(broker.port)
+        pile = PileProcess(tmp_path, proxy.port).start()
+        be = Backend(broker.port, pile.pile_id).connect()
+        try:
+            be.online()
+            pile.sim("plug", 1)
+            assert be.ask("start", connector=1, id_token="tester")["status"] == "Accepted"
+            pile.wait_until(
+                lambda _: "the broker refused event seq 1: Not authorized" in pile.logs()
+            )
+            pile.sim("clock", "+600")
+            pile.sim("stop-button", 1)
+            pile.wait_until(lambda r: r["connectors"][0]["state"] == "awaiting_payment")
+            assert pile.status()["backend"]["outbox"] >= 4  # started ... payment.requested
+            assert be.events() == []
+
+            acl.write_text("topic readwrite piles/#\n")  # mended, and reloaded
+            assert broker.process is not None
+            broker.process.send_signal(signal.SIGHUP)
+            proxy.set("down")  # the pile's next connect sends what was refused
+            pile.wait_until(lambda r: not r["backend"]["connected"])
+            proxy.set("up")
+            stopped = be.event("transaction.stopped", timeout=30)["data"]
+            pile.wait_until(lambda r: r["backend"]["outbox"] == 0, timeout=30)
+        finally:
+            be.close()
+            pile.stop()
+            proxy.close()
+    seqs = list(dict.fromkeys(e["seq"] for e in be.events()))
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert stopped["reason"] == "Local" and stopped["energy_wh"] > 0
+    assert pile.logs().count("the broker refused") == 1  # then at most once a minute
