@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
@@ -26,7 +26,7 @@ from pymodbus.exceptions import ModbusException
 from hal.interfaces import MeterError
 from hal.meters.profile import Block, Profile, ProfileError, load
 from pile_controller.config import MeterSettings
-from pile_controller.core.events import Reading
+from pile_controller.core.events import MeterId, Reading
 from pile_controller.retry import Backoff
 
 # pymodbus logs every failed request itself: a flood while a meter is absent. Each failure here
@@ -137,6 +137,8 @@ class ModbusMeter:
         self.profile, self.bus, self.unit = profile, bus, unit
         self.plan = profile.plan()
         self.answered = False  # once it has, a failure is not a wiring problem
+        # Asked again after every failure: a meter that was away may have been replaced.
+        self.identity: MeterId | None = None
         self._backoff = Backoff(base=0.5, cap=10.0, jitter=False)
         self._retry_at = 0.0
         self._problem = ""
@@ -151,9 +153,23 @@ class ModbusMeter:
         except MeterError as exc:
             self._problem = str(exc)
             self._retry_at = now + self._backoff.next()
+            self.identity = None
             raise
         self._backoff.reset()
-        return reading
+        if self.identity is None:
+            self.identity = MeterId(self.profile.model, self.profile.vendor, self._serial())
+        return replace(reading, meter=self.identity)
+
+    def _serial(self) -> str | None:
+        """The meter's serial number, if its map has one and it answers; its readings count
+        either way (a variant without the register still meters)."""
+        where = self.profile.serial
+        if where is None:
+            return None
+        try:
+            return where.decode(self.bus.read(where.block, self.unit))
+        except MeterError:
+            return None
 
     def _read(self) -> Reading:
         image: dict[int, int] = {}

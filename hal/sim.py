@@ -162,6 +162,7 @@ class SimMeter:
         self.register_wh = register_wh
         self.dead = False
         self._since = pile.clock()
+        self.identity = ev.MeterId("sim", "simulated", f"SIM-{cid:04d}")
 
     def power_w(self) -> float:
         relay, vehicle = self.pile.relays[self.cid], self.pile.vehicles[self.cid]
@@ -185,7 +186,13 @@ class SimMeter:
             current = round(power / phases / self.VOLTAGE, 3)
             currents = (current,) * phases + (0.0,) * (3 - phases)
             # Whole watt-hours, as a meter's counter shows them (rounding off float dust first).
-            return ev.Reading(int(round(self.register_wh, 6)), power, (self.VOLTAGE,) * 3, currents)
+            return ev.Reading(
+                int(round(self.register_wh, 6)),
+                power,
+                (self.VOLTAGE,) * 3,
+                currents,
+                meter=self.identity,
+            )
 
     def close(self) -> None:
         pass

@@ -172,7 +172,40 @@ def parser() -> argparse.ArgumentParser:
     read.add_argument("--parity", choices=["N", "E", "O"], default="N")
     read.add_argument("--unit", type=int, default=1)
     read.add_argument("--json", action="store_true")
+    receipt = sub.add_parser("receipt", help="check a receipt (no daemon needed)")
+    receipt_sub = receipt.add_subparsers(dest="receipt_command", required=True)
+    verify = receipt_sub.add_parser(
+        "verify", help="a receipt against the pile's public key: exit 0, or what does not match"
+    )
+    verify.add_argument(
+        "file", metavar="FILE", help="the receipt or its transaction.stopped event, - for stdin"
+    )
+    key = verify.add_mutually_exclusive_group(required=True)
+    key.add_argument("--public-key", metavar="BASE64", help="the pile's key, as in its birth")
+    key.add_argument("--birth", metavar="FILE", help="the pile's birth message (P/ID/online)")
     return p
+
+
+def verify_receipt(args: argparse.Namespace) -> str:
+    from pile_controller import receipts
+
+    def text_of(name: str) -> str:
+        if name == "-":
+            return sys.stdin.read()
+        try:
+            return Path(name).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"{name}: {getattr(exc, 'strerror', None) or exc}") from None
+
+    try:
+        pile = None
+        if args.birth:
+            key, pile = receipts.key_of_birth(text_of(args.birth))
+        else:
+            key = receipts.public_key(args.public_key, "--public-key")
+        return receipts.check(text_of(args.file), key, pile)
+    except receipts.ReceiptError as exc:
+        raise CliError(str(exc)) from None
 
 
 def read_meter(args: argparse.Namespace) -> str:
@@ -194,6 +227,7 @@ def read_meter(args: argparse.Namespace) -> str:
         "power_w": reading.power_w,
         "voltage_v": list(reading.voltage_v),
         "current_a": list(reading.current_a),
+        "serial": reading.meter.serial if reading.meter else None,
     }
     if args.json:
         return json.dumps(values)
@@ -205,6 +239,7 @@ def read_meter(args: argparse.Namespace) -> str:
             f"power            {reading.power_w:g} W",
             f"voltage          {per_phase(reading.voltage_v, 'V')}",
             f"current          {per_phase(reading.current_a, 'A')}",
+            f"serial number    {values['serial'] or '- (not reported)'}",
         ]
     )
 
@@ -222,6 +257,8 @@ def run(args: argparse.Namespace) -> tuple[str, int]:
     """What to print, and the exit status."""
     if args.command == "meter":
         return read_meter(args), 0
+    if args.command == "receipt":
+        return verify_receipt(args), 0
     path = socket_path(args)
     if args.command == "status":
         report = ask(path, {"cmd": "status"})

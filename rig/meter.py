@@ -33,6 +33,9 @@ class ServedMeter:
         self.power_w = 0.0
         self.voltage_v = [230.0] * phases
         self.current_a = [0.0] * phases
+        # What its serial-number register holds (where its profile has one); None: the
+        # register answers "illegal data address", as a variant without it would.
+        self.serial: str | None = "12345678" if self.profile.serial else None
         self.fault: str | None = None  # None, "exception", "silent", "garbage"
         self.requests = 0
         self.bytes_on_wire = 0
@@ -97,19 +100,18 @@ class ServedMeter:
         asyncio.run_coroutine_threadsafe(start(), self._loop).result(5)
 
     def _device(self) -> SimDevice:
-        spans = self.profile.plan()
-        registers = [
-            SimData(b.address, count=b.count, values=0, datatype=DataType.REGISTERS) for b in spans
-        ]
+        spans = [*self.profile.plan()]
+        if self.profile.serial is not None:
+            spans.append(self.profile.serial.block)
+        tables: dict[int, list[SimData]] = {3: [], 4: []}
+        for b in spans:
+            tables[b.function].append(
+                SimData(b.address, count=b.count, values=0, datatype=DataType.REGISTERS)
+            )
         # The server wants all four tables; the ones the profile does not use get a placeholder.
         unused = [SimData(0xFFF0, values=0, datatype=DataType.REGISTERS)]
         bits = [SimData(0, values=False, datatype=DataType.BITS)]
-        blocks = (
-            bits,
-            bits,
-            registers if self.profile.function == 3 else unused,
-            registers if self.profile.function == 4 else unused,
-        )
+        blocks = (bits, bits, tables[3] or unused, tables[4] or unused)
         return SimDevice(id=self.unit, simdata=blocks, action=self._action)
 
     async def _action(
@@ -127,6 +129,11 @@ class ServedMeter:
         if self.fault == "silent":
             await asyncio.sleep(3)  # longer than any client waits
         image = self.profile.encode(self.energy_wh, self.power_w, self.voltage_v, self.current_a)
+        serial = self.profile.serial
+        if serial is not None and start_address == serial.address:
+            if self.serial is None:
+                return ExcCodes.ILLEGAL_ADDRESS
+            image = dict(enumerate(serial.encode(self.serial), start=serial.address))
         for i in range(len(current_registers)):
             current_registers[i] = image.get(start_address + i, 0)
         return None

@@ -27,6 +27,7 @@ def test_json_over_tcp(sdm630_on_tcp: tuple[ServedMeter, int]) -> None:
         "power_w": 7012.5,
         "voltage_v": [230.0, 230.0, 230.0],
         "current_a": [10.0, 10.5, 11.0],
+        "serial": "12345678",
     }
 
 

@@ -128,6 +128,29 @@ def test_nan_is_no_value() -> None:
     assert load("sdm630").decode(raw)["energy_import_wh"] is None
 
 
+@pytest.mark.parametrize(
+    ("model", "words", "serial"),
+    [
+        ("sdm630", [0x00BC, 0x614E], "12345678"),  # 0xFC00, an unsigned 32-bit number
+        ("sdm120", [0x0000, 0x0000], None),  # zero: not a serial number
+        ("abb_b23", [0x0BEB, 0xC200], "200000000"),
+        ("abb_b23", [0xFFFF, 0xFFFF], None),  # all ones: not available
+        # 5000h..5006h, one letter in each word's low byte: "235411W" off a label
+        ("em340", [0x0032, 0x0033, 0x0035, 0x0034, 0x0031, 0x0031, 0x0057], "235411W"),
+    ],
+)
+def test_the_serial_number_where_the_vendors_map_has_one(
+    model: str, words: list[int], serial: str | None
+) -> None:
+    where = load(model).serial
+    assert where is not None and where.block.count == len(words)
+    assert where.decode(words) == serial
+
+
+def test_chint_meters_have_no_serial_number_in_their_map() -> None:
+    assert load("dtsu666").serial is None and load("ddsu666").serial is None
+
+
 @pytest.mark.parametrize("model", sorted(known_models() - {"sim"}))
 def test_every_profile_names_its_document_and_round_trips(model: str) -> None:
     profile = load(model)

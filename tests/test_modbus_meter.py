@@ -7,6 +7,7 @@ import pytest
 
 from hal.interfaces import MeterError
 from hal.modbus import Endpoint, ModbusMeter, open_meter
+from pile_controller.core.events import MeterId
 from rig.meter import ServedMeter
 
 Pair = tuple[ServedMeter, ModbusMeter]
@@ -44,7 +45,10 @@ def test_reads_every_quantity_over_tcp_in_one_request(tcp_meter: Pair) -> None:
     assert reading.energy_register_wh == 4_321_000 and reading.power_w == 7012.5
     assert reading.voltage_v == (230.0, 230.0, 230.0)
     assert reading.current_a == pytest.approx((10.2, 9.8, 10.0))
-    assert served.requests == 1
+    assert reading.meter == MeterId("sdm630", "Eastron", "12345678")
+    assert served.requests == 2  # the quantities, then the serial number, once
+    meter.read()
+    assert served.requests == 3  # every quantity in one request
 
 
 def test_reads_over_rtu_with_crc_through_a_serial_line(rtu_meter: Pair) -> None:
@@ -81,6 +85,25 @@ def test_garbage_on_the_line_is_no_reading(rtu_meter: Pair) -> None:
     served.fault = None
     retry_now(meter)
     assert meter.read().energy_register_wh == 1_000_000  # the bus recovers
+
+
+def test_a_meter_that_will_not_give_its_serial_still_meters(tcp_meter: Pair) -> None:
+    served, meter = tcp_meter
+    served.serial = None  # "illegal data address", as a variant without the register
+    reading = meter.read()
+    assert reading.energy_register_wh == 1_000_000
+    assert reading.meter == MeterId("sdm630", "Eastron", None)
+
+
+def test_a_meter_replaced_while_it_was_away_is_named_anew(tcp_meter: Pair) -> None:
+    served, meter = tcp_meter
+    assert meter.read().meter == MeterId("sdm630", "Eastron", "12345678")
+    served.fault = "exception"
+    with pytest.raises(MeterError):
+        meter.read()
+    served.fault, served.serial = None, "87654321"  # the technician fitted another
+    retry_now(meter)
+    assert meter.read().meter == MeterId("sdm630", "Eastron", "87654321")
 
 
 def test_a_dropped_tcp_connection_reconnects(tcp_meter: Pair) -> None:

@@ -67,6 +67,35 @@ class Field:
 
 
 @dataclass(frozen=True)
+class Serial:
+    """Where the meter keeps its serial number, read once per connection for the receipts.
+    `type` "uint32": a number (two registers); "char16": one ASCII character in the low byte
+    of each of `registers` registers (Carlo Gavazzi)."""
+
+    function: int
+    address: int
+    type: str
+    registers: int
+
+    @property
+    def block(self) -> Block:
+        return Block(self.function, self.address, self.registers)
+
+    def decode(self, words: list[int]) -> str | None:
+        """The serial as text, or None where the meter has none to give (zero, all ones)."""
+        if self.type == "uint32":
+            number = words[0] << 16 | words[1]
+            return None if number in (0, 0xFFFFFFFF) else str(number)
+        text = "".join(chr(w & 0xFF) for w in words).strip("\0 ")
+        return text if text.isprintable() and text else None
+
+    def encode(self, serial: str) -> list[int]:
+        if self.type == "uint32":
+            return [int(serial) >> 16, int(serial) & 0xFFFF]
+        return [ord(c) for c in serial.ljust(self.registers, "\0")]
+
+
+@dataclass(frozen=True)
 class Block:
     """One read request: `count` registers from `address` with `function`."""
 
@@ -87,6 +116,7 @@ class Profile:
     voltage_v: tuple[Field, ...]
     current_a: tuple[Field, ...]
     connect_hint: str = ""
+    serial: Serial | None = None  # none where the vendor's map has no serial number
 
     def fields(self) -> list[Field]:
         return [self.energy_import_wh, self.power_w, *self.voltage_v, *self.current_a]
@@ -161,6 +191,18 @@ def parse(model: str, data: dict[str, Any]) -> Profile:
             return tuple(field(spec, a) for a in spec["addresses"]) if spec else ()
 
         energy, power = quantities["energy_import_wh"], quantities["power_w"]
+        serial = None
+        if "serial" in data:
+            spec = data["serial"]
+            kind = spec["type"]
+            if kind not in ("uint32", "char16"):
+                raise ValueError(f"serial type must be uint32 or char16, not {kind!r}")
+            serial = Serial(
+                int(spec.get("function", function)),
+                int(spec["address"]),
+                kind,
+                2 if kind == "uint32" else int(spec["registers"]),
+            )
         return Profile(
             model=model,
             vendor=str(data["vendor"]),
@@ -172,6 +214,7 @@ def parse(model: str, data: dict[str, Any]) -> Profile:
             voltage_v=per_phase("voltage_v"),
             current_a=per_phase("current_a"),
             connect_hint=str(data.get("connect_hint", "")),
+            serial=serial,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ProfileError(f"{model}: malformed profile: {exc}") from None

@@ -693,6 +693,7 @@ class Connector:
             meter_last_wh=register,
             last_sample_at=self.now,
             power_w=reading.power_w,
+            meter=reading.meter.as_json() if reading.meter else None,
         )
         self.transaction = tx
         self._publish(

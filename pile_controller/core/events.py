@@ -12,14 +12,28 @@ from pile_controller.core.pilot import CpState
 
 
 @dataclass(frozen=True)
+class MeterId:
+    """Which meter measured: its model (the profile's name), vendor and, where the meter
+    reports one, its serial number. A receipt names it, for an auditor."""
+
+    model: str
+    vendor: str
+    serial: str | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"model": self.model, "vendor": self.vendor, "serial": self.serial}
+
+
+@dataclass(frozen=True)
 class Reading:
-    """One valid meter reading, taken at `at`."""
+    """One valid meter reading, taken at `at` by `meter`."""
 
     energy_register_wh: int
     power_w: float
     voltage_v: tuple[float, ...] = ()
     current_a: tuple[float, ...] = ()
     at: datetime | None = field(default=None, compare=False)
+    meter: MeterId | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ class Transaction:
     amount: Decimal | None = None  # the rounded bill, once stopped
     qr_payload: str | None = None
     settled: str | None = None  # how it was settled: Paid, Free, ReleasedBy...
+    meter: dict[str, str | None] | None = None  # MeterId.as_json() of its start reading
 
     @property
     def energy_wh(self) -> int:
@@ -81,6 +82,8 @@ class Transaction:
                 "tariff_id": cost.tariff_id,
             },
         }
+        if self.meter is not None:  # none only for a session journaled before receipts had it
+            facts["meter"] = self.meter
         return TransactionStopped(
             connector,
             at,
@@ -111,6 +114,7 @@ class Transaction:
             "amount": str(self.amount) if self.amount is not None else None,
             "qr_payload": self.qr_payload,
             "settled": self.settled,
+            "meter": self.meter,
         }
 
     @classmethod
@@ -130,6 +134,7 @@ class Transaction:
             amount=Decimal(d["amount"]) if d["amount"] is not None else None,
             qr_payload=d["qr_payload"],
             settled=d["settled"],
+            meter=d.get("meter"),
         )
 
     def payment_url(self, template: str, pile_id: str, connector: int) -> str:
