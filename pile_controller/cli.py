@@ -41,7 +41,10 @@ def ask(path: Path, request: dict[str, Any], timeout_s: float = 5) -> dict[str, 
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout_s)
             s.connect(str(path))
-            s.sendall(json.dumps(request).encode() + b"\n")
+            try:
+                s.sendall(json.dumps(request).encode() + b"\n")
+            except BrokenPipeError:
+                pass  # it hung up before reading: a refusal, whose one line is waiting below
             data = b""
             while not data.endswith(b"\n"):
                 chunk = s.recv(65536)

@@ -1,9 +1,14 @@
 """pilectl without a daemon: a clear line, not a traceback."""
 
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import pytest
+
+from pile_controller.cli import CliError, ask
 from rig.pile import pilectl
 
 
@@ -34,3 +39,35 @@ def test_pilectl_imports_neither_the_daemon_nor_the_libraries_it_does_not_use() 
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_refusal_sent_before_the_request_was_read_is_still_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The daemon refuses a peer as soon as it connects and hangs up; the request written after
+    # that meets a closed socket (EPIPE), and the refusal waiting to be read must not be lost.
+    path = tmp_path / "c.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen()
+    refused = threading.Event()
+
+    def refuse() -> None:
+        peer, _ = server.accept()
+        peer.sendall(b'{"ok": false, "error": "not allowed: uid 65534"}\n')
+        peer.close()
+        refused.set()
+
+    threading.Thread(target=refuse, daemon=True).start()
+    connect = socket.socket.connect
+
+    def connect_then_wait(self: socket.socket, address: object) -> None:
+        connect(self, address)
+        assert refused.wait(5)  # answered and closed before the request is sent
+
+    monkeypatch.setattr(socket.socket, "connect", connect_then_wait)
+    try:
+        with pytest.raises(CliError, match="not allowed: uid 65534"):
+            ask(path, {"cmd": "status"})
+    finally:
+        server.close()
