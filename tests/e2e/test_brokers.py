@@ -17,7 +17,7 @@ from rig.broker import BROKERS, Broker
 from rig.demo import walk
 from rig.pile import PileProcess, pile_controller
 from tests.e2e.conftest import Rig
-from tests.e2e.test_link import charge, reserve_fields
+from tests.e2e.test_link import broker_restart_loses_nothing, duplicate_is_done_once
 
 pytestmark = pytest.mark.wall_clock("real brokers start, restart and reconnect on their own time")
 
@@ -52,16 +52,7 @@ def test_the_whole_flow_on_a_3_1_1_broker_with_the_default_config(on: Rig) -> No
 
 
 def test_a_duplicate_command_id_is_done_once_and_answered_alike(on: Rig) -> None:
-    be = on.backend
-    cid = be.command("reserve", **reserve_fields("R1"))
-    first = be.reply(cid)
-    be.command("reserve", command_id=cid, **reserve_fields("R2", connector=2))
-    be.wait(lambda m: len(be.replies(cid)) == 2)
-    assert be.replies(cid) == [first, first]
-    be.event("reservation.accepted", reservation_id="R1")
-    accepted = [e for e in be.events() if e["type"] == "reservation.accepted"]
-    assert {e["data"]["reservation_id"] for e in accepted} == {"R1"}
-    assert on.pile.status()["connectors"][1]["state"] == "idle"
+    duplicate_is_done_once(on)
 
 
 def test_the_last_will_says_offline_when_the_daemon_is_killed(on: Rig) -> None:
@@ -70,22 +61,7 @@ def test_the_last_will_says_offline_when_the_daemon_is_killed(on: Rig) -> None:
 
 
 def test_events_made_while_the_broker_restarts_arrive_in_order(on: Rig) -> None:
-    be, pile = on.backend, on.pile
-    tx = charge(on)
-    on.broker.stop()
-    pile.wait_until(lambda r: not r["backend"]["connected"])
-    pile.sim("clock", "+600")
-    pile.sim("stop-button", 1)  # stopped and payment.requested, made while it is away
-    pile.wait_until(lambda r: r["backend"]["outbox"] >= 2)
-    on.broker.start()
-    stopped = be.event("transaction.stopped", transaction_id=tx, timeout=90)
-    be.event("payment.requested", transaction_id=tx, timeout=30)
-    pile.wait_until(lambda r: r["backend"]["connected"] and r["backend"]["outbox"] == 0, 30)
-    first_seen = list(dict.fromkeys(e["seq"] for e in be.events()))
-    assert first_seen == list(range(1, len(first_seen) + 1))
-    assert stopped["data"]["reason"] == "Local"
-    # Still in charge of the pile after the restart: a command goes through.
-    assert be.ask("trigger", what="status")["status"] == "Accepted"
+    broker_restart_loses_nothing(on)
 
 
 def test_a_dot_in_the_pile_id_is_warned_of_and_named_in_the_log(
