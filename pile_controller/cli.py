@@ -6,6 +6,7 @@ Every failure is one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import sys
@@ -41,10 +42,9 @@ def ask(path: Path, request: dict[str, Any], timeout_s: float = 5) -> dict[str, 
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout_s)
             s.connect(str(path))
-            try:
+            # A refusal hangs up before reading the request: its one line waits below.
+            with contextlib.suppress(BrokenPipeError):
                 s.sendall(json.dumps(request).encode() + b"\n")
-            except BrokenPipeError:
-                pass  # it hung up before reading: a refusal, whose one line is waiting below
             data = b""
             while not data.endswith(b"\n"):
                 chunk = s.recv(65536)
