@@ -126,7 +126,7 @@ class Link:
                     await self._lost.wait()
                 except OSError as exc:
                     self._failed(
-                        self._tls_failure(str(exc))
+                        self._tls_failure(str(exc), in_handshake=True)
                         or f"cannot reach broker {self._where()}: {exc.strerror or exc}"
                     )
                 if not self._closing:
@@ -232,7 +232,7 @@ class Link:
                 f"broker {self._where()} accepted the connection but did not answer CONNECT "
                 f"within {timeout:g} s: likely not an MQTT broker, or one that is overloaded"
             )
-        elif why := self._tls_failure(self._last_error):
+        elif why := self._tls_failure(self._last_error, in_handshake=False):
             self._failed(why)
         elif self._may_fall_back():
             log.info("%s hung up on MQTT 5: trying MQTT 3.1.1", self._where())
@@ -246,9 +246,9 @@ class Link:
                 + (", or wants TLS" if self._tls is None else "")
             )
 
-    def _tls_failure(self, error: str) -> str | None:
+    def _tls_failure(self, error: str, in_handshake: bool) -> str | None:
         timeout = self.settings.connect_timeout_s
-        return link_tls.explain(error, self.settings.tls, self._where(), timeout)
+        return link_tls.explain(error, self.settings.tls, self._where(), timeout, in_handshake)
 
     def _noted(self, _c: Any, _u: Any, level: int, text: str) -> None:
         if level == mqtt.MQTT_LOG_ERR and not self._last_error:  # the first: the cause

@@ -63,9 +63,11 @@ OUR_CERTIFICATE = {
 NO_TLS_HERE = ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "PACKET_LENGTH")
 
 
-def explain(error: str, tls: TlsSettings | None, where: str, timeout_s: float) -> str | None:
+def explain(
+    error: str, tls: TlsSettings | None, where: str, timeout_s: float, in_handshake: bool
+) -> str | None:
     """One line for a TLS failure described by `error` (an exception's or paho's text), or
-    None if it is not one."""
+    None if it is not one. `in_handshake`: it ended the TLS handshake itself."""
     if tls is None:
         return None
     code = m.group(1) if (m := re.search(r"\[SSL: ([A-Z0-9_]+)\]", error)) else ""
@@ -80,8 +82,9 @@ def explain(error: str, tls: TlsSettings | None, where: str, timeout_s: float) -
             f"broker {where} hung up during TLS: it likely wants a client certificate "
             "(backend.tls.cert and backend.tls.key)"
         )
-    if code in NO_TLS_HERE:
-        return f"broker {where} does not speak TLS on this port"
+    hung_up = "Connection reset by peer" in error or "EOF occurred" in error
+    if code in NO_TLS_HERE or (in_handshake and hung_up):
+        return f"broker {where} does not speak TLS on this port (it hung up on the handshake)"
     if "handshake operation timed out" in error:
         return f"the TLS handshake with broker {where} got no answer within {timeout_s:g} s"
     return None

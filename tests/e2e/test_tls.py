@@ -164,3 +164,14 @@ def test_files_the_pile_cannot_use_stop_it_at_the_start(tmp_path: Path, pki: Pki
         assert done.returncode == 1
         assert done.stderr.strip().splitlines() == [f"pile-controller: {expected}"], done.stderr
         shutil.rmtree(workdir)
+
+
+def test_tls_to_a_port_without_it(tmp_path: Path, pki: Pki) -> None:
+    with Broker(tmp_path / "plain") as plain:  # mosquitto's plain MQTT listener
+        files = tls_lines(pki.ca.cert, pki.ca.issue("PILE-T1"))
+        pile = PileProcess(tmp_path, plain.port, backend_extra=files).start()
+        said = f"broker 127.0.0.1:{plain.port} does not speak TLS on this port"
+        try:
+            pile.wait_until(lambda _: said in pile.logs(), timeout=15)
+        finally:
+            pile.stop()
