@@ -238,12 +238,15 @@ class Link:
             log.info("%s hung up on MQTT 5: trying MQTT 3.1.1", self._where())
             self._fall_back = True
         else:
-            version = "5" if self.v5 else "3.1.1"
+            causes = [
+                f"does not speak MQTT {'5' if self.v5 else '3.1.1'}",
+                "refused the credentials",
+                f"cannot carry the Last Will's topic {self.will_topic!r}",
+                *(["wants TLS"] if self._tls is None else []),
+            ]
             self._failed(
                 f"broker {self._where()} closed the connection before accepting it: likely it "
-                f"does not speak MQTT {version}, refused the credentials, cannot carry the Last "
-                f"Will's topic {self.will_topic!r}"
-                + (", or wants TLS" if self._tls is None else "")
+                f"{', '.join(causes[:-1])}, or {causes[-1]}"
             )
 
     def _tls_failure(self, error: str, in_handshake: bool) -> str | None:
