@@ -70,6 +70,11 @@ class RateLimit:
         self._said_at = now
         return self._count
 
+    @property
+    def count(self) -> int:
+        """Failures seen since the last `clear()`."""
+        return self._count
+
     def clear(self) -> int:
         """The failures are over; returns how many there were (0: none)."""
         count, self._count, self._said_at = self._count, 0, -float("inf")

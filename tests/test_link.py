@@ -1,7 +1,14 @@
 """The MQTT link on the daemon's loop, against a real mosquitto."""
 
 import asyncio
+import contextlib
+import logging
+import socket
+import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from pile_controller.backend.link import Link
 from pile_controller.config import BackendSettings
@@ -45,3 +52,50 @@ def test_a_burst_larger_than_the_socket_buffer_is_all_delivered(tmp_path: Path) 
         arrived = [m.topic for m in watcher.messages if "/bulk/" in m.topic]
         assert arrived == [f"piles/LINK/bulk/{i}" for i in range(burst)]
         watcher.close()
+
+
+@pytest.mark.wall_clock("the link's own backoff, between real connections")
+def test_a_broker_that_drops_the_pile_right_after_accepting_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # As RabbitMQ does to a client that breaks its ACL: CONNACK, then the connection closed.
+    # A failing broker, on a growing backoff and said once; not a reconnect storm with two log
+    # lines a time, which a backoff reset at every CONNACK made of it.
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[float] = []
+
+    def accept_and_drop() -> None:
+        while True:
+            try:
+                peer, _ = server.accept()
+            except OSError:
+                return
+            with contextlib.suppress(OSError):
+                peer.recv(65536)  # the CONNECT
+                peer.sendall(b"\x20\x03\x00\x00\x00")  # MQTT 5 CONNACK: accepted
+                time.sleep(0.05)
+            peer.close()
+            accepted.append(time.monotonic())
+
+    threading.Thread(target=accept_and_drop, daemon=True).start()
+
+    async def scenario() -> int:
+        link = Link(settings(server.getsockname()[1]), "pile-LINK", ("piles/LINK/online", b"{}"))
+        running = asyncio.create_task(link.run())
+        while len(accepted) < 4:
+            await asyncio.sleep(0.02)
+        attempt = link._backoff.attempt
+        link.close()
+        await running
+        return attempt
+
+    with caplog.at_level(logging.INFO, logger="pile_controller.backend.link"):
+        attempt = asyncio.run(scenario())
+    server.close()
+    assert attempt >= 3  # each drop is one more failure in a row: the waits grow
+    said = [r.getMessage() for r in caplog.records]
+    dropped = [m for m in said if "dropped the connection" in m]
+    assert len(dropped) == 1 and "s after accepting it, 2 times in a row" in dropped[0], said
+    assert len([m for m in said if "link lost" in m]) == 1  # the first loss, as news
+    assert len([m for m in said if m.startswith("backend link up")]) == 1  # the first only
+    assert len(said) == 3, said  # then at most once a minute

@@ -28,6 +28,13 @@ from pile_controller.retry import Backoff, RateLimit
 
 log = logging.getLogger(__name__)
 
+# A connection counts as up for good once it has lasted this long: only then does the backoff
+# start again from its base, and the failures before it end. A broker that accepts and drops
+# the pile at once (an ACL or a quota that RabbitMQ enforces by disconnecting) is a failing
+# broker, retried on a growing backoff and logged once a minute, not a reconnect storm with two
+# log lines each time.
+STABLE_S = 30.0
+
 
 class Link:
     def __init__(
@@ -60,6 +67,8 @@ class Link:
         self._fall_back = False
         self.client_id, self.will_topic, self._will = client_id, will[0], will
         self._accepted = False  # this attempt's CONNACK came
+        self._up_since: float | None = None  # connected, and not yet up for STABLE_S
+        self._short_lived = 0  # connections in a row that were dropped before STABLE_S
         self._waiting_since: float | None = None  # connected, waiting for CONNACK since
         self._unanswered = False  # this attempt was given up: no CONNACK in time
         self._last_error = ""  # what paho last logged as an error: the cause of a hang-up
@@ -199,11 +208,9 @@ class Link:
         if not self._version_known:  # said once: the choice holds until the next start
             self._version_known = True
             log.info("backend link speaks %s with %s", version, self._where())
-        if failed := self._failures.clear():
-            log.info("backend link up again after %d failed attempts", failed)
-        else:
+        if not self._failures.count and not self._short_lived:  # else said once it stays up
             log.info("backend link up (%s, %s)", self._where(), version)
-        self._backoff.reset()
+        self._up_since = time.monotonic()
         self.connected, self.problem = True, None
         # paho calls this before it re-sends what was in flight when the link dropped; what
         # we publish on connect must queue after those, or events would overtake older ones.
@@ -211,8 +218,18 @@ class Link:
 
     def _disconnected(self, _c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if self.connected:
-            log.warning("backend link lost: %s", reason)
             self.problem = f"link lost: {reason}"
+            if self._up_since is None or not (self._short_lived or self._failures.count):
+                log.warning("backend link lost: %s", reason)  # the first loss is news
+            else:
+                lasted = time.monotonic() - self._up_since
+                self._failed(
+                    f"broker {self._where()} dropped the connection {lasted:.1f} s after "
+                    f"accepting it, {self._short_lived + 1} times in a row: {reason}"
+                )
+            if self._up_since is not None:
+                self._short_lived += 1
+            self._up_since = None
             self._soon(self._on_lost)
         elif not self._accepted and not self._closing:
             self._failed_before_connack(str(reason))
@@ -274,6 +291,12 @@ class Link:
             if self.client.socket() is None:
                 continue
             self.client.loop_misc()  # keepalive pings, and noticing a silent broker
+            up = self._up_since
+            if self.connected and up is not None and time.monotonic() - up >= STABLE_S:
+                self._up_since, self._short_lived = None, 0
+                self._backoff.reset()
+                if failed := self._failures.clear():
+                    log.info("backend link up again after %d failed attempts", failed)
             since, timeout = self._waiting_since, self.settings.connect_timeout_s
             if not self._accepted and since is not None and time.monotonic() - since > timeout:
                 # A broker that took the connection and says nothing: hang up, and paho
