@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 import threading
 import time
@@ -22,7 +23,8 @@ def settings(port: int) -> BackendSettings:
 
 def test_a_burst_larger_than_the_socket_buffer_is_all_delivered(tmp_path: Path) -> None:
     # Written at once until the kernel's buffer is full; the rest must follow as it drains,
-    # with no later publish to push it out.
+    # with no later publish to push it out. The broker is paused meanwhile (SIGSTOP): else it
+    # can read as fast as the link writes, the buffer never fills, and nothing is tested.
     burst, size = 60, 256 * 1024
     with Broker(tmp_path / "broker") as broker:
         watcher = Backend(broker.port, "LINK").connect()
@@ -38,10 +40,15 @@ def test_a_burst_larger_than_the_socket_buffer_is_all_delivered(tmp_path: Path) 
             )
             running = asyncio.create_task(link.run())
             await asyncio.wait_for(connected.wait(), 10)
-            for i in range(burst):
-                link.publish(f"piles/LINK/bulk/{i}", bytes(size))
-            await asyncio.sleep(0)  # the first write: as much as the kernel takes
-            assert link.client.want_write()  # the rest waits for the socket to drain
+            assert broker.process is not None
+            broker.process.send_signal(signal.SIGSTOP)
+            try:
+                for i in range(burst):
+                    link.publish(f"piles/LINK/bulk/{i}", bytes(size))
+                await asyncio.sleep(0)  # the first write: as much as the kernel takes
+                assert link.client.want_write()  # the rest waits for the socket to drain
+            finally:
+                broker.process.send_signal(signal.SIGCONT)
             await asyncio.get_running_loop().run_in_executor(
                 None, lambda: watcher.wait(lambda m: m.topic == f"piles/LINK/bulk/{burst - 1}")
             )
