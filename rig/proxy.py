@@ -111,3 +111,33 @@ def is_mqtt5_connect(packet: bytes) -> bool:
         packet[name_at : name_at + 6] == b"\x00\x04MQTT"
         and packet[name_at + 6 : name_at + 7] == b"\x05"
     )
+
+
+class HangingUp:
+    """A broker that reads each CONNECT, answers `answer` (nothing, or a CONNACK) and hangs
+    up: as RabbitMQ 3.10 does to an MQTT 5 CONNECT (before any CONNACK), or to a client that
+    breaks its ACL (after one). `accepted` holds when each connection ended."""
+
+    def __init__(self, answer: bytes = b""):
+        self.answer = answer
+        self.accepted: list[float] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                peer, _ = self._listener.accept()
+            except OSError:
+                return
+            with contextlib.suppress(OSError):
+                peer.recv(65536)  # the CONNECT
+                if self.answer:
+                    peer.sendall(self.answer)
+                    time.sleep(0.05)  # read before the hang-up, as a broker's would be
+            peer.close()
+            self.accepted.append(time.monotonic())

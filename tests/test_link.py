@@ -1,12 +1,8 @@
 """The MQTT link on the daemon's loop, against a real mosquitto."""
 
 import asyncio
-import contextlib
 import logging
 import signal
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +11,7 @@ from pile_controller.backend.link import Link
 from pile_controller.config import BackendSettings
 from rig.backend import Backend
 from rig.broker import Broker
+from rig.proxy import HangingUp
 
 
 def settings(port: int) -> BackendSettings:
@@ -68,28 +65,12 @@ def test_a_broker_that_drops_the_pile_right_after_accepting_it(
     # As RabbitMQ does to a client that breaks its ACL: CONNACK, then the connection closed.
     # A failing broker, on a growing backoff and said once; not a reconnect storm with two log
     # lines a time, which a backoff reset at every CONNACK made of it.
-    server = socket.create_server(("127.0.0.1", 0))
-    accepted: list[float] = []
-
-    def accept_and_drop() -> None:
-        while True:
-            try:
-                peer, _ = server.accept()
-            except OSError:
-                return
-            with contextlib.suppress(OSError):
-                peer.recv(65536)  # the CONNECT
-                peer.sendall(b"\x20\x03\x00\x00\x00")  # MQTT 5 CONNACK: accepted
-                time.sleep(0.05)
-            peer.close()
-            accepted.append(time.monotonic())
-
-    threading.Thread(target=accept_and_drop, daemon=True).start()
+    server = HangingUp(answer=b"\x20\x03\x00\x00\x00")  # an MQTT 5 CONNACK: accepted
 
     async def scenario() -> int:
-        link = Link(settings(server.getsockname()[1]), "pile-LINK", ("piles/LINK/online", b"{}"))
+        link = Link(settings(server.port), "pile-LINK", ("piles/LINK/online", b"{}"))
         running = asyncio.create_task(link.run())
-        while len(accepted) < 4:
+        while len(server.accepted) < 4:
             await asyncio.sleep(0.02)
         attempt = link._backoff.attempt
         link.close()

@@ -3,7 +3,6 @@
 import base64
 import json
 import signal
-import socket
 import sqlite3
 import threading
 import time
@@ -20,7 +19,7 @@ from pile_controller.signing import canonical, verify
 from rig.backend import Backend, in_minutes
 from rig.broker import Broker
 from rig.pile import PileProcess, pilectl
-from rig.proxy import Proxy
+from rig.proxy import HangingUp, Proxy
 
 
 def reserve_fields(rid: str = "R1", connector: int = 1) -> dict[str, Any]:
@@ -406,29 +405,11 @@ def test_a_command_sent_on_seeing_the_first_birth_is_answered(tmp_path: Path) ->
 @pytest.mark.wall_clock("the link's own reconnect backoff against a broker that hangs up")
 def test_a_broker_that_closes_before_connack_is_one_line_not_silence(tmp_path: Path) -> None:
     # As RabbitMQ 3.10 does to an MQTT 5 CONNECT, and NATS to a Last Will topic with a '.'.
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    hung_up = threading.Event()
-
-    def hang_up() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            conn.recv(4096)  # the CONNECT
-            conn.close()
-            hung_up.set()
-
-    threading.Thread(target=hang_up, daemon=True).start()
-    pile = PileProcess(tmp_path, server.getsockname()[1]).start()
+    server = HangingUp()
+    pile = PileProcess(tmp_path, server.port).start()
     try:
-        assert hung_up.wait(10)
-        deadline = time.monotonic() + 10
-        while "closed the connection before accepting it" not in pile.logs():
-            assert time.monotonic() < deadline, pile.logs()
-            time.sleep(0.05)
+        pile.wait_until(lambda _: "closed the connection before accepting it" in pile.logs())
+        assert server.accepted  # it was the hang-up that was said
         time.sleep(3)  # several more attempts on the backoff
     finally:
         pile.stop()

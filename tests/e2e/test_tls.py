@@ -61,7 +61,7 @@ def tls_lines(ca: Path, cert: Issued | None) -> str:
 def attempt(tmp_path: Path, pki: Pki) -> Iterator[Attempt]:
     """Starts a pile on the TLS listener (through a proxy that counts its attempts) with the
     given files, against a broker serving `served` (the good broker certificate by default)."""
-    running: list[tuple[Broker, Proxy, PileProcess, Backend]] = []
+    running: list[Setup] = []
 
     def start(ca: Path, cert: Issued | None, served: Issued | None = None) -> Setup:
         broker, tls_port = tls_broker(tmp_path / "broker", pki.ca, served or pki.broker)
@@ -69,16 +69,16 @@ def attempt(tmp_path: Path, pki: Pki) -> Iterator[Attempt]:
         proxy = Proxy(tls_port)
         pile = PileProcess(tmp_path, proxy.port, backend_extra=tls_lines(ca, cert))
         backend = Backend(broker.port, pile.pile_id).connect()
-        running.append((broker, proxy, pile, backend))
+        running.append(Setup(broker, proxy, pile, backend))
         pile.start()
-        return Setup(broker, proxy, pile, backend)
+        return running[-1]
 
     yield start
-    for broker, proxy, pile, backend in running:
-        backend.close()
-        pile.stop()
-        proxy.close()
-        broker.stop()
+    for s in running:
+        s.backend.close()
+        s.pile.stop()
+        s.proxy.close()
+        s.broker.stop()
 
 
 def fails_once_and_retries(s: Setup, said: str) -> str:
