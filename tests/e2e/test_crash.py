@@ -6,8 +6,8 @@ import json
 import signal
 from typing import Any
 
-from rig.backend import in_minutes
 from rig.meter import ServedMeter
+from tests.e2e.test_flows import lock_out
 
 
 def test_a_session_cut_off_by_a_crash_is_billed_exactly_once(make_rig: Any) -> None:
@@ -60,17 +60,7 @@ def test_a_session_cut_off_by_a_crash_is_billed_exactly_once(make_rig: Any) -> N
 def test_a_keypad_lockout_outlives_a_kill_and_no_code_is_ever_told(make_rig: Any) -> None:
     rig = make_rig(max_attempts=3, lockout_s=300)
     be, pile = rig.backend, rig.pile
-    be.ask(
-        "reserve",
-        connector=1,
-        reservation_id="R1",
-        code="8642",
-        id_token="u",
-        expires_at=in_minutes(60),
-    )
-    pile.sim("plug", 1)
-    for _ in range(3):
-        pile.sim("code", 1, "1357")
+    lock_out(rig, code="8642", wrong="1357")
     last = be.event("authorization.rejected", attempts_left=0)["seq"]  # the third: locked out
     pile.stop(signal.SIGKILL)
     pile.start()

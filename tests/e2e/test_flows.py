@@ -79,20 +79,26 @@ def test_vehicle_unplug_stops_with_ev_disconnected(rig: Any) -> None:
     assert not pile.status()["connectors"][0]["relay_closed"]
 
 
-def test_wrong_codes_then_lockout(make_rig: Any) -> None:
-    rig = make_rig(max_attempts=3, lockout_s=300)
-    be, pile = rig.backend, rig.pile
-    be.ask(
+def lock_out(rig: Any, code: str, wrong: str) -> None:
+    """Reserves connector 1 with `code` (a rig made with max_attempts=3), plugs in, and types
+    `wrong` three times: the keypad is locked out."""
+    rig.backend.ask(
         "reserve",
         connector=1,
         reservation_id="R1",
-        code="1111",
+        code=code,
         id_token="u",
         expires_at=in_minutes(60),
     )
-    pile.sim("plug", 1)
+    rig.pile.sim("plug", 1)
     for _ in range(3):
-        pile.sim("code", 1, "9999")
+        rig.pile.sim("code", 1, wrong)
+
+
+def test_wrong_codes_then_lockout(make_rig: Any) -> None:
+    rig = make_rig(max_attempts=3, lockout_s=300)
+    be, pile = rig.backend, rig.pile
+    lock_out(rig, code="1111", wrong="9999")
     pile.sim("code", 1, "1111")
     locked = be.event("authorization.rejected", reason="LockedOut")
     rejected = [e["data"] for e in be.events() if e["type"] == "authorization.rejected"]
