@@ -5,10 +5,10 @@ does not match. PROTOCOL.md ("The receipt") says what is signed and how it maps 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any
 
+from pile_controller.config import ed25519_key
 from pile_controller.signing import verify
 
 
@@ -17,14 +17,11 @@ class ReceiptError(Exception):
 
 
 def public_key(text: str, where: str) -> bytes:
-    """A raw Ed25519 public key from its base64 (as `--public-key` or a birth's `public_key`)."""
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ReceiptError(f"{where}: not base64") from None
-    if len(raw) != 32:
-        raise ReceiptError(f"{where}: not a raw 32-byte Ed25519 key ({len(raw)} bytes)")
-    return raw
+    """A raw Ed25519 public key from its base64 (as `--public-key` or a birth's `public_key`),
+    checked as the config checks `backend.public_key`."""
+    if (problem := ed25519_key(text)) is not None:
+        raise ReceiptError(f"{where}: {problem}")
+    return base64.b64decode(text)
 
 
 def key_of_birth(text: str) -> tuple[bytes, str | None]:
@@ -47,20 +44,17 @@ def parsed(text: str, what: str) -> Any:
 
 def receipt_in(document: Any) -> dict[str, Any]:
     """The receipt itself, given it, a `transaction.stopped` event, or that event's data."""
-    for candidate in (document, *nested(document)):
+    candidates = [document]
+    if isinstance(document, dict):
+        data = document.get("data")
+        candidates += [
+            document.get("receipt"),
+            data.get("receipt") if isinstance(data, dict) else None,
+        ]
+    for candidate in candidates:
         if isinstance(candidate, dict) and "sig" in candidate and "transaction_id" in candidate:
             return candidate
     raise ReceiptError("no receipt in it: want a receipt or a transaction.stopped event")
-
-
-def nested(document: Any) -> list[Any]:
-    if not isinstance(document, dict):
-        return []
-    data = document.get("data")
-    found = [document.get("receipt")]
-    if isinstance(data, dict):
-        found.append(data.get("receipt"))
-    return found
 
 
 def check(text: str, key: bytes, pile: str | None = None) -> str:

@@ -94,7 +94,10 @@ def test_the_birth_names_the_key_and_the_pile(verify: Verify, key: PileKey, tmp_
 
 @pytest.mark.parametrize(
     ("given", "line"),
-    [("not base64!", "--public-key: not base64"), ("AAAA", "--public-key: not a raw 32-byte")],
+    [
+        ("not base64!", "--public-key: must be base64"),
+        ("AAAA", "--public-key: must be a raw 32-byte Ed25519 key, got 3 bytes"),
+    ],
 )
 def test_a_key_that_is_no_key(verify: Verify, key: PileKey, given: str, line: str) -> None:
     code, _, err = verify(signed(key, FACTS), "--public-key", given)
