@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from hal.interfaces import Hardware, Meter
 from hal.interlock import Interlock
+from hal.rpi import EXTRAS
 from hal.sim import SimPile
 from pile_controller import config
 from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
 from pile_controller.core.pilot import duty_for
 
-RPI_MODULE_MISSING = (
-    'hal.driver: "rpi" needs the RPi.GPIO module: install pile-controller[rpi] on a Pi 1-4, '
-    "pile-controller[rpi5] on a Pi 5"
-)
+# What an ImportError's `name` is, as the module a technician would look for.
+MODULES = {"RPi": "RPi.GPIO"}
 
 
 def open_hardware(settings: config.Settings) -> Interlock:
@@ -34,14 +33,21 @@ def open_hardware(settings: config.Settings) -> Interlock:
 
 
 def open_rpi(settings: config.Settings) -> Hardware:
-    try:  # RPi.GPIO, spidev and evdev are imported only for this driver
+    try:  # RPi.GPIO and spidev are imported only for this driver, evdev only for a keypad
         from hal.rpi.pile import RpiPile, open_spi
+
+        meters = {c.id: modbus_meter(c) for c in settings.connectors}
+        return RpiPile(settings, meters, open_spi)
     except ImportError as exc:
-        raise config.ConfigError([f"{RPI_MODULE_MISSING} ({exc})"]) from None
+        raise config.ConfigError([module_missing("hal.driver", exc)]) from None
     except RuntimeError as exc:  # RPi.GPIO on a board it does not know (a Pi 5: use rpi-lgpio)
         raise config.ConfigError([f"hal.driver: {exc}"]) from None
-    meters = {c.id: modbus_meter(c) for c in settings.connectors}
-    return RpiPile(settings, meters, open_spi)
+
+
+def module_missing(key: str, exc: ImportError) -> str:
+    """One line naming the module that is really missing, and the extra that brings it."""
+    module = MODULES.get(exc.name or "", exc.name)
+    return f'{key}: "rpi" needs the {module} module: {EXTRAS} ({exc})'
 
 
 def modbus_meter(c: config.ConnectorSettings) -> Meter:

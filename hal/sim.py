@@ -315,8 +315,15 @@ class SimPile:
         self.report(ev.LockFeedback(cid, lock.feedback))
 
     def skip(self, seconds: float) -> None:
-        """Time jumps ahead: energy flows through the jump, and `wall_clock` moves with it."""
+        """Time jumps ahead: energy flows through the jump, and `wall_clock` moves with it.
+        ValueError, and no jump, past MAX_SKIP_S in all: a clock that cannot be read any more
+        would fail every later step of the daemon, not just this one."""
         with self.lock:
+            if not 0 <= self.skipped + seconds <= MAX_SKIP_S:
+                raise ValueError(
+                    f"the clock may jump ahead at most {MAX_SKIP_S} s in all "
+                    f"({self.skipped:g} s so far), not {seconds:g} s more"
+                )
             self.skipped += seconds
 
     def wall_clock(self) -> datetime:
@@ -340,6 +347,9 @@ class SimPile:
     def kill_meter(self, cid: int, dead: bool) -> None:
         self.meters[cid].dead = dead
 
+
+# A hundred years: far past any timer a test or a demo wants, and far inside datetime's range.
+MAX_SKIP_S = 100 * 366 * 86400
 
 SIM_USAGE = (
     "clock +SECONDS | plug N | unplug N | code N DIGITS | stop-button N | ev-power N WATTS | "

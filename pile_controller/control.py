@@ -72,9 +72,11 @@ async def refuse(writer: asyncio.StreamWriter, error: str) -> None:
 
 async def answer(line: bytes, handle: Handler) -> dict[str, Any]:
     try:
-        request = json.loads(line)
+        request = json.loads(line, parse_constant=not_json)
     except ValueError:
         return {"ok": False, "error": "request is not JSON"}
+    except RecursionError:  # the parser's stack, not ours: nothing was read
+        return {"ok": False, "error": "request nests too deep"}
     if not isinstance(request, dict):
         return {"ok": False, "error": "request must be a JSON object"}
     try:
@@ -87,6 +89,11 @@ async def answer(line: bytes, handle: Handler) -> dict[str, Any]:
     except Exception:  # a bug must not take the daemon down with it
         log.exception("control request %r failed", request)
         return {"ok": False, "error": "internal error (see the daemon's log)"}
+
+
+def not_json(constant: str) -> Any:
+    """NaN and Infinity, which Python's parser takes and JSON does not have."""
+    raise ValueError(f"{constant} is not JSON")
 
 
 class RequestError(Exception):

@@ -490,8 +490,11 @@ class Daemon:
                     raise RequestError(
                         'the hardware is real: pilectl sim drives only hal.driver = "sim"'
                     )
+                args = request.get("args", [])
+                if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+                    raise RequestError("sim: args must be a list of strings")
                 try:
-                    drive(sim, [str(a) for a in request.get("args", [])])
+                    drive(sim, args)
                 except ValueError as exc:
                     raise RequestError(str(exc)) from None
                 return {}

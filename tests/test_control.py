@@ -3,11 +3,15 @@ that fails never takes the daemon with it."""
 
 import asyncio
 import json
+import logging
 import socket
 from pathlib import Path
 from typing import Any
 
-from pile_controller.control import MAX_LINE, RequestError, serve
+import pytest
+
+from pile_controller.control import MAX_LINE, RequestError, answer, serve
+from tests.in_process import in_process_daemon
 
 
 def handler(request: dict[str, Any]) -> dict[str, Any]:
@@ -78,3 +82,38 @@ def test_a_socket_left_by_a_daemon_that_died_is_replaced(tmp_path: Path) -> None
     stale.bind(str(tmp_path / "control.sock"))
     stale.close()
     assert exchange(tmp_path, b'{"cmd": "status"}') == [{"ok": True, "fine": True}]
+
+
+def test_hostile_requests_to_the_daemon_get_one_error_line_each_and_change_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What a new user typed at the socket once broke the daemon: a clock jump past what a
+    datetime holds failed every later status, args that are not a list and NaN logged
+    tracebacks, and JSON nested a few thousand deep dropped the connection."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        daemon, sim = in_process_daemon(tmp_path)
+        lines = [
+            b'{"cmd":"sim","args":["clock","+99999999999999999"]}',
+            b'{"cmd":"sim","args":5}',
+            b'{"cmd":"sim","args":["plug",1]}',
+            b'{"cmd":"status","x":NaN}',
+            b"[" * 5000 + b"]" * 5000,
+        ]
+        answers = [await answer(line, daemon.control) for line in lines]
+        assert sim.skipped == 0 and not sim.vehicles[1].plugged
+        status = await answer(b'{"cmd":"status"}', daemon.control)
+        daemon.store.close()
+        return [*answers, status]
+
+    with caplog.at_level(logging.WARNING):
+        *refused, status = asyncio.run(scenario())
+    assert [a["error"] for a in refused] == [
+        "the clock may jump ahead at most 3162240000 s in all (0 s so far), not 1e+17 s more",
+        "sim: args must be a list of strings",
+        "sim: args must be a list of strings",
+        "request is not JSON",
+        "request nests too deep",
+    ]
+    assert status["ok"] and status["connectors"][0]["state"] == "idle"
+    assert not caplog.records  # nothing for the log: the caller was told

@@ -12,16 +12,18 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hal.interfaces import ConnectorHardware, Meter, Sink
-from hal.rpi import gpio
+from hal.rpi import EXTRAS, gpio
 from hal.rpi.adc import PilotSampler, Scale, Spi
-from hal.rpi.keypad import Keypad
 from hal.rpi.pwm import PwmError, SysfsPwm
 from pile_controller import config
 from pile_controller.core import events as ev
 from pile_controller.core.pilot import CpState
+
+if TYPE_CHECKING:
+    from hal.rpi.keypad import Keypad
 
 T = TypeVar("T")
 SAMPLE_PERIOD_S = 0.02  # each pilot is read 50 times a second: C -> B seen within 20 ms
@@ -223,8 +225,14 @@ def opened(key: str, open_device: Callable[[], T]) -> T:
 def open_keypad(
     key: str, c: config.ConnectorSettings, report: Callable[[ev.Event], None]
 ) -> Keypad | None:
+    """The connector's keypad, if it has one: evdev is imported only then."""
     if c.keypad is None:
         return None
+    try:
+        from hal.rpi.keypad import Keypad
+    except ImportError as exc:
+        raise config.ConfigError([f"{key}: a keypad needs the evdev module: {EXTRAS} ({exc})"])
+
     path = str(c.keypad.device)
     return opened(key, lambda: Keypad(path, c.id, report))
 
