@@ -3,6 +3,7 @@ callbacks fired from the library's own thread, misuse raising), a fake spidev pl
 and a temporary folder for /sys/class/pwm. Beneath the interlock, as the daemon will have it."""
 
 import dataclasses
+import subprocess
 import sys
 import threading
 import time
@@ -196,3 +197,36 @@ def test_the_fake_library_refuses_what_the_real_one_refuses() -> None:
     with pytest.raises(RuntimeError, match="OUTPUT"):
         GPIO.output(7, GPIO.HIGH)
     GPIO.reset()
+
+
+def test_evdev_is_needed_only_by_a_configured_keypad_and_its_absence_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The backend's import needs no evdev (it once stopped every rpi pile without one).
+    fakes = str(Path(__file__).parent / "fakes")
+    code = f"import sys; sys.modules['evdev'] = None; sys.path.insert(0, {fakes!r}); "
+    subprocess.run([sys.executable, "-c", code + "import hal.rpi.pile"], cwd=ROOT, check=True)
+    monkeypatch.setitem(sys.modules, "evdev", None)  # as on a pile without python3-evdev
+    monkeypatch.delitem(sys.modules, "hal.rpi.keypad", raising=False)
+    pwm_folder(tmp_path, channels=2)
+    settings = config.load(ROOT / "config.rpi.toml")
+    settings = dataclasses.replace(
+        settings, hal=dataclasses.replace(settings.hal, pwm_root=tmp_path)
+    )
+    without = tuple(dataclasses.replace(c, keypad=None) for c in settings.connectors)
+    meters = {1: Meter(), 2: Meter()}
+
+    def spi(_bus: int, _device: int) -> Any:
+        return spidev.SpiDev()
+
+    GPIO.reset()
+    RpiPile(dataclasses.replace(settings, connectors=without), meters, spi).close()
+    GPIO.reset()
+    with pytest.raises(config.ConfigError) as refused:
+        RpiPile(settings, meters, spi)
+    GPIO.reset()
+    [line] = refused.value.problems
+    assert line.startswith(
+        "connectors[0].keypad.device: a keypad needs the evdev module: install "
+        "pile-controller[rpi] on a Pi 1-4, pile-controller[rpi5] on a Pi 5 (import of evdev"
+    )
