@@ -84,8 +84,10 @@ class Backend:
         return self
 
     def close(self) -> None:
-        self.client.loop_stop()
+        # Disconnect first: the network thread then ends at once. Stopped first, it sleeps
+        # out its select timeout (about a second) before it sees it is to stop.
         self.client.disconnect()
+        self.client.loop_stop()
 
     def _received(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:

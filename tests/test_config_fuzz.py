@@ -16,37 +16,57 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pile_controller import config
+from pile_controller.toml_checks import Key
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = tomllib.loads((ROOT / "config.toml").read_text())
-# The shipped file with every optional key set, so that each has a value to break.
-EVERY_KEY = tomllib.loads(
-    (ROOT / "config.toml").read_text()
-    + """
-[[connectors]]
-id = 3
-meter = { model = "sdm630", transport = "rtu", device = "/dev/ttyUSB0", baudrate = 9600, \
-parity = "N", stopbits = 1, unit = 2 }
+# A valid value for each key that has no default (the path without array indices). A key added
+# to the settings without a default and without a line here fails every test of this module.
+EXAMPLES: dict[str, Any] = {
+    "pile.max_current_a": 63,
+    "backend.username": "pile",
+    "backend.password": "secret",
+    "backend.tls.ca": "ca.pem",
+    "backend.tls.cert": "pile.pem",
+    "backend.tls.key": "pile.key",
+    "backend.public_key": base64.b64encode(bytes(32)).decode(),
+    "hal.estop.pin": 4,
+    "hal.rcd_fault.pin": 5,
+    "payment.release_after_s": 900,
+    "tariff.periods.start": "08:00",
+    "tariff.periods.energy_price": "1.50",
+    "connectors.meter.transport": "tcp",
+    "connectors.meter.host": "10.0.0.9",
+    "connectors.meter.port": 502,
+    "connectors.meter.device": "/dev/ttyUSB0",
+    "connectors.pins.relay.pin": 17,
+    "connectors.pins.relay_feedback.pin": 27,
+    "connectors.pins.lock.pin": 22,
+    "connectors.pins.unlock.pin": 23,
+    "connectors.pins.lock_feedback.pin": 24,
+    "connectors.pins.stop_button.pin": 25,
+    "connectors.keypad.device": "/dev/input/event0",
+}
 
-[[connectors]]
-id = 4
-meter = { model = "em340", transport = "tcp", host = "10.0.0.9", port = 502, unit = 1 }
-"""
-)
-EVERY_KEY["pile"]["plug_timeout_s"] = 120
-EVERY_KEY["backend"].update(
-    username="pile",
-    password="secret",
-    tls={"ca": "ca.pem", "cert": "pile.pem", "key": "pile.key"},
-    public_key=base64.b64encode(bytes(32)).decode(),
-    max_clock_skew_s=300,
-    keepalive_s=30,
-    mqtt_version="5",
-)
-EVERY_KEY["hal"]["lock_feedback_ms"] = 500
-EVERY_KEY["payment"]["release_after_s"] = 900
-EVERY_KEY["display"].update(width=480, height=320, font="WenQuanYi Micro Hei", support="400-800")
-EVERY_KEY["tariff"]["periods"] = [{"start": "08:00", "energy_price": "1.50"}]
+
+def with_every_key(schema: dict[str, Key], table: dict[str, Any], path: str = "") -> None:
+    """Sets every key the settings define (from `config.SCHEMA`, so none is forgotten) that
+    `table` lacks: to its default, or to its example."""
+    for name, key in schema.items():
+        where = f"{path}.{name}" if path else name
+        assert key.table is not None or key.kind not in ("array", "table", "pin"), where
+        if key.kind == "array" and key.table is not None:
+            for item in table.setdefault(name, [{}]):
+                with_every_key(key.table, item, where)
+        elif key.kind in ("table", "pin") and key.table is not None:
+            with_every_key(key.table, table.setdefault(name, {}), where)
+        elif name not in table:
+            table[name] = key.default if key.default is not None else EXAMPLES[where]
+
+
+# The shipped file with every key set, so that each has a value to break.
+EVERY_KEY = tomllib.loads((ROOT / "config.toml").read_text())
+with_every_key(config.SCHEMA, EVERY_KEY)
 # Every problem starts with where it is: `pile.id: …`, `connectors[0].meter.port: …`, and a key
 # that is not a bare TOML key is quoted as TOML would write it: `pile."lat itude": …`.
 KEY = r'([A-Za-z0-9_-]+|"([^"\\]|\\.)*")(\[\d+\])?'
@@ -120,5 +140,8 @@ def test_a_broken_config_is_one_line_per_problem_naming_the_key(raw: dict[str, A
             assert "\n" not in problem and NAMES_A_KEY.match(problem), problem
 
 
-def test_every_optional_key_is_set_in_the_fuzzed_config() -> None:
+def test_every_key_is_set_in_the_fuzzed_config() -> None:
     config.from_toml(EVERY_KEY, ROOT / "config.toml")  # valid before it is broken
+    keys = {".".join(str(k) for k in path if isinstance(k, str)) for path in paths(EVERY_KEY)}
+    assert {"pile.max_current_a", "backend.connect_timeout_s", "connectors.phases"} <= keys
+    assert len(keys) >= 109  # the key paths as the review counted them, tables included

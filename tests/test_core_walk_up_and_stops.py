@@ -4,7 +4,10 @@ from datetime import timedelta
 
 from pile_controller.backend.wire import ocpp_status
 from pile_controller.core import commands as cmd
-from rig.bench import Bench
+from pile_controller.core import events as ev
+from pile_controller.core.events import Reading
+from pile_controller.core.pile import Pile
+from rig.bench import T0, Bench
 
 
 def test_walk_up_plug_then_remote_start_charges() -> None:
@@ -179,3 +182,20 @@ def test_stop_while_the_lock_engages_cancels_and_frees_the_cable() -> None:
     b.advance(2)
     assert b.c(1).state == "unlocked" and not b.cable_locked() and not b.relay_closed()
     assert b.events("transaction.started") == []
+
+
+def test_a_session_waits_for_its_first_meter_reading_whatever_reports_first() -> None:
+    """At boot the lock's feedback may come before the meter's first reading (two Modbus TCP
+    meters did that on 3 of 4 starts): the session begins on that reading, not on an
+    assertion."""
+    ctx = Bench().ctx
+    pile = Pile([1], ctx, T0)
+    pile.handle(ev.PlugIn(1), T0)
+    pile.command(cmd.RemoteStart(1, "app-user"), T0)
+    pile.handle(ev.LockFeedback(1, True), T0)
+    assert pile.connectors[1].state == "authenticating"
+    assert pile.connectors[1].transaction is None
+    pile.handle(ev.MeterReading(1, Reading(1000, 0.0, at=T0)), T0)
+    tx = pile.connectors[1].transaction
+    assert pile.connectors[1].state == "charging" and tx is not None
+    assert tx.meter_start_wh == 1000

@@ -126,7 +126,7 @@ READY_TO_BEGIN = [
     "is_plugged",
     "holds_cable",
     "lock_confirmed",
-    "meter_is_fresh",
+    "has_fresh_reading",
     "not_under_test",
 ]  # and no fault (`unless`)
 
@@ -661,6 +661,10 @@ class Connector:
 
     def has_fault(self) -> bool:
         return bool(self.faults)
+
+    def has_fresh_reading(self) -> bool:
+        """A session begins on a reading: the world may report the lock before the meter."""
+        return self.reading is not None and self.meter_is_fresh()
 
     def meter_is_fresh(self, now: datetime | None = None) -> bool:
         """A valid reading came within `metering.stale_after_s` (of the core's last step, or
