@@ -231,7 +231,8 @@ def open_keypad(
     try:
         from hal.rpi.keypad import Keypad
     except ImportError as exc:
-        raise config.ConfigError([f"{key}: a keypad needs the evdev module: {EXTRAS} ({exc})"])
+        why = f"{key}: a keypad needs the evdev module: {EXTRAS} ({exc})"
+        raise config.ConfigError([why]) from None
 
     path = str(c.keypad.device)
     return opened(key, lambda: Keypad(path, c.id, report))
