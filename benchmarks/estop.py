@@ -18,13 +18,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from benchmarks.run import percentile
 from hal.interlock import Interlock
 from hal.sim import SimPile
 from pile_controller import config
-from pile_controller.backend.messages import Birth
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
 from pile_controller.core.connector import MIN_OPEN
@@ -32,6 +30,7 @@ from pile_controller.daemon import Daemon
 from pile_controller.display import NoDisplay
 from pile_controller.signing import PileKey
 from pile_controller.store import Store
+from rig.memory import MemoryLink
 from rig.pile import PileProcess
 
 
@@ -48,13 +47,6 @@ class StallableStore(Store):
         self.in_flush.set()
         self.release.wait()
         super().sync()
-
-
-class Offline:
-    connected = False
-
-    def publish(self, *_: Any, **__: Any) -> None:
-        return None
 
 
 async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
@@ -79,16 +71,15 @@ async def run(workdir: Path, trials: int) -> tuple[dict[bool, list[float]], int]
     sim = SimPile([1], clock=time.perf_counter)
     store = StallableStore(settings.pile.state_dir / "journal.sqlite")
     key = PileKey.load_or_create(settings.pile.state_dir / "pile.key")
-    link: Any = Offline()
-    birth = Birth(settings, "")
-    daemon = Daemon(settings, Interlock(sim), NoDisplay(), store, link, key, birth, sim.wall_clock)
+    link = MemoryLink(reachable=False)
+    daemon = Daemon(settings, Interlock(sim), NoDisplay(), store, link, key, sim.wall_clock)
     loop = asyncio.get_running_loop()
 
     def hand_over(event: ev.Event) -> None:
         loop.call_soon_threadsafe(daemon.feed, event)
 
     daemon.hardware.attach(hand_over)
-    meters = asyncio.create_task(daemon._meters())  # fresh readings, as when running
+    meters = asyncio.create_task(daemon.meters.run())  # fresh readings, as when running
     results: dict[bool, list[float]] = {False: [], True: []}
     waited = 0
     for i in range(trials):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from pile_controller.core.events import Event, Reading
 
@@ -79,3 +80,15 @@ class Hardware(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Simulated(Protocol):
+    """Hardware a technician drives by hand (`pilectl sim`), with a wall clock of its own
+    that `pilectl sim clock` moves: what the simulated pile offers beyond `Hardware`."""
+
+    def drive(self, args: list[str]) -> None:
+        """Carries out one `pilectl sim` command; ValueError with a one-line reason if not."""
+        ...
+
+    def wall_clock(self) -> datetime: ...

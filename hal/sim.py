@@ -347,6 +347,9 @@ class SimPile:
     def kill_meter(self, cid: int, dead: bool) -> None:
         self.meters[cid].dead = dead
 
+    def drive(self, args: list[str]) -> None:
+        drive(self, args)
+
 
 # A hundred years: far past any timer a test or a demo wants, and far inside datetime's range.
 MAX_SKIP_S = 100 * 366 * 86400

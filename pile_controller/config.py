@@ -3,7 +3,7 @@
 Every key is defined once: a field of the settings dataclasses below, with its default, its
 check and (where TOML's type is not the field's) how it is read, in the field's metadata
 (`setting(...)`). The reader's schema is derived from these fields, the core takes its timings
-from the settings (`Context.from_settings`), and a test holds docs/CONFIG.md to them.
+from the settings (`core.connector.Context`), and a test holds docs/CONFIG.md to them.
 
 Every mistake a technician can make in the file becomes one line naming the key
 (`connectors[0].meter.port: expected an integer, got a string`), all of them at once, never a

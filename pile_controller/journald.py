@@ -16,6 +16,8 @@ import socket
 import struct
 import sys
 
+from pile_controller.core.published import Published
+
 SOCKET = "/run/systemd/journal/socket"
 PRIORITY = {
     logging.CRITICAL: 2,
@@ -70,3 +72,33 @@ class JournalHandler(logging.Handler):
     def close(self) -> None:
         self.sock.close()
         super().close()
+
+
+# Events a technician reading the journal wants to see, with their connector and transaction
+# as fields (journalctl CONNECTOR=1, TRANSACTION_ID=...).
+LOGGED = {
+    "transaction.started",
+    "transaction.stopped",
+    "payment.settled",
+    "fault.raised",
+    "fault.cleared",
+}
+
+
+def tell_the_log(published: list[Published]) -> None:
+    for e in published:
+        if e.type not in LOGGED:
+            continue
+        tx = getattr(e, "transaction_id", None)
+        detail = " ".join(
+            str(v)
+            for v in (tx, getattr(e, "code", None), getattr(e, "reason", None))
+            if v is not None
+        )
+        logging.getLogger("pile_controller").info(
+            "connector %d: %s %s",
+            e.connector,
+            e.type,
+            detail,
+            extra={"connector": e.connector, "transaction": tx},
+        )

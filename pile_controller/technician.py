@@ -1,4 +1,5 @@
-"""A technician's commands on the running pile (CONTRACT 9.4): `relay-test N` and `selftest`.
+"""A technician's commands on the running pile, as the control socket hands them over
+(CONTRACT §8, 9.4): `status`, `fault clear N`, `sim ...`, `relay-test N` and `selftest`.
 
 The core holds a connector under test (no session begins on it, and its feedback is nobody's
 fault meanwhile), the interlock lets its relay close with no vehicle only while the pilot reads
@@ -11,20 +12,26 @@ as any welded contactor is).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
+from hal.interfaces import Simulated
 from hal.interlock import Interlock
 from hal.trials import Check, lock_trial, relay_trial
 from pile_controller import config, policy
 from pile_controller.backend.link import Link
-from pile_controller.control import RequestError
+from pile_controller.control import RequestError, status_report
 from pile_controller.core import commands as cmd
 from pile_controller.core.effects import Effect
 from pile_controller.core.pile import Pile
 from pile_controller.core.pilot import MEANING, CpState
 from pile_controller.display import Display, NoDisplay
+
+log = logging.getLogger("pile_controller")
 
 
 class Technician:
@@ -37,9 +44,66 @@ class Technician:
         display: Display | NoDisplay,
         now: Callable[[], datetime],
         apply: Callable[[list[Effect]], None],
+        outbox_depth: Callable[[], int],
     ):
         self.settings, self.pile, self.interlock = settings, pile, interlock
         self.link, self.display, self.now, self.apply = link, display, now, apply
+        self.outbox_depth = outbox_depth
+
+    def request(self, request: dict[str, Any]) -> dict[str, Any] | Awaitable[dict[str, Any]]:
+        """One control socket request; RequestError with the line to show if it cannot be."""
+        match request.get("cmd"):
+            case "status":
+                return status_report(
+                    self.pile,
+                    self.settings.pile.id,
+                    self.link.connected,
+                    self.outbox_depth(),
+                    self.now(),
+                )
+            case "fault-clear":
+                cid = request.get("connector")
+                if not isinstance(cid, int):
+                    raise RequestError("fault clear needs a connector number")
+                reply, effects = self.pile.clear_faults(cid, self.now())
+                self.apply(effects)
+                if reply != cmd.ACCEPTED:
+                    raise RequestError(f"fault clear refused: {reply.reason}")
+                return {}
+            case "relay-test":
+                cid = request.get("connector")
+                if not isinstance(cid, int) or cid not in self.pile.connectors:
+                    raise RequestError(f"relay test: no connector {cid!r}")
+                return self._logged_relay_test(cid)
+            case "selftest":
+                return self._logged_selftest()
+            case "sim":
+                return self._sim(request.get("args", []))
+        raise RequestError(f"unknown request {request.get('cmd')!r}")
+
+    def _sim(self, args: Any) -> dict[str, Any]:
+        hardware = self.interlock.backend
+        if not isinstance(hardware, Simulated):
+            raise RequestError('the hardware is real: pilectl sim drives only hal.driver = "sim"')
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise RequestError("sim: args must be a list of strings")
+        try:
+            hardware.drive(args)
+        except ValueError as exc:
+            raise RequestError(str(exc)) from None
+        return {}
+
+    async def _logged_relay_test(self, cid: int) -> dict[str, Any]:
+        check = await self.relay_test(cid)
+        log.info("connector %d: relay test: %s", cid, check.detail, extra={"connector": cid})
+        return {"check": dataclasses.asdict(check)}
+
+    async def _logged_selftest(self) -> dict[str, Any]:
+        checks = await self.selftest()
+        for check in checks:
+            if not check.ok:
+                log.warning("selftest: %s: %s", check.name, check.detail)
+        return {"checks": [dataclasses.asdict(c) for c in checks]}
 
     async def relay_test(self, cid: int) -> Check:
         reply = self.pile.begin_test(cid, self.now())
@@ -56,7 +120,7 @@ class Technician:
         checks: list[Check] = []
         for cid in self.pile.connectors:
             checks += await self._connector(cid)
-        return [*checks, self._broker(), self._display(), self._disk()]
+        return [*checks, self._backend(), self._display(), self._disk()]
 
     async def _connector(self, cid: int) -> list[Check]:
         checks = [self._pilot(cid), self._meter(cid)]
@@ -91,12 +155,12 @@ class Technician:
         age = (now - reading.at).total_seconds() if reading.at else 0.0
         return Check(name, True, f"{reading.energy_register_wh} Wh, read {age:.1f} s ago")
 
-    def _broker(self) -> Check:
-        where = f"{self.settings.backend.host}:{self.settings.backend.port}"
-        if self.link.connected:
-            return Check("broker", True, f"connected to {where}")
-        problem = f": {self.link.problem}" if self.link.problem else ""
-        return Check("broker", False, f"not connected to {where}{problem}")
+    def _backend(self) -> Check:
+        link = self.link
+        if link.connected:
+            return Check(link.role, True, f"connected to {link.peer}")
+        problem = f": {link.problem}" if link.problem else ""
+        return Check(link.role, False, f"not connected to {link.peer}{problem}")
 
     def _display(self) -> Check:
         if isinstance(self.display, NoDisplay):

@@ -39,15 +39,18 @@ PAY_URL = "https://pay.example.com/p?pile={pile_id}&tx={transaction_id}&amount={
 KEY = PileKey(nacl.signing.SigningKey.generate())
 
 
-def bench_settings(connectors: tuple[int, ...]) -> config.Settings:
-    """The pile's settings with every default the config gives, as a pile would have them."""
-    raw = {
+def bench_settings(connectors: tuple[int, ...], **tables: dict[str, Any]) -> config.Settings:
+    """The pile's settings with every default the config gives, as a pile would have them;
+    `tables` adds keys as config.toml would (`reservation={"max_attempts": 2}`)."""
+    raw: dict[str, Any] = {
         "pile": {"id": "P1", "state_dir": "state", "location": {"lat": 22.5, "lon": 114.0}},
         "backend": {"host": "127.0.0.1"},
         "hal": {"driver": "sim"},
         "payment": {"url_template": PAY_URL},
         "connectors": [{"id": c, "meter": {"model": "sim"}} for c in connectors],
     }
+    for name, keys in tables.items():
+        raw[name] = raw.get(name, {}) | keys
     return config.from_toml(raw, Path("bench.toml"), meter_models={"sim"})
 
 
@@ -57,8 +60,10 @@ class Bench:
         connectors: tuple[int, ...] = (1, 2),
         now: datetime = T0,
         mono: float = 0.0,
-        **context: Any,
+        tariff: Tariff = FLAT,
+        **tables: dict[str, Any],
     ):
+        """`tables`: config keys, as `bench_settings` takes them."""
         self.now = now
         self.mono = mono
         self.sim = SimPile(list(connectors), clock=lambda: self.mono)
@@ -66,12 +71,9 @@ class Bench:
         self.inbox: deque[ev.Event] = deque()
         self.hardware.attach(self.inbox.append)
         ids = itertools.count(1)
-        settings = bench_settings(connectors)
-        self.connector_ids, self.context_args = connectors, context
-        defaults = Context.from_settings(
-            settings, tariff=FLAT, new_transaction_id=lambda: f"TX{next(ids)}", sign=KEY.sign
-        )
-        self.ctx = dataclasses.replace(defaults, **context)
+        self.connector_ids, self.tables = connectors, tables
+        settings = bench_settings(connectors, **tables)
+        self.ctx = Context(settings, tariff, KEY.sign, lambda: f"TX{next(ids)}")
         self.pile = Pile(connectors, self.ctx, self.now)
         self.published: list[Published] = []
         self.status_pushes: list[int] = []
@@ -142,14 +144,14 @@ class Bench:
         snapshots = {
             int(cid): s for cid, s in json.loads(json.dumps(self.pile.snapshots())).items()
         }
-        new = Bench(self.connector_ids, self.now, self.mono, **self.context_args)
+        new = Bench(self.connector_ids, self.now, self.mono, self.ctx.tariff, **self.tables)
         new.published = self.published
         new.ctx.tariff = self.ctx.tariff
         new.ctx.new_transaction_id = self.ctx.new_transaction_id  # ids stay unique
         for cid, meter in self.sim.meters.items():
             new.sim.meters[cid].register_wh = meter.register_wh
             new.sim.vehicles[cid].power_w = self.sim.vehicles[cid].power_w
-        new.apply(new.pile.restore(snapshots, new.now))
+        new.apply(new.pile.restore(snapshots, None, new.now))
         for cid, vehicle in self.sim.vehicles.items():
             if vehicle.plugged:
                 new.do("plug", cid)  # the inputs report what is plugged at boot

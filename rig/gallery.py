@@ -19,7 +19,7 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "screens"
 
 def every_state() -> dict[str, Screen]:
     """One connector walked through every state; the screen of each."""
-    b = Bench(release_after=None)
+    b = Bench()  # no release policy: the cable waits for payment
     c = b.c(1)
     shown = {
         "idle": screen_for(c, b.now, START, SUPPORT),

@@ -10,10 +10,10 @@ from hal.devices import open_hardware
 from hal.interfaces import Hardware
 from hal.sim import SimPile
 from pile_controller import config
-from pile_controller.backend.messages import Birth
-from pile_controller.daemon import Daemon, assemble
+from pile_controller.daemon import Daemon
 from pile_controller.display import NoDisplay
 from pile_controller.signing import PileKey
+from pile_controller.start import assemble
 from pile_controller.store import Store
 from rig.pile import PileProcess
 
@@ -33,9 +33,12 @@ def daemon_with(
     store: Callable[[Path], Store] = Store,
     hardware: Callable[[Hardware], Hardware] = lambda h: h,
 ) -> tuple[Daemon, SimPile]:
-    """The daemon passed a stand-in link, a journal of the test's kind (`store(path)`) and
-    its hardware as the test wraps it, on the simulated pile's clock."""
+    """The daemon passed a stand-in link (or what makes one of the settings), a journal of the
+    test's kind (`store(path)`) and its hardware as the test wraps it, on the simulated pile's
+    clock."""
     settings = config.load(PileProcess(tmp_path, 1, connectors=connectors).config)
+    if not hasattr(link, "attach"):
+        link = link(settings)
     opened = open_hardware(settings)
     sim = opened.backend
     assert isinstance(sim, SimPile)
@@ -48,7 +51,6 @@ def daemon_with(
         store(state / "journal.sqlite"),
         link,
         key,
-        Birth(settings, ""),
         sim.wall_clock,
     )
     return daemon, sim

@@ -8,7 +8,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from pile_controller.backend.commands import Security, decode
+from pile_controller.backend.mqtt.commands import Security, decode
 from pile_controller.core import commands as cmd
 from pile_controller.core.times import iso
 from pile_controller.signing import canonical

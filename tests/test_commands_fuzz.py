@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pile_controller.backend.commands import Security, decode
+from pile_controller.backend.mqtt.commands import Security, decode
 from pile_controller.core import commands as cmd
 from pile_controller.core.times import iso
 from pile_controller.signing import canonical

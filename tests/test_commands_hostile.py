@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 
-from pile_controller.backend.commands import Security, decode
+from pile_controller.backend.mqtt.commands import Security, decode
 from pile_controller.core import commands as cmd
 from pile_controller.core.times import iso
 from tests.hostile import VALID, hostile

@@ -100,9 +100,10 @@ def test_hostile_requests_to_the_daemon_get_one_error_line_each_and_change_nothi
             b'{"cmd":"status","x":NaN}',
             b"[" * 5000 + b"]" * 5000,
         ]
-        answers = [await answer(line, daemon.control) for line in lines]
+        technician = daemon._technician()
+        answers = [await answer(line, technician.request) for line in lines]
         assert sim.skipped == 0 and not sim.vehicles[1].plugged
-        status = await answer(b'{"cmd":"status"}', daemon.control)
+        status = await answer(b'{"cmd":"status"}', technician.request)
         daemon.store.close()
         return [*answers, status]
 

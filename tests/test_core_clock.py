@@ -40,7 +40,7 @@ def test_a_dead_meter_is_still_found_in_time_after_a_jump_back() -> None:
 
 
 def test_a_lockout_lasts_its_length_whatever_the_clock_does() -> None:
-    b = Bench(max_attempts=2, lockout=timedelta(seconds=300))
+    b = Bench(reservation={"max_attempts": 2, "lockout_s": 300})
     b.reserve(1, minutes=600)
     b.do("plug")
     for _ in range(2):
@@ -54,7 +54,7 @@ def test_a_lockout_lasts_its_length_whatever_the_clock_does() -> None:
 
 
 def test_the_release_policy_counts_its_length_across_a_jump() -> None:
-    b = Bench(release_after=timedelta(minutes=15))
+    b = Bench(payment={"release_after_s": 15 * 60})
     b.start_reserved_session()
     b.advance(600)
     b.do("stop_button")
@@ -104,7 +104,9 @@ def test_the_watch_reports_a_step_once_and_lets_slewing_pass() -> None:
 def test_deadlines_from_before_a_restart_keep_their_time_when_ntp_fixes_the_boot_clock() -> None:
     """The pile went down locked out and unpaid; it boots an hour behind (the Pi's saved clock)
     and NTP steps it right: the lockout and the release end when they were meant to."""
-    b = Bench(max_attempts=2, lockout=timedelta(seconds=300), release_after=timedelta(minutes=15))
+    b = Bench(
+        reservation={"max_attempts": 2, "lockout_s": 300}, payment={"release_after_s": 15 * 60}
+    )
     b.start_reserved_session(cid=1)
     b.advance(600)
     b.do("stop_button", 1)

@@ -1,7 +1,6 @@
 """The reserved user's walk (CONTRACT §6) through the core on simulated hardware."""
 
 import base64
-from datetime import timedelta
 from decimal import Decimal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -129,7 +128,7 @@ def test_pending_payment_shows_the_backends_qr_payload() -> None:
 
 
 def test_wrong_codes_lock_the_keypad_out_then_it_reopens() -> None:
-    b = Bench(max_attempts=3, lockout=timedelta(seconds=300))
+    b = Bench(reservation={"max_attempts": 3, "lockout_s": 300})
     b.reserve(1, code="123456")
     b.do("plug")
     for _ in range(3):

@@ -1,8 +1,6 @@
 """After a crash the pile rebuilds every connector from its journaled snapshot: no billable
 session is lost, none is stopped twice, no cable is released unpaid."""
 
-from datetime import timedelta
-
 from pile_controller.core import commands as cmd
 from rig.bench import Bench
 
@@ -49,7 +47,7 @@ def test_a_settled_session_is_not_billed_again() -> None:
 
 
 def test_reservations_lockouts_and_availability_survive() -> None:
-    b = Bench(max_attempts=2, lockout=timedelta(minutes=5))
+    b = Bench(reservation={"max_attempts": 2, "lockout_s": 5 * 60})
     b.reserve(1, minutes=30)
     b.do("plug")
     b.do("code", 1, "000000")

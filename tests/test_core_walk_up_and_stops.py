@@ -1,7 +1,5 @@
 """The walk-up user (scan the QR code, backend `start`) and the ways a session stops."""
 
-from datetime import timedelta
-
 from pile_controller.backend.wire import ocpp_status
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
@@ -30,7 +28,7 @@ def test_remote_start_before_plug_waits_for_the_plug() -> None:
 
 
 def test_remote_start_without_plug_times_out() -> None:
-    b = Bench(plug_timeout=timedelta(seconds=120))
+    b = Bench(pile={"plug_timeout_s": 120})
     b.command(cmd.RemoteStart(1, "app-user"))
     b.advance(120)
     assert b.c(1).state == "idle"
@@ -97,7 +95,7 @@ def test_a_session_that_cost_nothing_is_settled_free() -> None:
 
 
 def test_unpaid_cable_is_released_by_policy_after_release_after() -> None:
-    b = Bench(release_after=timedelta(minutes=30))
+    b = Bench(payment={"release_after_s": 30 * 60})
     b.start_reserved_session()
     b.advance(600)
     b.do("stop_button")
@@ -140,7 +138,7 @@ def test_status_reports_suspended_ev_while_the_vehicle_draws_nothing() -> None:
 
 
 def test_periodic_meter_values_while_charging() -> None:
-    b = Bench(interval=timedelta(seconds=10))
+    b = Bench(metering={"interval_s": 10})
     b.start_reserved_session()
     b.advance(60)
     contexts = [m["context"] for m in b.events("meter.values")]

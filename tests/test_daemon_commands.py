@@ -1,9 +1,10 @@
-"""Command handling in the daemon, in-process with a link that records what it is given: a
-duplicate id is answered alike and not carried out again; an accepted tariff is journaled in
-the same commit as its reply, and comes back after a restart."""
+"""Command handling through the MQTT link, in-process, on a connection that records what it is
+given: a duplicate id is answered alike and not carried out again; an accepted tariff is
+journaled in the same commit as its reply, and comes back after a restart."""
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +12,26 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from hal.interlock import Interlock
+from pile_controller import config
+from pile_controller.backend.mqtt.link import MqttLink
+from pile_controller.backend.mqtt.messages import Birth
 from pile_controller.control import RequestError
 from pile_controller.daemon import Daemon
 from rig.backend import in_minutes
+from rig.memory import MemoryLink
 from tests.in_process import daemon_with
 
 
 class Recorder:
-    """The backend link, connected, keeping every publish."""
+    """The broker's connection, up, keeping every publish."""
 
     connected = True
+    problem = None
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, Any]] = []
+
+    def attach(self, *_: Any) -> None: ...
 
     def publish(self, topic: str, payload: Any, **_: Any) -> int:
         self.sent.append((topic, json.loads(payload)))
@@ -34,15 +42,21 @@ class Recorder:
 
 
 def recording_daemon(tmp_path: Path) -> tuple[Daemon, Recorder]:
-    link = Recorder()
+    connection = Recorder()
+
+    def link(settings: config.Settings) -> MqttLink:
+        birth = Birth(settings, "", started=datetime.now(UTC))
+        return MqttLink(settings, birth, connection=connection)  # type: ignore[arg-type]
+
     daemon, _ = daemon_with(tmp_path, link, connectors=2)
-    return daemon, link
+    return daemon, connection
 
 
 def send(daemon: Daemon, name: str, **fields: Any) -> None:
     msg = mqtt.MQTTMessage(topic=f"piles/{daemon.settings.pile.id}/cmd/{name}".encode())
     msg.payload = json.dumps({"v": 1, "ts": "2026-11-22T03:00:00.000Z", **fields}).encode()
-    daemon._on_message(msg)
+    assert isinstance(daemon.link, MqttLink)
+    daemon.link._received(msg)
 
 
 def test_a_duplicate_id_is_answered_alike_and_not_carried_out_again(tmp_path: Path) -> None:
@@ -77,6 +91,7 @@ def test_an_accepted_tariff_is_journaled_with_its_reply_and_survives_a_restart(
 
     async def after_restart() -> None:
         daemon, _ = recording_daemon(tmp_path)
+        daemon.restore()
         assert daemon.pile.ctx.tariff.tariff_id == "T-9"
         daemon.store.close()
 
@@ -111,13 +126,13 @@ def test_pilectl_sim_on_real_hardware_says_the_hardware_is_real(tmp_path: Path) 
     async def scenario() -> None:
         daemon, _ = daemon_with(
             tmp_path,
-            Recorder(),
+            MemoryLink(),
             hardware=lambda opened: Interlock(RealHardware(opened.backend)),  # type: ignore[attr-defined]
         )
         with pytest.raises(
             RequestError, match='the hardware is real: pilectl sim drives only hal.driver = "sim"'
         ):
-            daemon.control({"cmd": "sim", "args": ["plug", "1"]})
+            daemon._technician().request({"cmd": "sim", "args": ["plug", "1"]})
         daemon.store.close()
 
     asyncio.run(scenario())

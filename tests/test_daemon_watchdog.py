@@ -23,15 +23,15 @@ def test_a_hung_meter_round_stops_the_watchdogs_pings(tmp_path: Path) -> None:
         running = asyncio.create_task(daemon.run())
         loop = asyncio.get_running_loop()
         started = loop.time()
-        while daemon.meters_polled_at <= started:  # a round ends while every meter answers
+        while daemon.meters.polled_at <= started:  # a round ends while every meter answers
             await asyncio.sleep(0.05)
-        assert daemon.healthy(loop.time())
+        assert daemon.meters.healthy(loop.time())
         meter.read = lambda: (gate.wait(), read())[1]  # type: ignore[method-assign]
         await asyncio.sleep(policy.METER_POLL_S * 2.5)
-        hung = daemon.meters_polled_at
+        hung = daemon.meters.polled_at
         assert loop.time() - hung > policy.METER_POLL_S * 1.5, "no round ended meanwhile"
-        assert daemon.healthy(hung + policy.METER_ROUND_HUNG_S - 1)
-        assert not daemon.healthy(hung + policy.METER_ROUND_HUNG_S)
+        assert daemon.meters.healthy(hung + policy.METER_ROUND_HUNG_S - 1)
+        assert not daemon.meters.healthy(hung + policy.METER_ROUND_HUNG_S)
         gate.set()
         daemon._stopping.set()
         await asyncio.wait_for(running, 10)

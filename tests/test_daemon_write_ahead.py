@@ -12,22 +12,14 @@ from hal.sim import SimPile
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
 from pile_controller.daemon import Daemon
+from rig.memory import MemoryLink
 from tests.in_process import daemon_with
 from tests.test_flusher import SlowDisk
 
 
-class Offline:
-    """The backend link while the broker is away: nothing is published."""
-
-    connected = False
-
-    def publish(self, *_: Any, **__: Any) -> None:
-        return None
-
-
 def slow_disk_daemon(tmp_path: Path) -> tuple[Daemon, SimPile, SlowDisk]:
     """The daemon in-process with a journal whose flush the test holds, and no broker."""
-    daemon, sim = daemon_with(tmp_path, Offline(), store=SlowDisk)
+    daemon, sim = daemon_with(tmp_path, MemoryLink(reachable=False), store=SlowDisk)
     return daemon, sim, disk(daemon)
 
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from pile_controller import config
-from pile_controller.backend.schemas import command_names
+from pile_controller.backend.mqtt.schemas import command_names
 from pile_controller.core.diagram import mermaid, pilot_rules
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -1,7 +1,6 @@
 """Random walks through everything that can happen to a pile; after every step the relay and
 the cable lock of the simulated hardware obey the invariants of CONTRACT §2."""
 
-from datetime import timedelta
 from decimal import Decimal
 
 from hypothesis import settings
@@ -20,7 +19,7 @@ RELEASABLE = {"idle", "reserved", "unlocked", "unavailable"}
 class PileWalk(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.b = Bench(release_after=timedelta(hours=2))
+        self.b = Bench(payment={"release_after_s": 2 * 3600})
         self.stopped: dict[str, int] = {}  # transaction id -> times reported stopped
         self.seen = 0
         self.seen_history = 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pile_controller.backend.link import Link
+from pile_controller.backend.mqtt.connection import Connection
 from pile_controller.config import BackendSettings
 from rig.backend import Backend
 from rig.broker import Broker
@@ -28,7 +28,7 @@ def test_a_burst_larger_than_the_socket_buffer_is_all_delivered(tmp_path: Path) 
 
         async def scenario() -> None:
             connected = asyncio.Event()
-            link = Link(settings(broker.port), "pile-LINK", ("piles/LINK/online", b"{}"))
+            link = Connection(settings(broker.port), "pile-LINK", ("piles/LINK/online", b"{}"))
             link.attach(
                 on_connect=connected.set,
                 on_message=lambda _m: None,
@@ -68,7 +68,7 @@ def test_a_broker_that_drops_the_pile_right_after_accepting_it(
     server = HangingUp(answer=b"\x20\x03\x00\x00\x00")  # an MQTT 5 CONNACK: accepted
 
     async def scenario() -> int:
-        link = Link(settings(server.port), "pile-LINK", ("piles/LINK/online", b"{}"))
+        link = Connection(settings(server.port), "pile-LINK", ("piles/LINK/online", b"{}"))
         running = asyncio.create_task(link.run())
         while len(server.accepted) < 4:
             await asyncio.sleep(0.02)
@@ -77,7 +77,7 @@ def test_a_broker_that_drops_the_pile_right_after_accepting_it(
         await running
         return attempt
 
-    with caplog.at_level(logging.INFO, logger="pile_controller.backend.link"):
+    with caplog.at_level(logging.INFO, logger="pile_controller.backend.mqtt.connection"):
         attempt = asyncio.run(scenario())
     server.close()
     assert attempt >= 3  # each drop is one more failure in a row: the waits grow

@@ -6,11 +6,11 @@ from importlib import resources
 import pytest
 from jsonschema import Draft202012Validator
 
-from pile_controller.backend import schemas
+from pile_controller.backend.mqtt import schemas
 
 NAMES = sorted(
     p.name.removesuffix(".json")
-    for p in resources.files("pile_controller.backend").joinpath("schemas").iterdir()
+    for p in resources.files("pile_controller.backend.mqtt").joinpath("schemas").iterdir()
     if p.name.endswith(".json")
 )
 # Keywords that mean the same in draft 7 (what fastjsonschema compiles) and 2020-12. Others

@@ -58,7 +58,7 @@ def test_many_small_steps_cost_what_one_step_costs() -> None:
 
 
 def test_session_across_a_period_boundary_prices_each_part_at_its_period() -> None:
-    b = Bench(tariff=TOU, zone=SHANGHAI)
+    b = Bench(tariff=TOU, pile={"timezone": "Asia/Shanghai"})
     b.now = datetime(2026, 11, 22, 13, 30, tzinfo=UTC)  # 21:30 in Shanghai
     b.poll()
     b.start_reserved_session()

@@ -1,1 +1,3 @@
-"""The MQTT link to the operator's backend: topics, schemas, command checks, outbox delivery."""
+"""The backend link: one interface (`link.py`), one folder per implementation (`mqtt/`, and
+OCPP's beside it), and what they share: the core's facts as JSON (`wire.py`), the TLS setup
+(`tls.py`)."""

@@ -80,6 +80,6 @@ def status_message(c: Connector, now: datetime) -> dict[str, Any]:
         "fault": {"code": str(fault.code), "message": fault.message} if fault else None,
         "cp": str(c.cp),
         "current_limit_a": c.pilot_offer,
-        "pp_a": c.pp_a if c.plugged and not c.outlet.tethered else None,
+        "pp_a": c.pp_a if c.plugged and not c.tethered() else None,
         "ts": iso(now),
     }

@@ -47,9 +47,9 @@ from pile_controller.core.faults import CATALOGUE, Fault, FaultCode
 from pile_controller.core.pilot import CLEARS_FAULT, FAULTY, MIN_A, CpState, asks_for_power
 from pile_controller.core.reservations import CodeGate, Reservation, Verdict
 from pile_controller.core.sharing import Claim
-from pile_controller.core.tariff import Tariff
+from pile_controller.core.tariff import FREE, Tariff
 from pile_controller.core.times import iso, parse_iso
-from pile_controller.core.transaction import Transaction
+from pile_controller.core.transaction import Transaction, transaction_ids
 
 if TYPE_CHECKING:
     from pile_controller.config import Settings
@@ -177,67 +177,31 @@ TRANSITIONS: list[dict[str, Any]] = [
 ]
 
 
-@dataclass(frozen=True)
-class Outlet:
-    """One connector's electrical side, from its settings."""
-
-    max_current_a: float
-    ventilation: bool  # may charge in the pilot's D (the vehicle asks for ventilation)
-    tethered: bool  # a fixed cable: no proximity (PP) limit
-
-
 @dataclass
 class Context:
-    """What all connectors of a pile share: its settings (as the core uses them), the current
-    tariff, the pile's services. Built from the config's settings, which hold every default."""
+    """What all connectors of a pile share: its settings, as the config read them (every default
+    is the config's own), the current tariff and the pile's services."""
 
-    pile_id: str
-    outlets: dict[int, Outlet]
-    site_max_current_a: float | None
-    max_attempts: int
-    lockout: timedelta
-    relay_feedback: timedelta
-    lock_feedback: timedelta
-    stale_after: timedelta
-    interval: timedelta
-    plug_timeout: timedelta
-    release_after: timedelta | None
-    zone: ZoneInfo
-    payment_url_template: str
+    settings: Settings
     tariff: Tariff
+    sign: Callable[[dict[str, Any]], str]  # the pile's signature on a receipt
     new_transaction_id: Callable[[], str]
-    sign: Callable[[dict[str, Any]], str]
 
     @classmethod
-    def from_settings(
+    def of(
         cls,
-        s: Settings,
-        tariff: Tariff,
-        new_transaction_id: Callable[[], str],
+        settings: Settings,
         sign: Callable[[dict[str, Any]], str],
+        new_transaction_id: Callable[[], str] | None = None,
     ) -> Context:
-        release = s.payment.release_after_s
-        return cls(
-            pile_id=s.pile.id,
-            outlets={
-                c.id: Outlet(c.max_current_a, c.ventilation, c.cable == "tethered")
-                for c in s.connectors
-            },
-            site_max_current_a=s.pile.max_current_a,
-            max_attempts=s.reservation.max_attempts,
-            lockout=timedelta(seconds=s.reservation.lockout_s),
-            relay_feedback=timedelta(milliseconds=s.hal.relay_feedback_ms),
-            lock_feedback=timedelta(milliseconds=s.hal.lock_feedback_ms),
-            stale_after=timedelta(seconds=s.metering.stale_after_s),
-            interval=timedelta(seconds=s.metering.interval_s),
-            plug_timeout=timedelta(seconds=s.pile.plug_timeout_s),
-            release_after=timedelta(seconds=release) if release else None,
-            zone=ZoneInfo(s.pile.timezone),
-            payment_url_template=s.payment.url_template,
-            tariff=tariff,
-            new_transaction_id=new_transaction_id,
-            sign=sign,
-        )
+        """Until the backend sets one, the config's tariff; without one, charging is free."""
+        ids = new_transaction_id or transaction_ids(settings.pile.id)
+        return cls(settings, settings.tariff or FREE, sign, ids)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The pile's time zone: tariff periods and the screen's clock are in it."""
+        return ZoneInfo(self.settings.pile.timezone)
 
 
 @dataclass
@@ -254,7 +218,7 @@ class Connector:
     def __init__(self, connector_id: int, context: Context, now: datetime):
         self.id = connector_id
         self.ctx = context
-        self.outlet = context.outlets[connector_id]
+        self.settings = next(c for c in context.settings.connectors if c.id == connector_id)
         self.now = now
         self.plugged = False
         self.cp = CpState.A  # what the control pilot reads
@@ -285,7 +249,8 @@ class Connector:
         self.lock_reported = True  # the lock has reported since it was last commanded
         self.lock_changed_at: datetime | None = now
         self.reservation: Reservation | None = None
-        self.gate = CodeGate(context.max_attempts, context.lockout)
+        reservation = context.settings.reservation
+        self.gate = CodeGate(reservation.max_attempts, timedelta(seconds=reservation.lockout_s))
         self.authorization: Authorization | None = None
         self.transaction: Transaction | None = None
         self.unpaid_since: datetime | None = None  # the release policy counts from here
@@ -474,7 +439,9 @@ class Connector:
             return cmd.rejected("Reserved")
         reservation_id = self.reservation.reservation_id if self.reservation else None
         self.authorization = Authorization(
-            start.id_token, reservation_id, now + self.ctx.plug_timeout
+            start.id_token,
+            reservation_id,
+            now + timedelta(seconds=self.ctx.settings.pile.plug_timeout_s),
         )
         self._step("authorize")
         if self.plugged:
@@ -616,13 +583,17 @@ class Connector:
             return "EV"
         return None
 
+    def tethered(self) -> bool:
+        """A fixed cable: no proximity (PP) limit to read."""
+        return self.settings.cable == "tethered"
+
     def claim(self) -> Claim | None:
         """What this connector asks of the site's current, while its PWM is to be on."""
         tx = self.transaction
         if not self._session_may_draw() or tx is None:
             return None
-        limits = [self.outlet.max_current_a]
-        if self.pp_a is not None and not self.outlet.tethered:
+        limits = [self.settings.max_current_a]
+        if self.pp_a is not None and not self.tethered():
             limits.append(self.pp_a)
         if self.backend_limit is not None:
             limits.append(self.backend_limit)
@@ -670,7 +641,8 @@ class Connector:
         """A valid reading came within `metering.stale_after_s` (of the core's last step, or
         of `now` for a caller outside the core)."""
         seen = self.reading.at if self.reading and self.reading.at else self.meter_watch_since
-        return (now or self.now) - seen < self.ctx.stale_after
+        stale_after = timedelta(seconds=self.ctx.settings.metering.stale_after_s)
+        return (now or self.now) - seen < stale_after
 
     # --- what transitions do ---------------------------------------------------------------
 
@@ -824,7 +796,7 @@ class Connector:
         )
 
     def _vehicle_asks(self) -> bool:
-        return asks_for_power(self.cp, self.outlet.ventilation)
+        return asks_for_power(self.cp, self.settings.ventilation)
 
     def _current_used(self) -> float | None:
         r = self.reading
@@ -886,9 +858,10 @@ class Connector:
         self._set_fault(FaultCode.METER_FAILURE, False)
         if tx is not None and not tx.finished:
             tx.metered(reading.energy_register_wh, reading.power_w, self.now, self.ctx.zone)
+            interval = timedelta(seconds=self.ctx.settings.metering.interval_s)
             if tx.stop_reason is not None:
                 self._finish()
-            elif self.now - tx.last_sample_at >= self.ctx.interval:
+            elif self.now - tx.last_sample_at >= interval:
                 tx.last_sample_at = self.now
                 self.meter_values("Sample.Periodic", self.now)
                 self._effects.append(PublishStatus(self.id))
@@ -904,13 +877,14 @@ class Connector:
         self.unpaid_since = self.now
         self._from_journal.discard("unpaid_since")
         self._effects.append(
-            Publish(tx.stopped_event(self.ctx.pile_id, self.id, self.now, self.ctx.sign))
+            Publish(tx.stopped_event(self.ctx.settings.pile.id, self.id, self.now, self.ctx.sign))
         )
         self._step("finish")
         if tx.amount == 0:
             self._settle("Free")
             return
-        tx.qr_payload = tx.payment_url(self.ctx.payment_url_template, self.ctx.pile_id, self.id)
+        template = self.ctx.settings.payment.url_template
+        tx.qr_payload = tx.payment_url(template, self.ctx.settings.pile.id, self.id)
         self._publish(
             pub.PaymentRequested,
             transaction_id=tx.transaction_id,
@@ -956,7 +930,7 @@ class Connector:
         self._step("fault")
 
     def _tick(self) -> None:
-        now = self.now
+        now, s = self.now, self.ctx.settings
         if self.reservation and now >= self.reservation.expires_at and not self.authorization:
             self.end_reservation("Expired", now)
         auth = self.authorization
@@ -966,26 +940,27 @@ class Connector:
             not self.under_test
             and self.lock_feedback != self.lock_locked
             and self.lock_changed_at is not None
-            and now - self.lock_changed_at >= self.ctx.lock_feedback
+            and now - self.lock_changed_at >= timedelta(milliseconds=s.hal.lock_feedback_ms)
         ):
             self._set_fault(FaultCode.CABLE_LOCK_FAILURE, True)
         if (
             not self.under_test
             and self.relay_feedback != self.relay_closed
             and self.relay_changed_at is not None
-            and now - self.relay_changed_at >= self.ctx.relay_feedback
+            and now - self.relay_changed_at >= timedelta(milliseconds=s.hal.relay_feedback_ms)
         ):
             welded = FaultCode.RELAY_WELDED if self.relay_feedback else FaultCode.RELAY_FAILURE
             self._set_fault(welded, True)
         if not self.meter_is_fresh():
             self._set_fault(FaultCode.METER_FAILURE, True)
         tx = self.transaction
+        release_after = s.payment.release_after_s
         if (
-            self.ctx.release_after
+            release_after
             and tx is not None
             and tx.unpaid
             and self.unpaid_since
-            and now - self.unpaid_since >= self.ctx.release_after
+            and now - self.unpaid_since >= timedelta(seconds=release_after)
         ):
             self._settle("ReleasedByPolicy")
 

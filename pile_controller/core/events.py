@@ -154,6 +154,18 @@ class ClockStepped:
     delta: timedelta
 
 
+@dataclass(frozen=True)
+class LinkUp:
+    """The backend link came up (whichever protocol it speaks)."""
+
+
+@dataclass(frozen=True)
+class LinkDown:
+    """The backend link went down."""
+
+
+PileEvent = EmergencyStop | RcdTrip | Tick | ClockStepped | LinkUp | LinkDown  # not a connector's
+
 Event = (
     MeterUnreadable
     | PlugIn
@@ -172,4 +184,6 @@ Event = (
     | Tick
     | ClockStepped
     | Actuated
+    | LinkUp
+    | LinkDown
 )

@@ -8,7 +8,7 @@ here, and the site's current is shared between them after every step (`core/shar
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pile_controller.core import commands as cmd
@@ -17,6 +17,11 @@ from pile_controller.core.connector import Connector, Context
 from pile_controller.core.effects import Effect, PublishOnline, PublishStatus, SaveTariff
 from pile_controller.core.reservations import Reservation
 from pile_controller.core.sharing import share
+from pile_controller.core.tariff import Tariff
+
+# Drivers are told the pile is offline only once the backend has been out of reach this long:
+# a broker restart or the reconnect after boot is not worth a screen of its own.
+OFFLINE_AFTER = timedelta(seconds=30)
 
 
 class Pile:
@@ -24,10 +29,18 @@ class Pile:
         self.ctx = context
         self.connectors = {cid: Connector(cid, context, now) for cid in sorted(connector_ids)}
         self.site_limit: float | None = None  # the backend's `limit` for connector 0
+        self.offline_since: datetime | None = now  # boot counts: the link is not up yet
         self._effects: list[Effect] = []  # effects of the pile as a whole
 
     def handle(self, event: ev.Event, now: datetime) -> list[Effect]:
-        if isinstance(event, ev.EmergencyStop | ev.RcdTrip | ev.Tick | ev.ClockStepped):
+        match event:
+            case ev.LinkUp():
+                self.offline_since = None
+            case ev.LinkDown():
+                self.offline_since = self.offline_since or now
+            case ev.ClockStepped(delta=delta) if self.offline_since is not None:
+                self.offline_since += delta  # a duration: the step is not time offline
+        if isinstance(event, ev.PileEvent):
             targets = list(self.connectors.values())
         else:
             target = self.connectors.get(event.connector)
@@ -35,6 +48,11 @@ class Pile:
         for connector in targets:
             connector.handle(event, now)
         return self._drain()
+
+    def online(self, now: datetime) -> bool:
+        """Whether drivers may be offered what needs the backend (a start QR code): it is up,
+        or went away less than OFFLINE_AFTER ago."""
+        return self.offline_since is None or now - self.offline_since < OFFLINE_AFTER
 
     def command(self, command: cmd.Command, now: datetime) -> tuple[cmd.Reply, list[Effect]]:
         reply = self._execute(command, now)
@@ -45,8 +63,13 @@ class Pile:
         pile = {0: {"site_limit": self.site_limit}}
         return pile | {cid: c.snapshot() for cid, c in self.connectors.items()}
 
-    def restore(self, snapshots: dict[int, dict[str, Any]], now: datetime) -> list[Effect]:
-        """Rebuilds every connector the journal knows after a restart (see Connector.restore)."""
+    def restore(
+        self, snapshots: dict[int, dict[str, Any]], tariff: dict[str, Any] | None, now: datetime
+    ) -> list[Effect]:
+        """Rebuilds every connector the journal knows after a restart (see Connector.restore).
+        The tariff the backend last set, if the journal has one, comes before the config's."""
+        if tariff is not None:
+            self.ctx.tariff = Tariff.from_json(tariff)
         for cid, snapshot in snapshots.items():
             if cid == 0:
                 self.site_limit = snapshot.get("site_limit")
@@ -56,7 +79,8 @@ class Pile:
 
     def site_max_current_a(self) -> float | None:
         """The backend's limit for the site if it gave one, else the config's."""
-        return self.site_limit if self.site_limit is not None else self.ctx.site_max_current_a
+        config = self.ctx.settings.pile.max_current_a
+        return self.site_limit if self.site_limit is not None else config
 
     def shut_down(self, now: datetime) -> list[Effect]:
         """The daemon is stopping: running transactions stop (reason Reboot) and are billed."""

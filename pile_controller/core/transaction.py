@@ -3,6 +3,7 @@ costs, how it ended and how it was settled. The connector decides when; this add
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,12 @@ from zoneinfo import ZoneInfo
 from pile_controller.core.published import Cost, TransactionStopped
 from pile_controller.core.tariff import Tariff, round_money
 from pile_controller.core.times import iso, parse_iso
+
+
+def transaction_ids(pile_id: str) -> Callable[[], str]:
+    """The pile's transaction ids: its own id, then 64 random bits (unique across restarts
+    without a counter to journal)."""
+    return lambda: f"{pile_id}-{uuid.uuid4().hex[:16]}"
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pile_controller.backend.schemas import first_error
+from pile_controller.backend.mqtt.schemas import first_error
 from rig.backend import Backend
 from rig.broker import BROKERS, Broker
 from rig.pile import PileProcess

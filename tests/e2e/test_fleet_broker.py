@@ -168,9 +168,11 @@ def test_a_pile_can_neither_speak_for_another_nor_hear_its_commands(fleet: Any) 
             rogue.subscribe(topic)
         cid = be.command("trigger", what="status")  # to B: B hears it, A must not
         assert be.reply(cid)["status"] == "Accepted"
+        be.status(1, since=be_mark)  # what B sends after its reply: the statuses asked for
         be.client.publish("piles/PILE-A/cmd/trigger", b'{"to":"A"}', qos=1).wait_for_publish(5)
         rogue.wait(lambda: rogue.received)
-        # Anything of B's it could read would have come first: B answered before this was sent.
+        # Anything of B's it could read would have come first: B answered, and sent its
+        # statuses, before this was sent.
         # (A copy for each of its subscriptions that matches: MQTT 5 allows that.)
         assert {(m.topic, m.payload) for m in rogue.received} == {
             ("piles/PILE-A/cmd/trigger", b'{"to":"A"}')

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pile_controller.backend import schemas
+from pile_controller.backend.mqtt import schemas
 from pile_controller.core import commands as cmd
 from pile_controller.core.tariff import Tariff
 from pile_controller.core.times import parse_iso

@@ -13,25 +13,25 @@ the pile publish its events) is not delivered: it stays in the journal, and send
 
 from __future__ import annotations
 
-from pile_controller.backend.link import Link
-from pile_controller.store import Store
+from pile_controller.backend.link import Port
+from pile_controller.backend.mqtt.connection import Connection
 
 WINDOW = 100
 
 
 class Outbox:
-    def __init__(self, store: Store, link: Link, topic: str):
-        self.store, self.link, self.topic = store, link, topic
+    def __init__(self, port: Port, connection: Connection, topic: str):
+        self.port, self.connection, self.topic = port, connection, topic
         self.in_flight: dict[int, int] = {}  # paho message id -> seq
         self.handed_up_to = 0
         self.held = False  # the broker refused an event: none sent until `resume()`
 
     def pump(self) -> None:
         room = WINDOW - len(self.in_flight)
-        if room <= 0 or self.held or not self.link.connected:
+        if room <= 0 or self.held or not self.connection.connected:
             return
-        for envelope in self.store.undelivered(after=self.handed_up_to, limit=room):
-            mid = self.link.publish(self.topic, envelope.payload)
+        for envelope in self.port.undelivered(self.handed_up_to, room):
+            mid = self.connection.publish(self.topic, envelope.payload)
             if mid is None:
                 return
             self.in_flight[mid] = envelope.seq
@@ -40,7 +40,7 @@ class Outbox:
     def acked(self, mid: int) -> None:
         seq = self.in_flight.pop(mid, None)
         if seq is not None:
-            self.store.delivered(seq)
+            self.port.acknowledged(seq)
             # Refilled a quarter of the window at a time: one journal read for many events,
             # not one each, while the rest stay in flight.
             if len(self.in_flight) <= WINDOW - WINDOW // 4:

@@ -13,8 +13,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from pile_controller import __version__
-from pile_controller.backend.link import Link
-from pile_controller.backend.topics import Topics
+from pile_controller.backend.mqtt.connection import Connection
+from pile_controller.backend.mqtt.topics import Topics
 from pile_controller.backend.wire import compact
 from pile_controller.config import Settings
 from pile_controller.core.times import iso
@@ -26,6 +26,7 @@ class Birth:
 
     settings: Settings
     public_key: str  # base64 of the pile's own Ed25519 key, which signs its receipts
+    started: datetime  # the time the Last Will carries
     boot_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def message(self, online: bool, now: datetime) -> bytes:
@@ -43,24 +44,7 @@ class Birth:
         return compact(body).encode()
 
 
-@dataclass(frozen=True)
-class Answer:
-    """The reply to a command: sent once the command's events are committed, and remembered
-    with them (if `remember`) so a duplicate gets the same reply."""
-
-    command_id: str | None
-    text: str
-    msg: mqtt.MQTTMessage
-    remember: bool
-
-    @property
-    def to_journal(self) -> tuple[str, str] | None:
-        if self.remember and self.command_id is not None:
-            return self.command_id, self.text
-        return None
-
-
-def send_reply(link: Link, topics: Topics, text: str, msg: mqtt.MQTTMessage) -> None:
+def send_reply(link: Connection, topics: Topics, text: str, msg: mqtt.MQTTMessage) -> None:
     """On `P/ID/replies`, and on the MQTT 5 response topic with the correlation data when the
     command carried them. Written to the socket at once: the backend is waiting."""
     link.publish(topics.replies, text, now=True)
