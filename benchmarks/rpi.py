@@ -28,6 +28,7 @@ from hal.rpi import gpio  # noqa: E402
 from hal.rpi import pile as rpi_pile  # noqa: E402
 from pile_controller import config  # noqa: E402
 from pile_controller.core.events import Reading  # noqa: E402
+from pile_controller.hardware import rpi_board  # noqa: E402
 from rig.board import ESTOP, LOCK_FEEDBACK, RELAY, pwm_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +65,8 @@ def board(workdir: Path, connectors: int) -> rpi_pile.RpiPile:
         connectors=settings.connectors[:connectors],
     )
     meters = {c.id: Meter() for c in settings.connectors}
-    return rpi_pile.RpiPile(settings, meters, lambda bus, device: Line())  # type: ignore[arg-type]
+    board = rpi_board(settings)
+    return rpi_pile.RpiPile(board, meters, lambda bus, device: Line())  # type: ignore[arg-type]
 
 
 def estop_trials(workdir: Path, trials: int) -> list[float]:

@@ -12,9 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from pile_controller.core.events import Event, Reading
+from hal.events import Reading, Report
 
-Sink = Callable[[Event], None]
+Sink = Callable[[Report], None]
+
+
+class Unavailable(Exception):
+    """A device that cannot be had at the start (a busy pin, a missing file or module): one
+    line, naming where the device is configured."""
 
 
 class MeterError(Exception):

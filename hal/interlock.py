@@ -20,9 +20,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hal import events as ev
 from hal.interfaces import ConnectorHardware, Hardware, Relay, Sink
-from pile_controller.core import events as ev
-from pile_controller.core.pilot import CpState, asks_for_power
+from hal.pilot import CpState, asks_for_power
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class Interlock:
             return self.conditions[cid].vehicle()
         return self.conditions[cid].missing()
 
-    def _input(self, event: ev.Event) -> None:
+    def _input(self, event: ev.Report) -> None:
         """Every input of the backend passes here on its way to the core (on the backend's
         thread): first the relays it makes unsafe open, then the core hears of it."""
         with self._guard:
@@ -130,7 +130,7 @@ class Interlock:
         if self._sink is not None:
             self._sink(event)
 
-    def _learn(self, event: ev.Event) -> list[int]:
+    def _learn(self, event: ev.Report) -> list[int]:
         """Updates the conditions from `event`; the connectors whose relay it concerns."""
         match event:
             case ev.PlugIn(connector=c) | ev.Unplug(connector=c) if c in self.conditions:

@@ -23,11 +23,10 @@ from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
+from hal.backoff import Backoff
+from hal.events import MeterId, Reading
 from hal.interfaces import MeterError
 from hal.meters.profile import Block, Profile, ProfileError, load
-from pile_controller.config import MeterSettings
-from pile_controller.core.events import MeterId, Reading
-from pile_controller.retry import Backoff
 
 # pymodbus logs every failed request itself: a flood while a meter is absent. Each failure here
 # becomes one MeterError instead, and the daemon names a problem once, then rate-limits it.
@@ -224,18 +223,6 @@ def open_meter(model: str, endpoint: Endpoint, unit: int) -> ModbusMeter:
         if bus is None:
             bus = _buses[endpoint] = Bus(endpoint)
     return ModbusMeter(profile, bus, unit)
-
-
-def endpoint_of(meter: MeterSettings) -> Endpoint:
-    if meter.transport == "tcp":
-        return Endpoint("tcp", host=meter.host or "", port=meter.port or 502)
-    return Endpoint(
-        "rtu",
-        device=meter.device or "",
-        baudrate=meter.baudrate,
-        parity=meter.parity,
-        stopbits=meter.stopbits,
-    )
 
 
 def _short(exc: Exception) -> str:

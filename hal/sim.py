@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from hal import events as ev
 from hal.interfaces import ConnectorHardware, MeterError, Sink
-from pile_controller.core import events as ev
-from pile_controller.core.pilot import CpState, amps_for
+from hal.pilot import CpState, amps_for
 
 Clock = Callable[[], float]  # seconds, monotonic
 
@@ -230,7 +230,7 @@ class SimPile:
     def close(self) -> None:
         self.sink = None
 
-    def report(self, event: ev.Event) -> None:
+    def report(self, event: ev.Report) -> None:
         if self.sink is not None:
             self.sink(event)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hal.devices import actuate
 from hal.interfaces import Hardware
 from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
+from pile_controller.hardware import actuate
 
 Openings = dict[int, int]  # connector -> relay openings so far
 

@@ -1,36 +1,11 @@
-"""How the pile keeps trying when something it needs is away (the broker, a meter), and how
-often it says so: one rule each, for every place that retries or logs a lasting problem."""
+"""How often the pile says that something it needs is away (the broker, a meter): one rule
+each, for every place that logs a lasting problem. How it keeps trying is `hal/backoff.py`'s
+`Backoff`, one rule for the meters on its bus and the backend alike."""
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Hashable
-
-
-class Backoff:
-    """Exponential backoff, min(cap, base * 2**n), with full jitter by default: a random wait
-    below that ceiling, which keeps a thousand piles coming back after a broker restart from
-    knocking at once. Without jitter (a meter on the pile's own bus) the wait is the ceiling,
-    so a dead device is never asked again at once."""
-
-    def __init__(
-        self,
-        base: float = 0.5,
-        cap: float = 60.0,
-        rng: random.Random | None = None,
-        jitter: bool = True,
-    ):
-        self.base, self.cap, self.attempt, self.jitter = base, cap, 0, jitter
-        self.rng = rng or random.Random()
-
-    def next(self) -> float:
-        ceiling = min(self.cap, self.base * 2**self.attempt)
-        self.attempt += 1
-        return self.rng.uniform(0, ceiling) if self.jitter else ceiling
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class Throttle:

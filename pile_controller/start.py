@@ -12,7 +12,6 @@ import ssl
 import sys
 from pathlib import Path
 
-from hal.devices import open_hardware
 from hal.interfaces import Simulated
 from hal.interlock import Interlock
 from pile_controller import config
@@ -22,6 +21,7 @@ from pile_controller.backend.mqtt.messages import Birth
 from pile_controller.daemon import Daemon, wall_clock
 from pile_controller.display import Display, DisplayError, NoDisplay, open_display
 from pile_controller.folders import writable_problem
+from pile_controller.hardware import open_hardware
 from pile_controller.journald import JournalHandler, under_journal
 from pile_controller.signing import KeyFileError, PileKey
 from pile_controller.store import JournalError, Store

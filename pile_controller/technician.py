@@ -21,6 +21,7 @@ from typing import Any
 
 from hal.interfaces import Simulated
 from hal.interlock import Interlock
+from hal.pilot import MEANING, CpState
 from hal.trials import Check, lock_trial, relay_trial
 from pile_controller import config, policy
 from pile_controller.backend.link import Link
@@ -28,7 +29,6 @@ from pile_controller.control import RequestError, status_report
 from pile_controller.core import commands as cmd
 from pile_controller.core.effects import Effect
 from pile_controller.core.pile import Pile
-from pile_controller.core.pilot import MEANING, CpState
 from pile_controller.display import Display, NoDisplay
 
 log = logging.getLogger("pile_controller")

@@ -18,7 +18,6 @@ from typing import Any
 
 import nacl.signing
 
-from hal.devices import actuate
 from hal.interfaces import MeterError
 from hal.interlock import Interlock
 from hal.sim import SimPile
@@ -31,6 +30,7 @@ from pile_controller.core.connector import Connector, Context
 from pile_controller.core.pile import Pile
 from pile_controller.core.published import Published
 from pile_controller.core.tariff import Tariff
+from pile_controller.hardware import actuate
 from pile_controller.signing import PileKey
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)

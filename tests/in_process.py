@@ -6,12 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hal.devices import open_hardware
 from hal.interfaces import Hardware
 from hal.sim import SimPile
 from pile_controller import config
 from pile_controller.daemon import Daemon
 from pile_controller.display import NoDisplay
+from pile_controller.hardware import open_hardware
 from pile_controller.signing import PileKey
 from pile_controller.start import assemble
 from pile_controller.store import Store

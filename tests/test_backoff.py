@@ -2,7 +2,8 @@
 
 import random
 
-from pile_controller.retry import Backoff, RateLimit
+from hal.backoff import Backoff
+from pile_controller.retry import RateLimit
 
 
 def test_waits_are_random_below_a_doubling_ceiling_up_to_the_cap() -> None:

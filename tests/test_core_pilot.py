@@ -2,11 +2,11 @@
 session, the contactor only while the vehicle asks, pauses by either side, pilot faults, the
 limits and the site's sharing."""
 
+from hal.pilot import CpState
 from pile_controller.backend.wire import ocpp_status
 from pile_controller.core import commands as cmd
 from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
-from pile_controller.core.pilot import CpState
 from rig.bench import Bench
 
 

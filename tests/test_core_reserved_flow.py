@@ -5,10 +5,10 @@ from decimal import Decimal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from hal.devices import actuate
 from pile_controller.core import commands as cmd
 from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
+from pile_controller.hardware import actuate
 from pile_controller.signing import canonical, verify
 from rig.bench import KEY, Bench
 

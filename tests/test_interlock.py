@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from hal.interlock import Interlock
+from hal.pilot import CpState
 from hal.sim import SimPile
 from pile_controller.core import events as ev
-from pile_controller.core.pilot import CpState
 
 
 def ready(connectors: list[int] | None = None) -> tuple[Interlock, SimPile, list[ev.Event]]:

@@ -7,8 +7,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from hal.pilot import CpState
 from pile_controller.core import commands as cmd
-from pile_controller.core.pilot import CpState
 from pile_controller.core.published import TransactionStopped
 from rig.bench import Bench
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pile_controller.core.pilot import PERIOD_NS, amps_for, duty_for, duty_ns
+from hal.pilot import PERIOD_NS, amps_for, duty_for, duty_ns
 
 offers = st.floats(6.0, 80.0, allow_nan=False)
 

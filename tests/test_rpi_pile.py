@@ -18,12 +18,14 @@ sys.path.insert(0, str(Path(__file__).parent / "fakes"))  # before hal.rpi impor
 import RPi.GPIO as GPIO  # noqa: E402, N814
 import spidev  # noqa: E402
 
+from hal.interfaces import Unavailable  # noqa: E402
 from hal.interlock import Interlock  # noqa: E402
+from hal.pilot import CpState, duty_for  # noqa: E402
 from hal.rpi.pile import RpiPile  # noqa: E402
 from pile_controller import config  # noqa: E402
 from pile_controller.core import events as ev  # noqa: E402
 from pile_controller.core.events import Reading  # noqa: E402
-from pile_controller.core.pilot import CpState, duty_for  # noqa: E402
+from pile_controller.hardware import rpi_board  # noqa: E402
 from rig.board import (  # noqa: E402  config.rpi.toml's pins
     ESTOP,
     LOCK,
@@ -62,7 +64,7 @@ def board(tmp_path: Path) -> Iterator[tuple[Interlock, RpiPile, Any, list[Any]]]
     line = spidev.SpiDev()
     line.open(0, 0)
     GPIO.setmode(GPIO.BCM)  # so a test may drive inputs before the backend sets them up
-    pile = RpiPile(settings, {1: Meter(), 2: Meter()}, lambda bus, device: line)
+    pile = RpiPile(rpi_board(settings), {1: Meter(), 2: Meter()}, lambda bus, device: line)
     heard: list[Any] = []
     interlock = Interlock(pile)
     yield interlock, pile, line, heard
@@ -220,13 +222,12 @@ def test_evdev_is_needed_only_by_a_configured_keypad_and_its_absence_is_named(
         return spidev.SpiDev()
 
     GPIO.reset()
-    RpiPile(dataclasses.replace(settings, connectors=without), meters, spi).close()
+    RpiPile(rpi_board(dataclasses.replace(settings, connectors=without)), meters, spi).close()
     GPIO.reset()
-    with pytest.raises(config.ConfigError) as refused:
-        RpiPile(settings, meters, spi)
+    with pytest.raises(Unavailable) as refused:
+        RpiPile(rpi_board(settings), meters, spi)
     GPIO.reset()
-    [line] = refused.value.problems
-    assert line.startswith(
+    assert str(refused.value).startswith(
         "connectors[0].keypad.device: a keypad needs the evdev module: install "
         "pile-controller[rpi] on a Pi 1-4, pile-controller[rpi5] on a Pi 5 (import of evdev"
     )

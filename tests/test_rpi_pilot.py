@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from hal.pilot import CpState, duty_for
 from hal.rpi.adc import BURST, PilotSampler, Scale, read_count, state_of
 from hal.rpi.pwm import PwmError, SysfsPwm
-from pile_controller.core.pilot import CpState, duty_for
 
 SCALE = Scale(volts_per_count=0.0293, offset_v=-15.0)  # the reference divider
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from pile_controller.core.pilot import CpState
+from hal.pilot import CpState
 
 BURST = 64
 HYSTERESIS_V = 0.4

@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 import RPi.GPIO as GPIO  # noqa: N814 - the library's own name for itself
 
-from pile_controller.config import ConfigError, Pin
+from hal.interfaces import Unavailable
+from hal.rpi.wiring import Pin
 
 RELEASE_STABLE_S = 0.02
 
@@ -28,7 +29,7 @@ def claim(key: str, pin: Pin, setup: Callable[[], None]) -> None:
     try:
         setup()
     except Exception as exc:
-        raise ConfigError([f"{key}: BCM {pin.pin} cannot be claimed: {exc}"]) from None
+        raise Unavailable(f"{key}: BCM {pin.pin} cannot be claimed: {exc}") from None
 
 
 def start() -> None:

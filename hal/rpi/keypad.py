@@ -13,7 +13,7 @@ from collections.abc import Callable
 import evdev
 from evdev import ecodes
 
-from pile_controller.core import events as ev
+from hal import events as ev
 
 DIGITS = {
     **{getattr(ecodes, f"KEY_{d}"): str(d) for d in range(10)},
@@ -24,7 +24,7 @@ MAX_DIGITS = 12  # the longest booking code
 
 
 class Keypad:
-    def __init__(self, path: str, cid: int, report: Callable[[ev.Event], None]):
+    def __init__(self, path: str, cid: int, report: Callable[[ev.Report], None]):
         self.device = evdev.InputDevice(path)
         self.cid, self.report = cid, report
         self.digits = ""

@@ -14,13 +14,13 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hal.interfaces import ConnectorHardware, Meter, Sink
+from hal import events as ev
+from hal.interfaces import ConnectorHardware, Meter, Sink, Unavailable
+from hal.pilot import CpState
 from hal.rpi import EXTRAS, gpio
 from hal.rpi.adc import PilotSampler, Scale, Spi
 from hal.rpi.pwm import PwmError, SysfsPwm
-from pile_controller import config
-from pile_controller.core import events as ev
-from pile_controller.core.pilot import CpState
+from hal.rpi.wiring import Board, ConnectorWiring
 
 if TYPE_CHECKING:
     from hal.rpi.keypad import Keypad
@@ -63,15 +63,14 @@ class RpiPilot:
 class RpiConnector:
     def __init__(
         self,
-        key: str,
-        c: config.ConnectorSettings,
-        hal: config.HalSettings,
+        c: ConnectorWiring,
+        board: Board,
         spi: Spi,
         meter: Meter,
-        report: Callable[[ev.Event], None],
+        report: Callable[[ev.Report], None],
     ):
-        assert c.pins is not None and c.pilot is not None  # check-config requires them
-        cid = self.cid = c.id
+        key, cid = c.key, c.id
+        self.cid = cid
         self.report = report
         pins, at = c.pins, f"{key}.pins"
         self.relay = GpioRelay(gpio.Output(pins.relay, f"{at}.relay"))
@@ -89,7 +88,7 @@ class RpiConnector:
         self.lock = gpio.PulsedLock(
             gpio.Output(pins.lock, f"{at}.lock"),
             unlock,
-            hal.lock_pulse_ms / 1000,
+            board.lock_pulse_ms / 1000,
             self._lock_settled,
         )
         self.stop_button = (
@@ -97,11 +96,11 @@ class RpiConnector:
             if pins.stop_button
             else None
         )
-        self.pwm = SysfsPwm(hal.pwm_root, c.pilot.pwm_chip, c.pilot.pwm_channel)
+        self.pwm = SysfsPwm(board.pwm_root, c.pilot.pwm_chip, c.pilot.pwm_channel)
         try:
             self.pwm.open()
         except PwmError as exc:
-            raise config.ConfigError([f"{key}.pilot.{exc.setting}: {exc}"]) from None
+            raise Unavailable(f"{key}.pilot.{exc.setting}: {exc}") from None
         self.pilot = RpiPilot(self.pwm)
         scale = Scale(c.pilot.volts_per_count, c.pilot.offset_v)
         self.sampler = PilotSampler(spi, c.pilot.adc_channel, scale)
@@ -150,32 +149,30 @@ class RpiPile:
 
     def __init__(
         self,
-        settings: config.Settings,
+        board: Board,
         meters: dict[int, Meter],
         spi_open: Callable[[int, int], Spi],
     ):
         """Claims every pin, PWM channel, SPI device and keypad; the first that cannot be had
-        is a ConfigError of one line naming its key."""
+        is `Unavailable`, one line naming its key."""
         self._sink: Sink | None = None
         gpio.start()
-        hal = settings.hal
-        assert hal.estop is not None  # check-config requires it
         self.estop = gpio.Input(
-            hal.estop, lambda on: self._report(ev.EmergencyStop(on)), "hal.estop"
+            board.estop, lambda on: self._report(ev.EmergencyStop(on)), "hal.estop"
         )
         self.rcd = (
-            gpio.Input(hal.rcd_fault, lambda on: self._report(ev.RcdTrip(on)), "hal.rcd_fault")
-            if hal.rcd_fault
+            gpio.Input(board.rcd_fault, lambda on: self._report(ev.RcdTrip(on)), "hal.rcd_fault")
+            if board.rcd_fault
             else None
         )
         spis: dict[tuple[int, int], Spi] = {}
         self.rpi: dict[int, RpiConnector] = {}
-        for i, c in enumerate(settings.connectors):
-            assert c.pilot is not None
-            key, where = f"connectors[{i}]", (c.pilot.spi_bus, c.pilot.spi_device)
+        for c in board.connectors:
+            where = (c.pilot.spi_bus, c.pilot.spi_device)
             if where not in spis:
-                spis[where] = opened(f"{key}.pilot.spi_device", functools.partial(spi_open, *where))
-            self.rpi[c.id] = RpiConnector(key, c, hal, spis[where], meters[c.id], self._report)
+                key = f"{c.key}.pilot.spi_device"
+                spis[where] = opened(key, functools.partial(spi_open, *where))
+            self.rpi[c.id] = RpiConnector(c, board, spis[where], meters[c.id], self._report)
         self.connectors = {cid: r.hardware for cid, r in self.rpi.items()}
         self._stop = threading.Event()
         self._sampler: threading.Thread | None = None
@@ -208,7 +205,7 @@ class RpiPile:
             for connector in self.rpi.values():
                 connector.sample()
 
-    def _report(self, event: ev.Event) -> None:
+    def _report(self, event: ev.Report) -> None:
         if self._sink is not None:
             self._sink(event)
 
@@ -219,22 +216,19 @@ def opened(key: str, open_device: Callable[[], T]) -> T:
         return open_device()
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        raise config.ConfigError([f"{key}: {where}{exc.strerror or exc}"]) from None
+        raise Unavailable(f"{key}: {where}{exc.strerror or exc}") from None
 
 
-def open_keypad(
-    key: str, c: config.ConnectorSettings, report: Callable[[ev.Event], None]
-) -> Keypad | None:
+def open_keypad(key: str, c: ConnectorWiring, report: Callable[[ev.Report], None]) -> Keypad | None:
     """The connector's keypad, if it has one: evdev is imported only then."""
     if c.keypad is None:
         return None
     try:
         from hal.rpi.keypad import Keypad
     except ImportError as exc:
-        why = f"{key}: a keypad needs the evdev module: {EXTRAS} ({exc})"
-        raise config.ConfigError([why]) from None
+        raise Unavailable(f"{key}: a keypad needs the evdev module: {EXTRAS} ({exc})") from None
 
-    path = str(c.keypad.device)
+    path = str(c.keypad)
     return opened(key, lambda: Keypad(path, c.id, report))
 
 

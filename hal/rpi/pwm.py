@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pile_controller.core.pilot import PERIOD_NS, duty_ns
+from hal.pilot import PERIOD_NS, duty_ns
 
 
 class PwmError(Exception):

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from transitions import Machine
 
+from hal.pilot import CLEARS_FAULT, FAULTY, MIN_A, CpState, asks_for_power
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
 from pile_controller.core import published as pub
@@ -44,7 +45,6 @@ from pile_controller.core.effects import (
     UnlockCable,
 )
 from pile_controller.core.faults import CATALOGUE, Fault, FaultCode
-from pile_controller.core.pilot import CLEARS_FAULT, FAULTY, MIN_A, CpState, asks_for_power
 from pile_controller.core.reservations import CodeGate, Reservation, Verdict
 from pile_controller.core.sharing import Claim
 from pile_controller.core.tariff import FREE, Tariff

@@ -5,8 +5,8 @@ control pilot's rules, generated from the sets and timings the core decides by.
 and a test keeps them the same.
 """
 
+from hal import pilot as p
 from pile_controller.core import connector as c
-from pile_controller.core import pilot as p
 from pile_controller.core.connector import TRANSITIONS
 
 

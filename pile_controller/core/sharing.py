@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from pile_controller.core.pilot import MIN_A
+from hal.pilot import MIN_A
 
 
 @dataclass(frozen=True)

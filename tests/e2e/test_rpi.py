@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pile_controller.core.pilot import duty_for, duty_ns
+from hal.pilot import duty_for, duty_ns
 from rig.backend import in_minutes
 from rig.board import CONNECTOR, ESTOP, HIGH, LOCK, LOW, RCD, RELAY, FakeBoard, hal_section
 from rig.broker import free_port

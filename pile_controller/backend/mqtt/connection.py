@@ -22,9 +22,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from hal.backoff import Backoff
 from pile_controller.backend import tls as link_tls
 from pile_controller.config import BackendSettings
-from pile_controller.retry import Backoff, RateLimit
+from pile_controller.retry import RateLimit
 
 log = logging.getLogger(__name__)
 
