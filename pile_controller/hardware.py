@@ -43,9 +43,10 @@ def open_hardware(settings: config.Settings) -> Interlock:
 def open_rpi(settings: config.Settings) -> Hardware:
     try:  # RPi.GPIO and spidev are imported only for this driver, evdev only for a keypad
         from hal.rpi.pile import RpiPile, open_spi
+        from hal.rpi.pins import RPiGPIOFactory
 
         meters = {c.id: modbus_meter(c) for c in settings.connectors}
-        return RpiPile(rpi_board(settings), meters, open_spi)
+        return RpiPile(rpi_board(settings), meters, open_spi, RPiGPIOFactory())
     except Unavailable as exc:
         raise config.ConfigError([str(exc)]) from None
     except ImportError as exc:

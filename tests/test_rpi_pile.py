@@ -22,6 +22,7 @@ from hal.interfaces import Unavailable  # noqa: E402
 from hal.interlock import Interlock  # noqa: E402
 from hal.pilot import CpState, duty_for  # noqa: E402
 from hal.rpi.pile import RpiPile  # noqa: E402
+from hal.rpi.pins import RPiGPIOFactory  # noqa: E402
 from pile_controller import config  # noqa: E402
 from pile_controller.core import events as ev  # noqa: E402
 from pile_controller.core.events import Reading  # noqa: E402
@@ -64,7 +65,9 @@ def board(tmp_path: Path) -> Iterator[tuple[Interlock, RpiPile, Any, list[Any]]]
     line = spidev.SpiDev()
     line.open(0, 0)
     GPIO.setmode(GPIO.BCM)  # so a test may drive inputs before the backend sets them up
-    pile = RpiPile(rpi_board(settings), {1: Meter(), 2: Meter()}, lambda bus, device: line)
+    pile = RpiPile(
+        rpi_board(settings), {1: Meter(), 2: Meter()}, lambda bus, device: line, RPiGPIOFactory()
+    )
     heard: list[Any] = []
     interlock = Interlock(pile)
     yield interlock, pile, line, heard
@@ -222,10 +225,11 @@ def test_evdev_is_needed_only_by_a_configured_keypad_and_its_absence_is_named(
         return spidev.SpiDev()
 
     GPIO.reset()
-    RpiPile(rpi_board(dataclasses.replace(settings, connectors=without)), meters, spi).close()
+    board = rpi_board(dataclasses.replace(settings, connectors=without))
+    RpiPile(board, meters, spi, RPiGPIOFactory()).close()
     GPIO.reset()
     with pytest.raises(Unavailable) as refused:
-        RpiPile(rpi_board(settings), meters, spi)
+        RpiPile(rpi_board(settings), meters, spi, RPiGPIOFactory())
     GPIO.reset()
     assert str(refused.value).startswith(
         "connectors[0].keypad.device: a keypad needs the evdev module: install "

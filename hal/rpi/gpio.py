@@ -1,70 +1,63 @@
-"""The pile's pins on a Raspberry Pi through the `RPi.GPIO` API (the RPi.GPIO package on a Pi
-1-4, rpi-lgpio's drop-in module on a Pi 5), BCM numbering, `active_low` where configured.
+"""The pile's pins on a Raspberry Pi, from a pin factory (`pins.py`: RPi.GPIO's module on a
+board, pins in memory in tests), BCM numbering, `active_low` where configured.
 
-Both libraries run edge callbacks on a thread of their own, and they read `bouncetime`
-differently (RPi.GPIO: ignore edges for N ms after one; rpi-lgpio: report only once stable for
-N ms), so no `bouncetime` is given and debouncing is done here, the same on both: an input
-becoming active counts at once (an e-stop must not wait), its release only once it has stayed
-released for `RELEASE_STABLE_S`. Callbacks report through the sink they are given, on the
-library's thread; the interlock's openings happen right there (hal/interlock.py).
+The libraries run edge callbacks on a thread of their own, and read `bouncetime` differently
+(RPi.GPIO: ignore edges for N ms after one; rpi-lgpio: report only once stable for N ms), so
+debouncing is done here, the same on all: an input becoming active counts at once (an e-stop
+must not wait), its release only once it has stayed released for `RELEASE_STABLE_S`. Callbacks
+report through the sink they are given, on the factory's thread; the interlock's openings
+happen right there (hal/interlock.py).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-
-import RPi.GPIO as GPIO  # noqa: N814 - the library's own name for itself
+from typing import TypeVar
 
 from hal.interfaces import Unavailable
+from hal.rpi.pins import PinFactory
 from hal.rpi.wiring import Pin
 
 RELEASE_STABLE_S = 0.02
+T = TypeVar("T")
 
 
-def claim(key: str, pin: Pin, setup: Callable[[], None]) -> None:
+def claim(key: str, pin: Pin, setup: Callable[[], T]) -> T:
     """A pin that cannot be claimed (busy, or not a GPIO here) is one line naming its key.
     RPi.GPIO raises RuntimeError, rpi-lgpio its own lgpio.error ('GPIO busy'): any of them
     at claiming is the pin's trouble."""
     try:
-        setup()
+        return setup()
     except Exception as exc:
         raise Unavailable(f"{key}: BCM {pin.pin} cannot be claimed: {exc}") from None
 
 
-def start() -> None:
-    GPIO.setwarnings(False)
-    GPIO.setmode(GPIO.BCM)
-
-
 class Output:
-    def __init__(self, pin: Pin, key: str):
+    def __init__(self, pins: PinFactory, pin: Pin, key: str):
         self.pin = pin
-        claim(key, pin, lambda: GPIO.setup(pin.pin, GPIO.OUT, initial=self._level(False)))
+        self.gpio = claim(key, pin, lambda: pins.output(pin.pin, high=pin.active_low))
 
     def set(self, active: bool) -> None:
-        GPIO.output(self.pin.pin, self._level(active))
-
-    def _level(self, active: bool) -> int:
-        return GPIO.HIGH if active != self.pin.active_low else GPIO.LOW
+        self.gpio.write(active != self.pin.active_low)
 
 
 class Input:
     """A debounced input: `on_change(active)` on the library's thread (a release from a timer's)."""
 
-    def __init__(self, pin: Pin, on_change: Callable[[bool], None], key: str):
+    def __init__(self, pins: PinFactory, pin: Pin, on_change: Callable[[bool], None], key: str):
         self.pin, self.on_change = pin, on_change
-        pull = GPIO.PUD_UP if pin.active_low else GPIO.PUD_DOWN  # inactive when unwired
-        claim(key, pin, lambda: GPIO.setup(pin.pin, GPIO.IN, pull_up_down=pull))
+        # Pulled to inactive: an input whose wire is cut reads inactive.
+        self.gpio = claim(key, pin, lambda: pins.input(pin.pin, pull_up=pin.active_low))
         self.active = self.read()
         self._release: threading.Timer | None = None
         self._lock = threading.Lock()
-        claim(key, pin, lambda: GPIO.add_event_detect(pin.pin, GPIO.BOTH, callback=self._edge))
+        claim(key, pin, lambda: self.gpio.when_changed(self._edge))
 
     def read(self) -> bool:
-        return (GPIO.input(self.pin.pin) == GPIO.HIGH) != self.pin.active_low
+        return self.gpio.read() != self.pin.active_low
 
-    def _edge(self, _channel: int) -> None:
+    def _edge(self) -> None:
         with self._lock:
             now = self.read()
             if now:
@@ -91,7 +84,7 @@ class Input:
         self.on_change(False)
 
     def close(self) -> None:
-        GPIO.remove_event_detect(self.pin.pin)
+        self.gpio.close()
         if self._release is not None:
             self._release.cancel()
 

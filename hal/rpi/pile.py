@@ -19,6 +19,7 @@ from hal.interfaces import ConnectorHardware, Meter, Sink, Unavailable
 from hal.pilot import CpState
 from hal.rpi import EXTRAS, gpio
 from hal.rpi.adc import PilotSampler, Scale, Spi
+from hal.rpi.pins import PinFactory
 from hal.rpi.pwm import PwmError, SysfsPwm
 from hal.rpi.wiring import Board, ConnectorWiring
 
@@ -65,6 +66,7 @@ class RpiConnector:
         self,
         c: ConnectorWiring,
         board: Board,
+        factory: PinFactory,
         spi: Spi,
         meter: Meter,
         report: Callable[[ev.Report], None],
@@ -73,26 +75,28 @@ class RpiConnector:
         self.cid = cid
         self.report = report
         pins, at = c.pins, f"{key}.pins"
-        self.relay = GpioRelay(gpio.Output(pins.relay, f"{at}.relay"))
+        self.relay = GpioRelay(gpio.Output(factory, pins.relay, f"{at}.relay"))
         self.relay_feedback = gpio.Input(
+            factory,
             pins.relay_feedback,
             lambda closed: report(ev.RelayFeedback(cid, closed)),
             f"{at}.relay_feedback",
         )
         self.lock_feedback = gpio.Input(
+            factory,
             pins.lock_feedback,
             lambda locked: report(ev.LockFeedback(cid, locked)),
             f"{at}.lock_feedback",
         )
-        unlock = gpio.Output(pins.unlock, f"{at}.unlock") if pins.unlock else None
+        unlock = gpio.Output(factory, pins.unlock, f"{at}.unlock") if pins.unlock else None
         self.lock = gpio.PulsedLock(
-            gpio.Output(pins.lock, f"{at}.lock"),
+            gpio.Output(factory, pins.lock, f"{at}.lock"),
             unlock,
             board.lock_pulse_ms / 1000,
             self._lock_settled,
         )
         self.stop_button = (
-            gpio.Input(pins.stop_button, self._stop_button, f"{at}.stop_button")
+            gpio.Input(factory, pins.stop_button, self._stop_button, f"{at}.stop_button")
             if pins.stop_button
             else None
         )
@@ -144,24 +148,26 @@ class RpiConnector:
 
 
 class RpiPile:
-    """The Hardware of a Raspberry Pi pile; `spi_open(bus, device)` and `meters` are given so
-    that tests can stand in for spidev and the Modbus meters."""
+    """The Hardware of a Raspberry Pi pile; its pins come from `factory`, its SPI devices
+    from `spi_open(bus, device)`, so that tests stand in for RPi.GPIO, spidev and the meters."""
 
     def __init__(
         self,
         board: Board,
         meters: dict[int, Meter],
         spi_open: Callable[[int, int], Spi],
+        factory: PinFactory,
     ):
         """Claims every pin, PWM channel, SPI device and keypad; the first that cannot be had
         is `Unavailable`, one line naming its key."""
         self._sink: Sink | None = None
-        gpio.start()
         self.estop = gpio.Input(
-            board.estop, lambda on: self._report(ev.EmergencyStop(on)), "hal.estop"
+            factory, board.estop, lambda on: self._report(ev.EmergencyStop(on)), "hal.estop"
         )
         self.rcd = (
-            gpio.Input(board.rcd_fault, lambda on: self._report(ev.RcdTrip(on)), "hal.rcd_fault")
+            gpio.Input(
+                factory, board.rcd_fault, lambda on: self._report(ev.RcdTrip(on)), "hal.rcd_fault"
+            )
             if board.rcd_fault
             else None
         )
@@ -172,7 +178,8 @@ class RpiPile:
             if where not in spis:
                 key = f"{c.key}.pilot.spi_device"
                 spis[where] = opened(key, functools.partial(spi_open, *where))
-            self.rpi[c.id] = RpiConnector(c, board, spis[where], meters[c.id], self._report)
+            connector = RpiConnector(c, board, factory, spis[where], meters[c.id], self._report)
+            self.rpi[c.id] = connector
         self.connectors = {cid: r.hardware for cid, r in self.rpi.items()}
         self._stop = threading.Event()
         self._sampler: threading.Thread | None = None
