@@ -83,6 +83,7 @@ class Interlock:
         # Connectors under a technician's test, and why a test's close was ended early.
         self.testing: dict[int, str | None] = {}
         self._changed = threading.Condition(self._guard)
+        self._relays = [hw.relay for hw in backend.connectors.values()]
         self.connectors = {
             cid: ConnectorHardware(
                 InterlockedRelay(self, cid, hw.relay), hw.lock, hw.meter, hw.pilot
@@ -119,6 +120,11 @@ class Interlock:
     def _input(self, event: ev.Report) -> None:
         """Every input of the backend passes here on its way to the core (on the backend's
         thread): first the relays it makes unsafe open, then the core hears of it."""
+        if isinstance(event, ev.EmergencyStop | ev.RcdTrip) and event.active:
+            # Every relay opens before anything else is done: no lock to wait for, no other
+            # Python work that another thread could take the interpreter away in the middle of.
+            for relay in self._relays:
+                relay.open()
         with self._guard:
             affected = self._learn(event)
             for cid in affected:

@@ -12,11 +12,10 @@ METER_POLL_S = 1.0  # every meter is read this often
 # seconds): systemd's watchdog is no longer pinged, and it restarts the daemon.
 METER_ROUND_HUNG_S = 60.0
 SCREEN_REFRESH_S = 1.0  # countdowns and the charging screen change every second
-# Drivers are told the pile is offline only once the backend has been out of reach this long:
-# a broker restart or the reconnect after boot is not worth a screen of its own.
-OFFLINE_SCREEN_AFTER = timedelta(seconds=30)
-# Events the broker refused (MQTT 5, an ACL) are sent again after this, or at the next connect.
-REFUSED_RETRY_S = 60
+# How long a Python thread may hold the interpreter while another waits for it (Python's own
+# default: 5 ms). An input's callback thread (the e-stop's) waits at most about this long for
+# the interpreter before it can open a relay, however busy the loop or another thread is.
+SWITCH_INTERVAL_S = 0.00005
 # At an orderly stop, how long the sessions' stop readings may take (a Modbus meter may need a
 # second or two); what is still open then is finished from the journal at the next start.
 STOP_READINGS_WAIT_S = 3.0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hal.interfaces import Simulated
 from hal.interlock import Interlock
-from pile_controller import config
+from pile_controller import config, policy
 from pile_controller.backend import tls as link_tls
 from pile_controller.backend.mqtt.link import MqttLink
 from pile_controller.backend.mqtt.messages import Birth
@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             print("usage: pile-controller check-config PATH", file=sys.stderr)
             return 2
         return check_config(argv[1])
+    # An input callback's thread (the e-stop's) gets the interpreter within about this long,
+    # however busy the loop and the other threads are (benchmarks/estop.py, "busy").
+    sys.setswitchinterval(policy.SWITCH_INTERVAL_S)
     parser = argparse.ArgumentParser(
         prog="pile-controller", description="The charging pile's controller daemon."
     )
