@@ -37,7 +37,7 @@ from hal.sim import SimPile
 from pile_controller import config, policy
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
-from pile_controller.core.connector import MIN_OPEN
+from pile_controller.core.power import MIN_OPEN
 from pile_controller.daemon import Daemon
 from pile_controller.display import NoDisplay
 from pile_controller.signing import PileKey

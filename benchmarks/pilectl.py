@@ -18,7 +18,7 @@ from pathlib import Path
 from benchmarks.run import percentile
 from rig.pile import PileProcess
 
-HEAVY = ("pile_controller.daemon", "paho", "PIL", "pymodbus", "transitions", "nacl")
+HEAVY = ("pile_controller.daemon", "paho", "PIL", "pymodbus", "nacl")
 PROBE = (
     "import sys, runpy; sys.argv = ['pilectl', *sys.argv[1:]]\n"
     "try:\n    runpy.run_module('pile_controller.cli', run_name='__main__')\n"

@@ -81,7 +81,6 @@ def main(argv: list[str] | None = None) -> int:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
-    logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every state change
     path = args.config or config.default_path()
     try:
         settings = config.load(path)

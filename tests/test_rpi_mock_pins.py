@@ -72,7 +72,8 @@ def test_an_estop_edge_opens_the_relay_on_the_factorys_thread(tmp_path: Path) ->
         closed = len(pins.pin(RELAY).history)
         pins.pin(ESTOP).drive_low()
         pins.settle()
-        assert [high for _, high in pins.pin(RELAY).history[closed:]] == [False]
+        after = [high for _, high in pins.pin(RELAY).history[closed:]]
+        assert after and not any(after)  # written low (again, harmlessly, by the interlock)
     finally:
         interlock.close()
 

@@ -6,23 +6,20 @@ and a test keeps them the same.
 """
 
 from hal import pilot as p
-from pile_controller.core import connector as c
-from pile_controller.core.connector import TRANSITIONS
+from pile_controller.core import power as c
+from pile_controller.core.states import TABLE, State, Trigger
 
 
 def mermaid() -> str:
-    lines = ["stateDiagram-v2", "    [*] --> idle"]
-    seen: set[tuple[str, str, str]] = set()
-    for t in TRANSITIONS:
-        sources = t["source"] if isinstance(t["source"], list) else [t["source"]]
-        guards = [*t.get("conditions", []), *(f"not {u}" for u in t.get("unless", []))]
-        guard = " and ".join(guards)
-        label = f"{t['trigger']} [{guard}]" if guard else t["trigger"]
-        for source in sources:
-            edge = (source, t["dest"], label)
-            if edge not in seen:
-                seen.add(edge)
-                lines.append(f"    {source} --> {t['dest']}: {label}")
+    """Every row of the table as an edge; a start's rows (`restore`) from the start."""
+    lines = ["stateDiagram-v2"]
+    for source, rows_by_trigger in TABLE.items():
+        for trigger, rows in rows_by_trigger.items():
+            for row in rows:
+                guards = [*row.when, *(f"not {u}" for u in row.unless)]
+                label = f"{trigger} [{' and '.join(guards)}]" if guards else str(trigger)
+                start = "[*]" if trigger is Trigger.RESTORE and source is State.IDLE else source
+                lines.append(f"    {start} --> {row.dest}: {label}")
     return "\n".join(lines)
 
 

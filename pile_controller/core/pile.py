@@ -17,6 +17,7 @@ from pile_controller.core.connector import Connector, Context
 from pile_controller.core.effects import Effect, PublishOnline, PublishStatus, SaveTariff
 from pile_controller.core.reservations import Reservation
 from pile_controller.core.sharing import share
+from pile_controller.core.states import OUT_OF_SERVICE, State
 from pile_controller.core.tariff import Tariff
 
 # Drivers are told the pile is offline only once the backend has been out of reach this long:
@@ -188,7 +189,7 @@ class Pile:
         holder = self._holding_reservation(reserve.reservation_id)
         if reserve.connector == 0:
             target = holder or next(
-                (c for c in self.connectors.values() if c.state == "idle"), None
+                (c for c in self.connectors.values() if c.state is State.IDLE), None
             )
             if target is None:
                 return self._none_free()
@@ -209,9 +210,9 @@ class Pile:
 
     def _none_free(self) -> cmd.Reply:
         states = {c.state for c in self.connectors.values()}
-        if states == {"faulted"}:
+        if states == {State.FAULTED}:
             return cmd.Reply(cmd.ReplyStatus.FAULTED)
-        if states <= {"unavailable", "faulted"}:
+        if states <= OUT_OF_SERVICE:
             return cmd.Reply(cmd.ReplyStatus.UNAVAILABLE)
         return cmd.Reply(cmd.ReplyStatus.OCCUPIED)
 
