@@ -34,14 +34,15 @@ from pathlib import Path
 from benchmarks.run import percentile
 from hal.interlock import Interlock
 from hal.sim import SimPile
-from pile_controller import config, policy
+from pile_controller import config
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
 from pile_controller.core.power import MIN_OPEN
 from pile_controller.daemon import Daemon
-from pile_controller.display import NoDisplay
+from pile_controller.journal.store import Store
+from pile_controller.screen.display import NoDisplay
+from pile_controller.service import policy
 from pile_controller.signing import PileKey
-from pile_controller.store import Store
 from rig.memory import MemoryLink
 from rig.pile import PileProcess
 

@@ -21,7 +21,7 @@ from rig.pile import PileProcess
 HEAVY = ("pile_controller.daemon", "paho", "PIL", "pymodbus", "nacl")
 PROBE = (
     "import sys, runpy; sys.argv = ['pilectl', *sys.argv[1:]]\n"
-    "try:\n    runpy.run_module('pile_controller.cli', run_name='__main__')\n"
+    "try:\n    runpy.run_module('pile_controller.technician.cli', run_name='__main__')\n"
     "except SystemExit:\n    pass\n"
     f"print(sorted({{m.split('.')[0] if m.split('.')[0] != 'pile_controller' else m "
     f"for m in sys.modules if m.startswith({HEAVY!r})}}), file=sys.stderr)"

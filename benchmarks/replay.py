@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pile_controller.core.published import FaultRaised
-from pile_controller.store import Store
+from pile_controller.journal.store import Store
 from rig.backend import Backend, Message
 from rig.broker import Broker, free_port
 from rig.pile import PileProcess

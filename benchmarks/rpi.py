@@ -24,7 +24,7 @@ from hal.rpi import gpio
 from hal.rpi import pile as rpi_pile
 from hal.rpi.mock import MockFactory
 from pile_controller import config
-from pile_controller.hardware import rpi_board
+from pile_controller.service.hardware import rpi_board
 from rig.board import ESTOP, LOCK_FEEDBACK, RELAY, pwm_folder
 
 ROOT = Path(__file__).resolve().parent.parent

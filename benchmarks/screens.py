@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hal.framebuffer import Framebuffer
-from pile_controller.render import (
+from pile_controller.screen.render import (
     bbox,
     find_font,
     length,
@@ -25,7 +25,7 @@ from pile_controller.render import (
     render,
     shaped_size,
 )
-from pile_controller.screens import Screen, Text
+from pile_controller.screen.screens import Screen, Text
 from rig.gallery import every_state
 
 RUNS = 30

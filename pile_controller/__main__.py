@@ -9,7 +9,7 @@ import sys
 
 def main() -> int:
     gc.disable()
-    from pile_controller.start import main as daemon_main
+    from pile_controller.service.start import main as daemon_main
 
     return daemon_main()
 

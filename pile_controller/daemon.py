@@ -19,25 +19,26 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from hal.interlock import Interlock
-from pile_controller import __version__, config, policy, systemd
-from pile_controller.actuator import Actuator, Openings
+from pile_controller import __version__, config
 from pile_controller.backend.link import Link, Request
-from pile_controller.control import serve
 from pile_controller.core import commands as cmd
 from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
 from pile_controller.core.connector import Connector, Context
 from pile_controller.core.pile import Pile
 from pile_controller.core.times import ClockWatch
-from pile_controller.display import Display, NoDisplay
-from pile_controller.flusher import Flusher
-from pile_controller.journald import tell_the_log
-from pile_controller.polling import MeterPolling
+from pile_controller.journal.flusher import Flusher
+from pile_controller.journal.samples import HeldSamples, only_samples
+from pile_controller.journal.store import Envelope, Store
 from pile_controller.retry import Throttle
-from pile_controller.samples import HeldSamples, only_samples
+from pile_controller.screen.display import Display, NoDisplay
+from pile_controller.service import policy, systemd
+from pile_controller.service.actuator import Actuator, Openings
+from pile_controller.service.journald import tell_the_log
+from pile_controller.service.polling import MeterPolling
 from pile_controller.signing import PileKey
-from pile_controller.store import Envelope, Store
-from pile_controller.technician import Technician
+from pile_controller.technician.commands import Technician
+from pile_controller.technician.control import serve
 
 log = logging.getLogger("pile_controller")
 Clock = Callable[[], datetime]

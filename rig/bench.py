@@ -30,7 +30,7 @@ from pile_controller.core.connector import Connector, Context
 from pile_controller.core.pile import Pile
 from pile_controller.core.published import Published
 from pile_controller.core.tariff import Tariff
-from pile_controller.hardware import actuate
+from pile_controller.service.hardware import actuate
 from pile_controller.signing import PileKey
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)

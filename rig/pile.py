@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pile_controller.cli import CliError, ask
+from pile_controller.technician.cli import CliError, ask
 
 CONFIG = """\
 [pile]
@@ -161,7 +161,7 @@ class PileProcess:
 
 def pilectl(*args: str) -> subprocess.CompletedProcess[str]:
     """`pilectl ARGS`, as a technician runs it; output captured, never raises on failure."""
-    return run_module("pile_controller.cli", *args)
+    return run_module("pile_controller.technician.cli", *args)
 
 
 def pile_controller(

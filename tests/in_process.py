@@ -10,11 +10,11 @@ from hal.interfaces import Hardware
 from hal.sim import SimPile
 from pile_controller import config
 from pile_controller.daemon import Daemon
-from pile_controller.display import NoDisplay
-from pile_controller.hardware import open_hardware
+from pile_controller.journal.store import Store
+from pile_controller.screen.display import NoDisplay
+from pile_controller.service.hardware import open_hardware
+from pile_controller.service.start import assemble
 from pile_controller.signing import PileKey
-from pile_controller.start import assemble
-from pile_controller.store import Store
 from rig.pile import PileProcess
 
 

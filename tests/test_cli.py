@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pile_controller.cli import CliError, ask
+from pile_controller.technician.cli import CliError, ask
 from rig.pile import pilectl
 
 
@@ -33,7 +33,7 @@ def test_pilectl_imports_neither_the_daemon_nor_the_libraries_it_does_not_use() 
     # A technician's `pilectl status` should answer at once, even on a Pi Zero: the daemon,
     # paho, Pillow and pymodbus (needed by `meter read` alone) stay unloaded.
     probe = (
-        "import sys, pile_controller.cli\n"
+        "import sys, pile_controller.technician.cli\n"
         "heavy = ('pile_controller.daemon', 'paho', 'PIL', 'pymodbus')\n"
         "print([m for m in sys.modules if m.startswith(heavy)])"
     )

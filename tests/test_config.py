@@ -8,7 +8,7 @@ import pytest
 
 from pile_controller import config
 from pile_controller.core.tariff import Tariff
-from pile_controller.start import main
+from pile_controller.service.start import main
 from rig.pile import pile_controller
 
 ROOT = Path(__file__).resolve().parent.parent

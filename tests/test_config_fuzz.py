@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pile_controller import config
-from pile_controller.toml_checks import Key
+from pile_controller.config.toml_checks import Key
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = tomllib.loads((ROOT / "config.toml").read_text())

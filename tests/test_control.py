@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pile_controller.control import MAX_LINE, RequestError, answer, serve
+from pile_controller.technician.control import MAX_LINE, RequestError, answer, serve
 from tests.in_process import in_process_daemon
 
 

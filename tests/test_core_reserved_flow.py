@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pile_controller.core import commands as cmd
 from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
-from pile_controller.hardware import actuate
+from pile_controller.service.hardware import actuate
 from pile_controller.signing import canonical, verify
 from rig.bench import KEY, Bench
 

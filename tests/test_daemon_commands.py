@@ -15,8 +15,8 @@ from hal.interlock import Interlock
 from pile_controller import config
 from pile_controller.backend.mqtt.link import MqttLink
 from pile_controller.backend.mqtt.messages import Birth
-from pile_controller.control import RequestError
 from pile_controller.daemon import Daemon
+from pile_controller.technician.control import RequestError
 from rig.backend import in_minutes
 from rig.memory import MemoryLink
 from tests.in_process import daemon_with

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pile_controller.core import commands as cmd
-from pile_controller.store import Store
+from pile_controller.journal.store import Store
 from rig.broker import free_port
 from tests.in_process import in_process_daemon
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from hal.sim import SimPile
-from pile_controller import policy
 from pile_controller.core import events as ev
 from pile_controller.daemon import Daemon
+from pile_controller.service import policy
 from tests.test_daemon_write_ahead import disk, with_daemon
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pile_controller import policy
+from pile_controller.service import policy
 from tests.in_process import in_process_daemon
 
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pile_controller.core.published import FaultRaised
-from pile_controller.flusher import Flusher
-from pile_controller.store import Store
+from pile_controller.journal.flusher import Flusher
+from pile_controller.journal.store import Store
 
 AT = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ import socket
 import struct
 from pathlib import Path
 
-from pile_controller.journald import JournalHandler, field, under_journal
+from pile_controller.service.journald import JournalHandler, field, under_journal
 
 
 def datagram_fields(data: bytes) -> dict[str, str]:

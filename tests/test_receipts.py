@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pile_controller.cli import main
 from pile_controller.signing import PileKey
+from pile_controller.technician.cli import main
 
 FACTS = {
     "pile": "PILE-1",

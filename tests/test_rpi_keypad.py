@@ -13,7 +13,7 @@ from evdev import ecodes  # noqa: E402
 
 from hal.rpi.keypad import Keypad  # noqa: E402
 from pile_controller.core import events as ev  # noqa: E402
-from pile_controller.screens import screen_for  # noqa: E402
+from pile_controller.screen.screens import screen_for  # noqa: E402
 from rig.bench import Bench  # noqa: E402
 from rig.gallery import START  # noqa: E402
 

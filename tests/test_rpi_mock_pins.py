@@ -16,7 +16,7 @@ from hal.rpi.mock import MockFactory
 from hal.rpi.pile import RpiPile
 from hal.rpi.wiring import Board
 from pile_controller import config
-from pile_controller.hardware import rpi_board
+from pile_controller.service.hardware import rpi_board
 from rig.board import ESTOP, LOCK, LOCK_FEEDBACK, RELAY, RELAY_FEEDBACK, pwm_folder
 
 ROOT = Path(__file__).resolve().parent.parent

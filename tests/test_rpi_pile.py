@@ -26,7 +26,7 @@ from hal.rpi.pins import RPiGPIOFactory  # noqa: E402
 from pile_controller import config  # noqa: E402
 from pile_controller.core import events as ev  # noqa: E402
 from pile_controller.core.events import Reading  # noqa: E402
-from pile_controller.hardware import rpi_board  # noqa: E402
+from pile_controller.service.hardware import rpi_board  # noqa: E402
 from rig.board import (  # noqa: E402  config.rpi.toml's pins
     ESTOP,
     LOCK,

@@ -5,10 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from pile_controller import render as render_module
 from pile_controller.core import commands as cmd
-from pile_controller.render import LayoutError, find_font, render
-from pile_controller.screens import CODE_FIELD, Screen, Text, screen_for
+from pile_controller.screen import render as render_module
+from pile_controller.screen.render import LayoutError, find_font, render
+from pile_controller.screen.screens import CODE_FIELD, Screen, Text, screen_for
 from rig.bench import Bench
 from rig.gallery import START, every_state
 from rig.qr import decode_qr

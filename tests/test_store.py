@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pile_controller.core.published import FaultRaised
-from pile_controller.store import (
+from pile_controller.journal.store import (
     FOLD_AFTER,
     FORGET_AFTER_S,
     FORGET_BATCH,

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from pile_controller.core import commands as cmd
 from pile_controller.core.connector import Connector
-from pile_controller.store import Envelope
+from pile_controller.journal.store import Envelope
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from tests.e2e.test_meter_failure import meter_line
 
 def pilectl_verify(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pile_controller.cli", "receipt", "verify", *args],
+        [sys.executable, "-m", "pile_controller.technician.cli", "receipt", "verify", *args],
         input=stdin,
         capture_output=True,
         text=True,

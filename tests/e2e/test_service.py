@@ -128,7 +128,7 @@ def test_the_control_socket_answers_only_root_its_user_and_its_group(tmp_path: P
             "--clear-groups",
             sys.executable,
             "-m",
-            "pile_controller.cli",
+            "pile_controller.technician.cli",
             "--socket",
             str(pile.socket),
             "status",

@@ -23,13 +23,14 @@ from hal.interfaces import Simulated
 from hal.interlock import Interlock
 from hal.pilot import MEANING, CpState
 from hal.trials import Check, lock_trial, relay_trial
-from pile_controller import config, policy
+from pile_controller import config
 from pile_controller.backend.link import Link
-from pile_controller.control import RequestError, status_report
 from pile_controller.core import commands as cmd
 from pile_controller.core.effects import Effect
 from pile_controller.core.pile import Pile
-from pile_controller.display import Display, NoDisplay
+from pile_controller.screen.display import Display, NoDisplay
+from pile_controller.service import policy
+from pile_controller.technician.control import RequestError, status_report
 
 log = logging.getLogger("pile_controller")
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from hal.interfaces import Hardware
 from pile_controller.core import effects as fx
 from pile_controller.core import events as ev
-from pile_controller.hardware import actuate
+from pile_controller.service.hardware import actuate
 
 Openings = dict[int, int]  # connector -> relay openings so far
 

@@ -30,8 +30,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from pile_controller.config.toml_checks import Check, Key, between, matches, one_of, read_table
 from pile_controller.core.tariff import Tariff
-from pile_controller.toml_checks import Check, Key, between, matches, one_of, read_table
 
 PILE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 URL_PLACEHOLDERS = {"pile_id", "connector", "transaction_id", "amount", "currency"}

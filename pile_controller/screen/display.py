@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from pile_controller.config import Settings
 from pile_controller.core.connector import Connector
-from pile_controller.screens import Screen, screen_for
+from pile_controller.screen.screens import Screen, screen_for
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -77,7 +77,7 @@ class Display:
         if self.shown.get(connector.id) == screen:
             return
         self.shown[connector.id] = screen
-        from pile_controller.render import render
+        from pile_controller.screen.render import render
 
         width, height = self.panel.size
         try:
@@ -107,7 +107,7 @@ def open_display(settings: Settings) -> Display | NoDisplay:
     if d.driver == "none":
         return NoDisplay()
     from hal.framebuffer import FramebufferError
-    from pile_controller.render import FontError, find_font
+    from pile_controller.screen.render import FontError, find_font
 
     try:
         font = find_font(d.font)

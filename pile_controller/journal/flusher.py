@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from pile_controller.store import Store
+from pile_controller.journal.store import Store
 
 Action = Callable[[], None]
 

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from hal.interfaces import Hardware, MeterError
-from pile_controller import policy
 from pile_controller.core import events as ev
 from pile_controller.retry import Throttle
+from pile_controller.service import policy
 
 log = logging.getLogger("pile_controller")
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pile_controller import policy
 from pile_controller.core import effects as fx
 from pile_controller.core.published import MeterValues, Published
+from pile_controller.service import policy
 
 
 def only_samples(effects: list[fx.Effect]) -> bool:

@@ -190,7 +190,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def verify_receipt(args: argparse.Namespace) -> str:
-    from pile_controller import receipts
+    from pile_controller.technician import receipts
 
     def text_of(name: str) -> str:
         if name == "-":

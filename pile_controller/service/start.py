@@ -14,17 +14,18 @@ from pathlib import Path
 
 from hal.interfaces import Simulated
 from hal.interlock import Interlock
-from pile_controller import config, policy
+from pile_controller import config
 from pile_controller.backend import tls as link_tls
 from pile_controller.backend.mqtt.link import MqttLink
 from pile_controller.backend.mqtt.messages import Birth
 from pile_controller.daemon import Daemon, wall_clock
-from pile_controller.display import Display, DisplayError, NoDisplay, open_display
-from pile_controller.folders import writable_problem
-from pile_controller.hardware import open_hardware
-from pile_controller.journald import JournalHandler, under_journal
+from pile_controller.journal.store import JournalError, Store
+from pile_controller.screen.display import Display, DisplayError, NoDisplay, open_display
+from pile_controller.service import policy
+from pile_controller.service.folders import writable_problem
+from pile_controller.service.hardware import open_hardware
+from pile_controller.service.journald import JournalHandler, under_journal
 from pile_controller.signing import KeyFileError, PileKey
-from pile_controller.store import JournalError, Store
 
 
 def assemble(

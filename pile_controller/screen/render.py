@@ -21,7 +21,7 @@ import qrcode
 from PIL import Image, ImageDraw, ImageFont
 from qrcode.constants import ERROR_CORRECT_L, ERROR_CORRECT_M
 
-from pile_controller.screens import Screen, Text
+from pile_controller.screen.screens import Screen, Text
 
 MIN_MODULE_PX = 3
 MIN_TEXT_PX = 12

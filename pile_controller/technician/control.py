@@ -18,10 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pile_controller import peers
 from pile_controller.backend.wire import status_message
 from pile_controller.core.events import Reading
 from pile_controller.core.pile import Pile
+from pile_controller.technician import peers
 
 log = logging.getLogger(__name__)
 # A request's answer, or (for one that takes a while: `relay-test`, `selftest`) a coroutine
