@@ -9,6 +9,7 @@ import pytest
 
 from pile_controller.backend.mqtt.connection import Connection
 from pile_controller.config import BackendSettings
+from rig import virtual_time
 from rig.backend import Backend
 from rig.broker import Broker
 from rig.proxy import HangingUp
@@ -58,7 +59,6 @@ def test_a_burst_larger_than_the_socket_buffer_is_all_delivered(tmp_path: Path) 
         watcher.close()
 
 
-@pytest.mark.wall_clock("the link's own backoff, between real connections")
 def test_a_broker_that_drops_the_pile_right_after_accepting_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -78,7 +78,7 @@ def test_a_broker_that_drops_the_pile_right_after_accepting_it(
         return attempt
 
     with caplog.at_level(logging.INFO, logger="pile_controller.backend.mqtt.connection"):
-        attempt = asyncio.run(scenario())
+        attempt = virtual_time.run(scenario())  # the backoff's waits pass at once
     server.close()
     assert attempt >= 3  # each drop is one more failure in a row: the waits grow
     said = [r.getMessage() for r in caplog.records]

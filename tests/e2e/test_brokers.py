@@ -19,7 +19,11 @@ from rig.pile import PileProcess, pile_controller
 from tests.e2e.conftest import Rig
 from tests.e2e.test_link import broker_restart_loses_nothing, duplicate_is_done_once
 
-pytestmark = pytest.mark.wall_clock("real brokers start, restart and reconnect on their own time")
+pytestmark = [
+    pytest.mark.wall_clock("real brokers start, restart and reconnect on their own time"),
+    # One worker runs the module, so each broker (RabbitMQ's boot is 10-15 s) starts once.
+    pytest.mark.xdist_group("brokers"),
+]
 
 
 @pytest.fixture(scope="module", params=["nats", "rabbitmq"])
