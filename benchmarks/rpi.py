@@ -22,7 +22,7 @@ from hal.events import Reading
 from hal.interlock import Interlock
 from hal.rpi import gpio
 from hal.rpi import pile as rpi_pile
-from hal.rpi.mock import MockFactory
+from hal.rpi.mock import MockAdc, MockFactory
 from pile_controller import config
 from pile_controller.service.hardware import rpi_board
 from rig.board import ESTOP, LOCK_FEEDBACK, RELAY, pwm_folder
@@ -38,19 +38,6 @@ class Meter:
         pass
 
 
-class Line:
-    """An MCP3008 with a vehicle asking for power on every channel (+6 V / -12 V). Not the
-    fake spidev of the tests: its lock and lookups would be counted as the sampler's cost."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def xfer2(self, data: list[int]) -> list[int]:
-        self.n += 1
-        count = 717 if self.n % 2 else 102  # +6 V, -12 V
-        return [0, count >> 8, count & 0xFF]
-
-
 def board(workdir: Path, connectors: int, pins: MockFactory) -> rpi_pile.RpiPile:
     pwm_folder(workdir, connectors)
     settings = config.load(ROOT / "config.rpi.toml")
@@ -64,7 +51,7 @@ def board(workdir: Path, connectors: int, pins: MockFactory) -> rpi_pile.RpiPile
     )
     meters = {c.id: Meter() for c in settings.connectors}
     board = rpi_board(settings)
-    return rpi_pile.RpiPile(board, meters, lambda bus, device: Line(), pins)  # type: ignore[arg-type]
+    return rpi_pile.RpiPile(board, meters, lambda bus, device: MockAdc(), pins)  # type: ignore[arg-type]
 
 
 def estop_trials(workdir: Path, trials: int) -> list[float]:

@@ -12,7 +12,7 @@ import pytest
 from hal.events import Reading
 from hal.interfaces import Unavailable
 from hal.interlock import Interlock
-from hal.rpi.mock import MockFactory
+from hal.rpi.mock import MockAdc, MockFactory
 from hal.rpi.pile import RpiPile
 from hal.rpi.wiring import Board
 from pile_controller import config
@@ -30,18 +30,6 @@ class Meter:
         pass
 
 
-class Spi:
-    """An MCP3008 reading a vehicle that asks for power (+6 V / -12 V) on every channel."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def xfer2(self, data: list[int]) -> list[int]:
-        self.n += 1
-        count = 717 if self.n % 2 else 102
-        return [0, count >> 8, count & 0xFF]
-
-
 def one_connector(tmp_path: Path) -> Board:
     settings = config.load(ROOT / "config.rpi.toml")
     settings = dataclasses.replace(
@@ -57,14 +45,15 @@ def test_an_estop_edge_opens_the_relay_on_the_factorys_thread(tmp_path: Path) ->
     pins.wire(RELAY, True, RELAY_FEEDBACK, True)  # the contactor's mirror contact
     pins.wire(LOCK, True, LOCK_FEEDBACK, True)
     pins.pin(ESTOP).drive_high()  # the e-stop loop closed (active low)
-    interlock = Interlock(RpiPile(one_connector(tmp_path), {1: Meter()}, lambda b, d: Spi(), pins))
+    pile = RpiPile(one_connector(tmp_path), {1: Meter()}, lambda b, d: MockAdc(), pins)
+    interlock = Interlock(pile)
     heard: list[object] = []
     interlock.attach(heard.append)
     try:
         pins.pin(LOCK_FEEDBACK).drive_high()
         pins.settle()
         deadline = time.monotonic() + 2  # the pilot sampler's thread sees C within a burst
-        while interlock.backend.rpi[1].cp != "C":  # type: ignore[attr-defined]
+        while pile.rpi[1].cp != "C":
             assert time.monotonic() < deadline, "the pilot never read C"
             time.sleep(0.005)
         interlock.connectors[1].relay.close()
@@ -82,4 +71,4 @@ def test_a_pin_held_by_something_else_is_one_line_naming_its_key(tmp_path: Path)
     with pytest.raises(
         Unavailable, match=r"^connectors\[0\]\.pins\.lock: BCM 13 cannot be claimed"
     ):
-        RpiPile(one_connector(tmp_path), {1: Meter()}, lambda b, d: Spi(), MockFactory({LOCK}))
+        RpiPile(one_connector(tmp_path), {1: Meter()}, lambda b, d: MockAdc(), MockFactory({LOCK}))

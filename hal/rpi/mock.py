@@ -1,8 +1,9 @@
-"""Pins in memory for the Raspberry Pi backend (after `gpiozero/pins/mock.py`): a test or a
-benchmark drives inputs (`drive_high`, `drive_low`), reads outputs (`state`), wires an output to
-an input as the pile's wiring does (a contactor's mirror contact, a lock's feedback), and finds
-every level each pin took with its `time.perf_counter()` in `history`. Edge callbacks run on a
-thread of the factory's own, as RPi.GPIO runs them; `settle()` waits for them."""
+"""Pins in memory for the Raspberry Pi backend (after `gpiozero/pins/mock.py`), and an ADC for
+its pilot. A test or a benchmark drives inputs (`drive_high`, `drive_low`), reads outputs
+(`state`), wires an output to an input as the pile's wiring does (a contactor's mirror contact,
+a lock's feedback), and finds every level each pin took with its `time.perf_counter()` in
+`history`. Edge callbacks run on a thread of the factory's own, as RPi.GPIO runs them;
+`settle()` waits for them."""
 
 from __future__ import annotations
 
@@ -109,3 +110,16 @@ class MockFactory:
                 callback()
             finally:
                 self.edges.task_done()
+
+
+class MockAdc:
+    """An MCP3008 on SPI whose every channel reads a vehicle asking for power (+6 V high,
+    -12 V low), as fast as the sampler asks: no lock or lookup to count as the sampler's."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def xfer2(self, data: list[int]) -> list[int]:
+        self.n += 1
+        count = 717 if self.n % 2 else 102  # +6 V, -12 V
+        return [0, count >> 8, count & 0xFF]
