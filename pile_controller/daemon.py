@@ -303,6 +303,9 @@ class Daemon:
         return self.pile.connectors
 
     def execute(self, request: Request) -> None:
+        if self.failure is not None:  # the journal failed: nothing could be carried out
+            request.answer(cmd.rejected("InternalError")).send()
+            return
         try:
             if request.command is not None:
                 reply, effects = self.pile.command(request.command, self.now())
@@ -316,13 +319,19 @@ class Daemon:
             return
         self.apply(effects, (request, reply))
 
+    # A journal that cannot be read is a journal failure: power off, restart, rebuild.
+
     def replied(self, command_id: str) -> str | None:
-        return self.store.reply_for(command_id)
+        try:
+            return self.store.reply_for(command_id)
+        except Exception as exc:
+            self._journal_failed(exc)
+            return None
 
     def undelivered(self, after: int, limit: int) -> list[Envelope]:
         try:
             return self.store.undelivered(after, limit)
-        except Exception as exc:  # a journal that cannot be read is a journal failure
+        except Exception as exc:
             self._journal_failed(exc)
             return []
 

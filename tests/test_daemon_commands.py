@@ -4,6 +4,7 @@ journaled in the same commit as its reply, and comes back after a restart."""
 
 import asyncio
 import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -134,5 +135,27 @@ def test_pilectl_sim_on_real_hardware_says_the_hardware_is_real(tmp_path: Path) 
         ):
             daemon._technician().request({"cmd": "sim", "args": ["plug", "1"]})
         daemon.store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_journal_that_cannot_be_read_for_a_duplicate_fails_safe_and_answers(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        daemon, link = recording_daemon(tmp_path)
+
+        def unreadable(_: str) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        daemon.store.reply_for = unreadable  # type: ignore[method-assign]
+        reserve = {"reservation_id": "R1", "code": "1234", "id_token": "u"}
+        send(daemon, "reserve", id="c-1", connector=1, expires_at=in_minutes(30), **reserve)
+        assert daemon.failure == "journal: disk I/O error"  # power off, restart, rebuild
+        assert link.replies() == [
+            {"v": 1, "id": "c-1", "status": "Rejected", "reason": "InternalError"}
+        ]
+        assert [c.state for c in daemon.pile.connectors.values()] == ["idle", "idle"]
+        daemon.store.abandon()
 
     asyncio.run(scenario())
