@@ -1,5 +1,6 @@
 """config.toml: every key of CONTRACT §7 read and checked, one line per problem."""
 
+import json
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -328,3 +329,96 @@ def test_check_config_warns_of_a_dot_in_a_topic_level_and_still_passes(tmp_path:
         "warning: backend.topic_prefix: 'fleet.eu' holds a '.', which RabbitMQ and NATS cannot"
         " carry in a topic",
     ]
+
+
+OCPP_BACKEND = '[backend]\nprotocol = "ocpp1.6"\n'
+
+
+def ocpp(tmp_path: Path, table: str, backend: str = OCPP_BACKEND) -> list[str]:
+    """The contract example speaking OCPP (CONTRACT 10): its [backend] replaced."""
+    text = CONTRACT_EXAMPLE.replace(
+        '[backend]\nhost = "127.0.0.1"\nport = 1883\ntopic_prefix = "piles"\n', backend + table
+    )
+    try:
+        config.from_toml(tomllib.loads(text), tmp_path / "c.toml")
+    except config.ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def test_an_ocpp_pile_needs_no_broker_and_takes_the_contracts_keys(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("secret")
+    table = '[ocpp]\nurl = "ws://csms.example.com:9000/ocpp"\nsecurity_profile = 1\n'
+    assert ocpp(tmp_path, table + 'password_file = "pw"\n') == []
+    settings = config.from_toml(
+        tomllib.loads(
+            CONTRACT_EXAMPLE.replace("[backend]\n", OCPP_BACKEND).replace(
+                "[hal]", table + 'password_file = "pw"\n\n[hal]'
+            )
+        ),
+        tmp_path / "c.toml",
+    )
+    assert settings.backend.protocol == "ocpp1.6" and settings.ocpp is not None
+    assert settings.ocpp.password_file == tmp_path / "pw"
+    assert (settings.ocpp.vendor_id, settings.ocpp.charge_point_id) == ("pile-controller", None)
+
+
+def ocpp_table(**keys: object) -> str:
+    return "[ocpp]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+
+
+WS, WSS = "ws://csms/ocpp", "wss://csms/ocpp"
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ("", 'ocpp.url: required with backend.protocol "ocpp1.6"'),
+        (
+            ocpp_table(url="http://csms"),
+            "ocpp.url: must be a ws:// or wss:// URL, got 'http://csms'",
+        ),
+        (
+            ocpp_table(url=WS, security_profile=2, password_file="pw", ca_file="pw"),
+            f"ocpp.security_profile: profile 2 needs a wss:// url, got {WS!r}",
+        ),
+        (ocpp_table(url=WSS), f"ocpp.security_profile: profile 0 needs a ws:// url, got {WSS!r}"),
+        (
+            ocpp_table(url=WS, security_profile=1),
+            "ocpp.password_file: required with security_profile 1",
+        ),
+        (
+            ocpp_table(url=WSS, security_profile=3, ca_file="pw", cert_file="pw", key_file="x"),
+            "ocpp.key_file: {here}/x: no such file",
+        ),
+        (
+            ocpp_table(url=WS, security_profile=4),
+            "ocpp.security_profile: must be between 0 and 3, got 4",
+        ),
+    ],
+)
+def test_a_bad_ocpp_setup_is_one_line_naming_the_key(
+    tmp_path: Path, table: str, expected: str
+) -> None:
+    (tmp_path / "pw").write_text("secret")
+    assert ocpp(tmp_path, table) == [expected.format(here=tmp_path)]
+
+
+def test_an_mqtt_pile_still_needs_its_broker(tmp_path: Path) -> None:
+    assert ocpp(tmp_path, "", backend="[backend]\nport = 1883\n") == [
+        "backend.host: required key is missing"
+    ]
+
+
+def test_the_daemon_says_in_one_line_that_it_does_not_speak_ocpp_yet(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(
+        CONTRACT_EXAMPLE.replace("[backend]\n", OCPP_BACKEND).replace(
+            "[hal]", '[ocpp]\nurl = "ws://127.0.0.1:9/ocpp"\n\n[hal]'
+        )
+    )
+    run = pile_controller("--config", str(tmp_path / "c.toml"))
+    assert run.returncode == 1
+    assert run.stderr == (
+        'pile-controller: backend.protocol: "ocpp1.6" is not in this version yet '
+        '(it speaks "mqtt"; check-config already checks [ocpp])\n'
+    )

@@ -16,7 +16,20 @@ from rig.proxy import HangingUp
 
 
 def settings(port: int) -> BackendSettings:
-    return BackendSettings("127.0.0.1", port, "piles", None, None, None, None, 300, 30, "5", 10)
+    return BackendSettings(
+        protocol="mqtt",
+        host="127.0.0.1",
+        port=port,
+        topic_prefix="piles",
+        username=None,
+        password=None,
+        tls=None,
+        public_key=None,
+        max_clock_skew_s=300,
+        keepalive_s=30,
+        mqtt_version="5",
+        connect_timeout_s=10,
+    )
 
 
 def test_a_burst_larger_than_the_socket_buffer_is_all_delivered(tmp_path: Path) -> None:

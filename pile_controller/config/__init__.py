@@ -116,12 +116,18 @@ def ed25519_key(value: str) -> str | None:
     return None if len(raw) == 32 else f"must be a raw 32-byte Ed25519 key, got {len(raw)} bytes"
 
 
+def ws_url(value: str) -> str | None:
+    ok = re.fullmatch(r"wss?://[^/\s:]+(:[0-9]{1,5})?(/\S*)?", value)
+    return None if ok else f"must be a ws:// or wss:// URL, got {value!r}"
+
+
 def local_path(value: str, here: Path) -> str:
     """A path as written in the file, relative to the file's folder unless absolute."""
     return str(here / value) if not Path(value).is_absolute() else value
 
 
 PORT = between(1, 65535)
+PILE_ID_CHECK = matches(PILE_ID, "1..64 of A-Za-z0-9._-")
 TOPIC_LEVEL = matches(re.compile(r"^[^#+\s]+$"), "a topic level without # or +")
 CURRENCY = matches(re.compile(r"^[A-Z]{3}$"), "an ISO 4217 code")
 
@@ -137,7 +143,7 @@ class Location:
 
 @dataclass(frozen=True)
 class PileSettings:
-    id: str = setting(check=matches(PILE_ID, "1..64 of A-Za-z0-9._-"))
+    id: str = setting(check=PILE_ID_CHECK)
     state_dir: Path = setting()
     location: Location = setting()
     timezone: str = setting(default="UTC", check=time_zone)
@@ -156,7 +162,9 @@ class TlsSettings:
 
 @dataclass(frozen=True)
 class BackendSettings:
-    host: str = setting()
+    # "mqtt": the contract of sections 3-5; OCPP (CONTRACT 10, 11) takes its keys from [ocpp].
+    protocol: str = setting(default="mqtt", check=one_of("mqtt", "ocpp1.6", "ocpp2.0.1"))
+    host: str | None = setting(default=None)  # required with protocol "mqtt" (check_backend)
     port: int = setting(default=1883, check=PORT)
     topic_prefix: str = setting(default="piles", check=TOPIC_LEVEL)
     username: str | None = setting(default=None)
@@ -170,6 +178,24 @@ class BackendSettings:
     mqtt_version: str = setting(default="auto", check=one_of("auto", "5", "3.1.1"))
     # How long a TCP connect, a TLS handshake and then the CONNACK may each take.
     connect_timeout_s: int = setting(default=10, check=between(1, 120))
+
+
+@dataclass(frozen=True)
+class OcppSettings:
+    """`[ocpp]`: the central system (CSMS) a pile speaking OCPP connects to (CONTRACT 10)."""
+
+    url: str = setting(check=ws_url)  # the pile connects to url + "/" + charge_point_id
+    charge_point_id: str | None = setting(
+        default=None, check=matches(PILE_ID, "1..64 of A-Za-z0-9._-")
+    )
+    security_profile: int = setting(default=0, check=between(0, 3))
+    password_file: Path | None = setting(default=None)  # profiles 1 and 2
+    ca_file: Path | None = setting(default=None)  # profiles 2 and 3
+    cert_file: Path | None = setting(default=None)  # profile 3
+    key_file: Path | None = setting(default=None)  # profile 3
+    vendor: str = setting(default="pile-controller")  # BootNotification
+    model: str = setting(default="pile-controller")
+    vendor_id: str = setting(default="pile-controller")  # this pile's DataTransfer vendorId
 
 
 @dataclass(frozen=True)
@@ -308,6 +334,7 @@ class ConnectorSettings:
 class Settings:
     pile: PileSettings = setting()
     backend: BackendSettings = setting()
+    ocpp: OcppSettings | None = setting(default=None)
     hal: HalSettings = setting()
     reservation: ReservationSettings = setting(default={})
     control: ControlSettings = setting(default={})
@@ -441,6 +468,39 @@ def check_meter(
             problems.append(f"{where}.{name}: required for transport {transport!r}")
 
 
+# The files each OCPP security profile needs (the 1.6 security whitepaper's profiles).
+PROFILE_FILES = {
+    1: ("password_file",),
+    2: ("password_file", "ca_file"),
+    3: ("ca_file", "cert_file", "key_file"),
+}
+
+
+def check_backend(values: dict[str, Any], problems: list[str], here: Path) -> None:
+    """What the protocol needs: a broker's host for MQTT; for OCPP the [ocpp] table, a url
+    whose scheme fits the security profile, and the profile's files."""
+    backend, ocpp = values.get("backend") or {}, values.get("ocpp")
+    protocol = backend.get("protocol")
+    if protocol == "mqtt" and "host" in backend and backend["host"] is None:
+        problems.append("backend.host: required key is missing")
+    if protocol not in ("ocpp1.6", "ocpp2.0.1"):
+        return
+    if ocpp is None:
+        problems.append(f'ocpp.url: required with backend.protocol "{protocol}"')
+        return
+    url, profile = ocpp.get("url") or "", ocpp.get("security_profile")
+    secure = url.startswith("wss://")
+    if url and profile is not None and secure != (profile >= 2):
+        want = "wss://" if profile >= 2 else "ws://"
+        problems.append(f"ocpp.security_profile: profile {profile} needs a {want} url, got {url!r}")
+    for name in PROFILE_FILES.get(profile or 0, ()):
+        file = ocpp.get(name)
+        if file is None:
+            problems.append(f"ocpp.{name}: required with security_profile {profile}")
+        elif not Path(local_path(file, here)).is_file():
+            problems.append(f"ocpp.{name}: {local_path(file, here)}: no such file")
+
+
 def check_rpi(values: dict[str, Any], problems: list[str]) -> None:
     """What the Raspberry Pi driver needs: an e-stop, each connector's pins and pilot, and no
     pin used twice."""
@@ -516,6 +576,7 @@ def from_toml(raw: dict[str, Any], path: Path, meter_models: set[str] | None = N
 
         meter_models = known_models()
     check_connectors(values.get("connectors") or [], problems, meter_models)
+    check_backend(values, problems, path.resolve().parent)
     if (values.get("hal") or {}).get("driver") == "rpi":
         check_rpi(values, problems)
     if problems:

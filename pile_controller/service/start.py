@@ -85,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     path = args.config or config.default_path()
     try:
         settings = config.load(path)
+        if settings.backend.protocol != "mqtt":  # CONTRACT 10 and 11: the OCPP links to come
+            raise config.ConfigError(
+                [
+                    f'backend.protocol: "{settings.backend.protocol}" is not in this version '
+                    'yet (it speaks "mqtt"; check-config already checks [ocpp])'
+                ]
+            )
         folders = {  # each folder once: the journal's key where the socket shares its folder
             settings.control.socket.parent: "control.socket",
             settings.pile.state_dir: "pile.state_dir",

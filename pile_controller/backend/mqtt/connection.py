@@ -182,7 +182,7 @@ class Connection:
         # paho's own words on why a connection fails before CONNACK (a TLS alert comes only
         # there); not kept on afterwards, when paho would format a line for every packet.
         self.client.on_log = self._noted
-        where = (self.settings.host, self.settings.port)
+        where = (self.settings.host or "", self.settings.port)
         if not self.v5:
             self.client.connect(*where, keepalive=self.settings.keepalive_s)
         else:
