@@ -13,7 +13,6 @@ import gc
 import json
 import logging
 import signal
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -30,7 +29,7 @@ from pile_controller.core.times import ClockWatch
 from pile_controller.journal.flusher import Flusher
 from pile_controller.journal.samples import HeldSamples, only_samples
 from pile_controller.journal.store import Envelope, Store
-from pile_controller.retry import Throttle
+from pile_controller.retry import Bugs
 from pile_controller.screen.display import Display, NoDisplay
 from pile_controller.service import policy, systemd
 from pile_controller.service.actuator import Actuator, Openings
@@ -60,7 +59,7 @@ class Daemon:
         clock: Clock = wall_clock,
     ):
         self.settings, self.hardware, self.display = settings, hardware, display
-        self.store, self.link, self.key = store, link, key
+        self.store, self.link = store, link
         self.now = clock
         self.flusher = Flusher(store, self._journal_failed)
         self.actuator = Actuator(hardware, self._report)
@@ -70,7 +69,7 @@ class Daemon:
         self.failure: str | None = None  # why the daemon stopped itself (systemd restarts it)
         self.held = HeldSamples()  # periodic meter samples, waiting for the next commit
         self.meters = MeterPolling(hardware, self.feed, clock)
-        self._bugs = Throttle(every=100)  # by (where, exception type)
+        self._bugs = Bugs(log)
         link.attach(self)  # it calls on the port once it runs
 
     def restore(self) -> None:
@@ -180,21 +179,13 @@ class Daemon:
         except Exception:
             # A bug must neither stop the daemon nor leave power on behind it: the core will see
             # the relays disagree with what it commanded, fault, and stop (and bill) the session.
-            self._bug(f"handling {type(event).__name__}", repr(event))
+            self._bugs.seen(f"handling {type(event).__name__}", repr(event))
             self.actuator.open_every_relay()
 
     def _report(self, event: ev.Event) -> None:
         """What the daemon itself learns for the core (a command reached its device): fed after
         the step under way, never inside it."""
         asyncio.get_running_loop().call_soon(self.feed, event)
-
-    def _bug(self, where: str, subject: str) -> None:
-        """Logs the exception being handled, with its traceback, the first time it is seen at
-        `where` and then every 100th time: a bug hit on every tick (ten a second) must not fill
-        the pile's disk with tracebacks."""
-        exc_type = sys.exc_info()[0]
-        if seen := self._bugs.seen((where, exc_type.__name__ if exc_type else "?")):
-            log.exception("%s failed (%d times so far): %s", where, seen, subject)
 
     def apply(
         self, effects: list[fx.Effect], replying: tuple[Request, cmd.Reply] | None = None
@@ -278,7 +269,7 @@ class Daemon:
             for c in shown:
                 self._show(c)
         except Exception:
-            self._bug("carrying out effects", repr(effects))
+            self._bugs.seen("carrying out effects", repr(effects))
             self.actuator.open_every_relay()
 
     def _journal_failed(self, error: BaseException) -> None:
@@ -313,7 +304,7 @@ class Daemon:
                 assert request.refusal is not None
                 reply, effects = request.refusal, []
         except Exception:
-            self._bug("a command", repr(request.command))
+            self._bugs.seen("a command", repr(request.command))
             self.actuator.open_every_relay()
             request.answer(cmd.rejected("InternalError")).send()
             return

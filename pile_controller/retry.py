@@ -4,6 +4,8 @@ each, for every place that logs a lasting problem. How it keeps trying is `hal/b
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from collections.abc import Callable, Hashable
 
@@ -54,3 +56,18 @@ class RateLimit:
         """The failures are over; returns how many there were (0: none)."""
         count, self._count, self._said_at = self._count, 0, -float("inf")
         return count
+
+
+class Bugs:
+    """Logs the exception being handled, with its traceback, the first time it is seen at a
+    place and then every 100th time: a bug hit on every tick (ten a second) must not fill the
+    pile's disk with tracebacks."""
+
+    def __init__(self, log: logging.Logger):
+        self.log = log
+        self._seen = Throttle(every=100)  # by (where, exception type)
+
+    def seen(self, where: str, subject: str) -> None:
+        exc_type = sys.exc_info()[0]
+        if count := self._seen.seen((where, exc_type.__name__ if exc_type else "?")):
+            self.log.exception("%s failed (%d times so far): %s", where, count, subject)

@@ -78,7 +78,11 @@ class Port(Protocol):
 
 class Link(Protocol):
     role: str  # what it links to, as a technician names it: "broker", "csms"
-    peer: str  # where that is: "host:port", a URL
+
+    @property
+    def peer(self) -> str:
+        """Where that is: "host:port", a URL."""
+        ...
 
     @property
     def connected(self) -> bool: ...

@@ -481,7 +481,7 @@ def check_backend(values: dict[str, Any], problems: list[str], here: Path) -> No
     whose scheme fits the security profile, and the profile's files."""
     backend, ocpp = values.get("backend") or {}, values.get("ocpp")
     protocol = backend.get("protocol")
-    if protocol == "mqtt" and "host" in backend and backend["host"] is None:
+    if protocol == "mqtt" and backend.get("host") is None:
         problems.append("backend.host: required key is missing")
     if protocol not in ("ocpp1.6", "ocpp2.0.1"):
         return

@@ -137,7 +137,7 @@ class Connection:
                 except OSError as exc:
                     self._failed(
                         self._tls_failure(str(exc), in_handshake=True)
-                        or f"cannot reach broker {self._where()}: {exc.strerror or exc}"
+                        or f"cannot reach broker {self.where()}: {exc.strerror or exc}"
                     )
                 if not self._closing:
                     await asyncio.sleep(self._backoff.next())
@@ -208,9 +208,9 @@ class Connection:
         version = "MQTT 5" if self.v5 else "MQTT 3.1.1"
         if not self._version_known:  # said once: the choice holds until the next start
             self._version_known = True
-            log.info("backend link speaks %s with %s", version, self._where())
+            log.info("backend link speaks %s with %s", version, self.where())
         if not self._failures.count and not self._short_lived:  # else said once it stays up
-            log.info("backend link up (%s, %s)", self._where(), version)
+            log.info("backend link up (%s, %s)", self.where(), version)
         self._up_since = time.monotonic()
         self.connected, self.problem = True, None
         # paho calls this before it re-sends what was in flight when the link dropped; what
@@ -225,7 +225,7 @@ class Connection:
             else:
                 lasted = time.monotonic() - self._up_since
                 self._failed(
-                    f"broker {self._where()} dropped the connection {lasted:.1f} s after "
+                    f"broker {self.where()} dropped the connection {lasted:.1f} s after "
                     f"accepting it, {self._short_lived + 1} times in a row: {reason}"
                 )
             if self._up_since is not None:
@@ -242,18 +242,18 @@ class Connection:
         timeout = self.settings.connect_timeout_s
         if reason == "Protocol error":  # paho could not parse what came back
             self._failed(
-                f"broker {self._where()} answered CONNECT with what is not MQTT: likely the "
+                f"broker {self.where()} answered CONNECT with what is not MQTT: likely the "
                 "port is another service's, not an MQTT broker's"
             )
         elif self._unanswered:
             self._failed(
-                f"broker {self._where()} accepted the connection but did not answer CONNECT "
+                f"broker {self.where()} accepted the connection but did not answer CONNECT "
                 f"within {timeout:g} s: likely not an MQTT broker, or one that is overloaded"
             )
         elif why := self._tls_failure(self._last_error, in_handshake=False):
             self._failed(why)
         elif self._may_fall_back():
-            log.info("%s hung up on MQTT 5: trying MQTT 3.1.1", self._where())
+            log.info("%s hung up on MQTT 5: trying MQTT 3.1.1", self.where())
             self._fall_back = True
         else:
             causes = [
@@ -263,13 +263,13 @@ class Connection:
                 *(["wants TLS"] if self._tls is None else []),
             ]
             self._failed(
-                f"broker {self._where()} closed the connection before accepting it: likely it "
+                f"broker {self.where()} closed the connection before accepting it: likely it "
                 f"{', '.join(causes[:-1])}, or {causes[-1]}"
             )
 
     def _tls_failure(self, error: str, in_handshake: bool) -> str | None:
         timeout = self.settings.connect_timeout_s
-        return link_tls.explain(error, self.settings.tls, self._where(), timeout, in_handshake)
+        return link_tls.explain(error, self.settings.tls, self.where(), timeout, in_handshake)
 
     def _noted(self, _c: Any, _u: Any, level: int, text: str) -> None:
         if level == mqtt.MQTT_LOG_ERR and not self._last_error:  # the first: the cause
@@ -278,7 +278,7 @@ class Connection:
     def _may_fall_back(self) -> bool:
         return self.auto and self.v5 and not self._version_known
 
-    def _where(self) -> str:
+    def where(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
 
     def _failed(self, why: str) -> None:
@@ -351,7 +351,7 @@ class Connection:
         try:
             self.client.loop_read()
         except Exception as exc:  # paho parsing what is not MQTT; the daemon must go on
-            self._failed(f"broker {self._where()} sent what is not MQTT ({exc!r}): hanging up")
+            self._failed(f"broker {self.where()} sent what is not MQTT ({exc!r}): hanging up")
             self._hang_up()
 
     def _hang_up(self) -> None:

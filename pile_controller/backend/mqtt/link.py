@@ -22,7 +22,7 @@ from pile_controller.backend.mqtt.topics import Topics
 from pile_controller.backend.wire import compact, status_message
 from pile_controller.config import Settings
 from pile_controller.core import commands as cmd
-from pile_controller.retry import RateLimit, Throttle
+from pile_controller.retry import Bugs, RateLimit
 
 log = logging.getLogger("pile_controller")
 # Events the broker refused (MQTT 5, an ACL) are sent again after this, or at the next connect.
@@ -46,7 +46,6 @@ class MqttLink:
         self.security = incoming.Security(
             backend.public_key, timedelta(seconds=backend.max_clock_skew_s)
         )
-        self.peer = f"{backend.host}:{backend.port}"
         self.connection = connection or Connection(
             backend,
             client_id=f"pile-{settings.pile.id}",
@@ -54,8 +53,12 @@ class MqttLink:
             tls=tls,
         )
         self._refusals = RateLimit(every_s=60.0)  # messages the broker said no to
-        self._bugs = Throttle(every=100)
+        self._bugs = Bugs(log)
         self._resume_later: asyncio.TimerHandle | None = None
+
+    @property
+    def peer(self) -> str:
+        return self.connection.where()
 
     @property
     def connected(self) -> bool:
@@ -110,8 +113,7 @@ class MqttLink:
         try:
             decoded = incoming.decode(name, bytes(msg.payload), self.port.now(), self.security)
         except Exception:  # a bug in reading it: the backend is still answered
-            if self._bugs.seen(name):
-                log.exception("reading command %s failed: %r", name, msg.payload[:200])
+            self._bugs.seen(f"command {name}", repr(msg.payload[:200]))
             decoded = incoming.Decoded(None, refusal=cmd.rejected("InternalError"))
         if decoded.remembered and (previous := self.port.replied(decoded.id or "")):
             send_reply(self.connection, self.topics, previous, msg)
