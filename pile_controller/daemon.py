@@ -66,6 +66,7 @@ class Daemon:
         context = Context.of(settings, key.sign)
         self.pile = Pile([c.id for c in settings.connectors], context, self.now())
         self._stopping = asyncio.Event()
+        self._shutdown_reason = "Reboot"  # why running transactions stop when the daemon does
         self.failure: str | None = None  # why the daemon stopped itself (systemd restarts it)
         self.held = HeldSamples()  # periodic meter samples, waiting for the next commit
         self.meters = MeterPolling(hardware, self.feed, clock)
@@ -116,7 +117,7 @@ class Daemon:
         await self._close(tasks, server)
 
     async def _stop_sessions(self) -> None:
-        self.apply(self.pile.shut_down(self.now()))  # stops running transactions (reason Reboot)
+        self.apply(self.pile.shut_down(self.now(), self._shutdown_reason))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + policy.STOP_READINGS_WAIT_S
         while loop.time() < deadline and self.pile.sessions_closing():
@@ -326,8 +327,26 @@ class Daemon:
             self._journal_failed(exc)
             return []
 
-    def acknowledged(self, seq: int) -> None:
-        self.store.delivered(seq)  # it leaves the journal with a later commit
+    def acknowledged(self, seq: int, at_once: bool = False) -> None:
+        self.store.delivered(seq)
+        if at_once:
+            self._forget_delivered(every=True)
+
+    def remember(self, key: str, value: str) -> None:
+        if self.failure is not None:
+            return
+        try:
+            self.store.put(key, value)
+        except Exception as exc:
+            self._journal_failed(exc)
+
+    def recall(self, key: str) -> str | None:
+        return self.store.get(key)
+
+    def restart(self, reason: str) -> None:
+        log.warning("the backend asked for a restart (%s)", reason)
+        self._shutdown_reason = reason
+        self._stopping.set()
 
     def up(self) -> None:
         self.feed(ev.LinkUp())
@@ -335,11 +354,11 @@ class Daemon:
     def down(self) -> None:
         self.feed(ev.LinkDown())
 
-    def _forget_delivered(self) -> None:
+    def _forget_delivered(self, every: bool = False) -> None:
         if self.failure is not None:
             return  # stopping after a journal failure: no more commits
         try:
-            self.store.forget_delivered()  # what no command or event has committed since
+            self.store.forget_delivered(every)  # what no command or event has committed since
         except Exception as exc:
             self._journal_failed(exc)
 

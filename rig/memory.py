@@ -22,6 +22,7 @@ class Replied:
 
 class MemoryLink:
     role = "backend"
+    protocol = "memory"
     peer = "memory"
 
     def __init__(self, reachable: bool = True):
@@ -67,6 +68,9 @@ class MemoryLink:
     def close(self) -> None:
         self.connected = False
         self._closed.set()
+
+    def csms_transaction(self, transaction_id: str | None) -> int | None:
+        return None
 
     # --- the backend's side --------------------------------------------------------------------
 

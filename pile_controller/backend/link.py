@@ -69,7 +69,23 @@ class Port(Protocol):
         """Journaled events after `seq` `after`, oldest first, as far as they are on disk."""
         ...
 
-    def acknowledged(self, seq: int) -> None: ...
+    def acknowledged(self, seq: int, at_once: bool = False) -> None:
+        """The backend has event `seq`. It leaves the journal with a later batch, or `at_once`
+        (a commit of its own: OCPP's transaction messages, which a CSMS does not de-duplicate,
+        must not be sent again after a crash)."""
+        ...
+
+    def remember(self, key: str, value: str) -> None:
+        """Journals a fact of the link's own (OCPP: the CSMS's transaction ids, configuration
+        keys, charging profiles), committed at once."""
+        ...
+
+    def recall(self, key: str) -> str | None: ...
+
+    def restart(self, reason: str) -> None:
+        """Stops running transactions with `reason` (OCPP's SoftReset, HardReset) and exits
+        for systemd to start the daemon again."""
+        ...
 
     def up(self) -> None: ...
 
@@ -78,6 +94,7 @@ class Port(Protocol):
 
 class Link(Protocol):
     role: str  # what it links to, as a technician names it: "broker", "csms"
+    protocol: str  # backend.protocol: "mqtt", "ocpp1.6"
 
     @property
     def peer(self) -> str:
@@ -112,4 +129,8 @@ class Link(Protocol):
 
     def close(self) -> None:
         """Say goodbye, and stop reconnecting."""
+        ...
+
+    def csms_transaction(self, transaction_id: str | None) -> int | None:
+        """OCPP: the CSMS's id of the pile's transaction, once it is known (MQTT: None)."""
         ...

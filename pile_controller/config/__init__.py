@@ -239,6 +239,8 @@ class MeteringSettings:
 class PaymentSettings:
     url_template: str = setting(check=url_template)
     release_after_s: int | None = setting(default=None, check=between(1, 7 * 86400))
+    # false: the cable is released at the stop, no payment QR code (CONTRACT 10, 12)
+    hold_cable: bool = setting(default=True)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ billing fact is published as an event, journaled before anything that depends on
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from hal.pilot import CpState
@@ -15,6 +16,7 @@ from pile_controller.core.effects import (
     Publish,
     PublishStatus,
     ReadMeter,
+    Redraw,
 )
 from pile_controller.core.faults import FaultCode
 from pile_controller.core.states import State, Trigger
@@ -146,6 +148,9 @@ def finish(c: Connector) -> None:
     if tx.amount == 0:
         settle(c, "Free")
         return
+    if not c.ctx.settings.payment.hold_cable:  # as any charger: the backend bills the account
+        settle(c, "ReleasedByPolicy")
+        return
     template = c.ctx.settings.payment.url_template
     tx.qr_payload = tx.payment_url(template, c.ctx.settings.pile.id, c.id)
     c.publish(
@@ -155,6 +160,26 @@ def finish(c: Connector) -> None:
         currency=tx.tariff.currency,
         qr_payload=tx.qr_payload,
     )
+
+
+def final_cost(c: Connector, amount: Decimal, qr_payload: str | None) -> None:
+    """The backend's final cost (OCPP's California Pricing `FinalCost`) replaces the pile's
+    amount and, if it gives one, the payment QR code; the driver then pays that amount."""
+    tx = c.transaction
+    assert tx is not None and tx.unpaid
+    tx.amount = amount
+    if amount == 0:
+        settle(c, "Free")
+        return
+    tx.qr_payload = qr_payload or tx.qr_payload
+    c.publish(
+        pub.PaymentRequested,
+        transaction_id=tx.transaction_id,
+        amount=tx.amount,
+        currency=tx.tariff.currency,
+        qr_payload=tx.qr_payload,
+    )
+    c.emit(Redraw(c.id))
 
 
 def settle(c: Connector, how: str) -> None:

@@ -56,12 +56,13 @@ class RemoteStart:
 @dataclass(frozen=True)
 class RemoteStop:
     transaction_id: str
+    reason: str = "Remote"  # OCPP: DeAuthorized (its start refused), SoftReset, HardReset
 
 
 @dataclass(frozen=True)
 class Payment:
     transaction_id: str
-    status: str  # "pending" | "paid"
+    status: str  # "pending" | "paid" | "final" (OCPP's FinalCost: the amount is the backend's)
     amount: Decimal
     qr_payload: str | None = None
 
@@ -88,6 +89,7 @@ class SetLimit:
 @dataclass(frozen=True)
 class Unlock:
     connector: int
+    how: str = "ReleasedByTechnician"  # OCPP's UnlockConnector: ReleasedByBackend
 
 
 @dataclass(frozen=True)

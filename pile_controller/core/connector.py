@@ -278,12 +278,12 @@ class Connector:
             power.engage_lock(self)
         return cmd.ACCEPTED
 
-    def remote_stop(self, now: datetime) -> cmd.Reply:
+    def remote_stop(self, reason: str, now: datetime) -> cmd.Reply:
         self.now = now
         tx = self.transaction
         if tx is None or tx.finished or tx.stop_reason is not None:
             return cmd.rejected("NotCharging")
-        billing.request_stop(self, "Remote")
+        billing.request_stop(self, reason)
         return cmd.ACCEPTED
 
     def stop(self, reason: str, now: datetime) -> None:
@@ -298,6 +298,9 @@ class Connector:
             return cmd.rejected("TransactionRunning")
         if tx.settled is not None:
             return cmd.rejected("AlreadySettled")
+        if payment.status == "final":
+            billing.final_cost(self, payment.amount, payment.qr_payload)
+            return cmd.ACCEPTED
         if tx.amount != payment.amount:
             return cmd.rejected("AmountMismatch")
         if payment.status == "pending":
@@ -318,14 +321,14 @@ class Connector:
             return cmd.ACCEPTED
         return cmd.Reply(cmd.ReplyStatus.SCHEDULED)
 
-    def technician_unlock(self, now: datetime) -> cmd.Reply:
+    def technician_unlock(self, now: datetime, how: str = "ReleasedByTechnician") -> cmd.Reply:
         self.now = now
         if self.relay_closed or self.relay_feedback:
             return cmd.rejected("RelayClosed")
         if self.state in NO_TECHNICIAN_UNLOCK:
             return cmd.rejected(self.state.capitalize())
         if self.state is State.AWAITING_PAYMENT:
-            billing.settle(self, "ReleasedByTechnician")
+            billing.settle(self, how)
         return cmd.ACCEPTED
 
     def begin_test(self, now: datetime) -> cmd.Reply:

@@ -83,10 +83,10 @@ class Pile:
         config = self.ctx.settings.pile.max_current_a
         return self.site_limit if self.site_limit is not None else config
 
-    def shut_down(self, now: datetime) -> list[Effect]:
+    def shut_down(self, now: datetime, reason: str = "Reboot") -> list[Effect]:
         """The daemon is stopping: running transactions stop (reason Reboot) and are billed."""
         for connector in self.connectors.values():
-            connector.stop("Reboot", now)
+            connector.stop(reason, now)
         return self._drain()
 
     def clear_faults(self, cid: int, now: datetime) -> tuple[cmd.Reply, list[Effect]]:
@@ -145,10 +145,12 @@ class Pile:
                     if connector
                     else cmd.rejected("UnknownConnector")
                 )
-            case cmd.RemoteStop(transaction_id=tid):
+            case cmd.RemoteStop(transaction_id=tid, reason=reason):
                 connector = self._with_transaction(tid)
                 return (
-                    connector.remote_stop(now) if connector else cmd.rejected("UnknownTransaction")
+                    connector.remote_stop(reason, now)
+                    if connector
+                    else cmd.rejected("UnknownTransaction")
                 )
             case cmd.Payment(transaction_id=tid):
                 connector = self._with_transaction(tid)
@@ -163,10 +165,10 @@ class Pile:
                 return cmd.ACCEPTED
             case cmd.SetAvailability(connector=cid, available=available):
                 return self._set_availability(cid, available, now)
-            case cmd.Unlock(connector=cid):
+            case cmd.Unlock(connector=cid, how=how):
                 connector = self.connectors.get(cid)
                 return (
-                    connector.technician_unlock(now)
+                    connector.technician_unlock(now, how)
                     if connector
                     else cmd.rejected("UnknownConnector")
                 )

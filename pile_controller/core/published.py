@@ -96,7 +96,7 @@ class PaymentSettled(Published):
     transaction_id: str
     amount: Decimal
     currency: str
-    how: str  # Paid | Free | ReleasedByPolicy | ReleasedByTechnician
+    how: str  # Paid | Free | ReleasedByPolicy | ReleasedByTechnician | ReleasedByBackend
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,7 @@ from hal.interfaces import Simulated
 from hal.interlock import Interlock
 from pile_controller import config
 from pile_controller.backend import tls as link_tls
-from pile_controller.backend.mqtt.link import MqttLink
-from pile_controller.backend.mqtt.messages import Birth
+from pile_controller.backend.link import Link
 from pile_controller.daemon import Daemon, wall_clock
 from pile_controller.journal.store import JournalError, Store
 from pile_controller.screen.display import Display, DisplayError, NoDisplay, open_display
@@ -33,17 +32,47 @@ def assemble(
     hardware: Interlock,
     display: Display | NoDisplay,
     tls: ssl.SSLContext | None = None,
+    password: str | None = None,
 ) -> Daemon:
     """The daemon and what it is passed: the journal, the pile's key, the backend link (over
-    `tls` if given) and the clock (the simulated pile's own, which `pilectl sim clock` moves).
-    Call it on the loop."""
+    `tls` if given; `password`: OCPP's Basic authentication) and the clock (the simulated
+    pile's own, which `pilectl sim clock` moves). Call it on the loop."""
     state = settings.pile.state_dir
     store = Store(state / "journal.sqlite")
     key = PileKey.load_or_create(state / "pile.key")
     simulated = getattr(hardware, "backend", hardware)
     clock = simulated.wall_clock if isinstance(simulated, Simulated) else wall_clock
-    link = MqttLink(settings, Birth(settings, key.public_b64, started=clock()), tls)
+    link: Link
+    # Only the protocol's own modules are imported: an MQTT pile loads nothing of OCPP's, and
+    # an OCPP pile nothing of paho's.
+    if settings.backend.protocol == "ocpp1.6":
+        from pile_controller.backend.ocpp.v16.link import Ocpp16Link
+
+        link = Ocpp16Link(settings, tls, password)
+    else:
+        from pile_controller.backend.mqtt.link import MqttLink
+        from pile_controller.backend.mqtt.messages import Birth
+
+        link = MqttLink(settings, Birth(settings, key.public_b64, started=clock()), tls)
     return Daemon(settings, hardware, display, store, link, key, clock)
+
+
+def link_credentials(settings: config.Settings) -> tuple[ssl.SSLContext | None, str | None]:
+    """The backend's TLS context and password, read before the start (ConfigError naming the
+    key of a file that cannot be used)."""
+    if settings.backend.protocol == "mqtt":
+        return link_tls.context(settings.backend.tls), None
+    if settings.backend.protocol == "ocpp2.0.1":  # CONTRACT 11: its link is to come
+        raise config.ConfigError(
+            [
+                'backend.protocol: "ocpp2.0.1" is not in this version yet '
+                '(it speaks "mqtt" and "ocpp1.6")'
+            ]
+        )
+    from pile_controller.backend.ocpp.security import credentials
+
+    assert settings.ocpp is not None
+    return credentials(settings.ocpp)
 
 
 def check_config(path: str) -> int:
@@ -85,13 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     path = args.config or config.default_path()
     try:
         settings = config.load(path)
-        if settings.backend.protocol != "mqtt":  # CONTRACT 10 and 11: the OCPP links to come
-            raise config.ConfigError(
-                [
-                    f'backend.protocol: "{settings.backend.protocol}" is not in this version '
-                    'yet (it speaks "mqtt"; check-config already checks [ocpp])'
-                ]
-            )
         folders = {  # each folder once: the journal's key where the socket shares its folder
             settings.control.socket.parent: "control.socket",
             settings.pile.state_dir: "pile.state_dir",
@@ -99,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = [f"{key}: {p}" for f, key in folders.items() if (p := writable_problem(f))]
         if problems:
             raise config.ConfigError(problems)
-        tls = link_tls.context(settings.backend.tls)
+        tls, password = link_credentials(settings)
         hardware = open_hardware(settings)
         display = open_display(settings)
     except config.ConfigError as exc:
@@ -111,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     async def run() -> int:
-        daemon = assemble(settings, hardware, display, tls)
+        daemon = assemble(settings, hardware, display, tls, password)
         await daemon.run()
         return 1 if daemon.failure else 0
 

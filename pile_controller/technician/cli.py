@@ -70,8 +70,10 @@ def ask(path: Path, request: dict[str, Any], timeout_s: float = 5) -> dict[str, 
 def show_status(report: dict[str, Any]) -> str:
     backend = report["backend"]
     lines = [
-        f"pile {report['pile_id']}  backend: "
-        f"{'connected' if backend['connected'] else 'DISCONNECTED'}  outbox: {backend['outbox']}"
+        f"pile {report['pile_id']}  backend: {backend.get('protocol', 'mqtt')} "
+        f"{backend.get('peer', '')}  "
+        f"{'connected' if backend['connected'] else 'DISCONNECTED'}  "
+        f"{'queue' if backend.get('protocol', 'mqtt') != 'mqtt' else 'outbox'}: {backend['outbox']}"
     ]
     row = "{:>2}  {:<16} {:<13} {:<12} {:<28} {:>10} {:>8} {:>8}  {:<6} {:<8} {:<9} {}"
     lines.append(

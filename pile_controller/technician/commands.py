@@ -58,7 +58,7 @@ class Technician:
                 return status_report(
                     self.pile,
                     self.settings.pile.id,
-                    self.link.connected,
+                    self.link,
                     self.outbox_depth(),
                     self.now(),
                 )

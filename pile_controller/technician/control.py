@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pile_controller.backend.link import Link
 from pile_controller.backend.wire import status_message
 from pile_controller.core.events import Reading
 from pile_controller.core.pile import Pile
@@ -101,12 +102,14 @@ class RequestError(Exception):
 
 
 def status_report(
-    pile: Pile, pile_id: str, connected: bool, outbox: int, now: datetime
+    pile: Pile, pile_id: str, link: Link, outbox: int, now: datetime
 ) -> dict[str, Any]:
     """`pilectl status --json`: every connector, the backend link and the outbox depth."""
     connectors = []
+    ocpp = link.protocol.startswith("ocpp")
     for c in pile.connectors.values():
         s = status_message(c, now)
+        ocpp_id = {"ocpp_transaction_id": link.csms_transaction(s["transaction_id"])}
         connectors.append(
             {
                 "id": c.id,
@@ -124,11 +127,17 @@ def status_report(
                 "current_limit_a": s["current_limit_a"],
                 "pp_a": s["pp_a"],
                 "meter": meter_report(c.reading, now),
+                **(ocpp_id if ocpp else {}),
             }
         )
     return {
         "pile_id": pile_id,
-        "backend": {"connected": connected, "outbox": outbox},
+        "backend": {
+            "protocol": link.protocol,
+            "peer": link.peer,
+            "connected": link.connected,
+            "outbox": outbox,
+        },
         "connectors": connectors,
     }
 

@@ -13,7 +13,9 @@ import pytest
 from pile_controller.backend.mqtt.schemas import first_error
 from rig.backend import Backend
 from rig.broker import BROKERS, Broker
+from rig.csms import Csms
 from rig.pile import PileProcess
+from tests.e2e.ocpp_rig import ocpp_options
 
 
 def schema_for(topic: str) -> str | None:
@@ -93,3 +95,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture
+def csms() -> Iterator[Csms]:
+    """The mobilityhouse `ocpp` library as a CSMS, on loopback."""
+    server = Csms().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ocpp_pile(tmp_path: Path, csms: Csms, request: pytest.FixtureRequest) -> Iterator[PileProcess]:
+    """A two-connector pile speaking OCPP 1.6J to `csms`, booted."""
+    pile = PileProcess(tmp_path, 1, connectors=2, **ocpp_options(csms.url)).start()
+    csms.wait_connected()
+    yield pile
+    logs = pile.logs()
+    pile.stop()
+    if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
+        print(f"--- daemon log ---\n{logs}")

@@ -248,7 +248,12 @@ def test_pilectl_status_json_and_table(rig: Any) -> None:
     run = pilectl("--config", str(rig.pile.config), "status", "--json")
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
-    assert report["pile_id"] == "PILE-T1" and report["backend"] == {"connected": True, "outbox": 0}
+    assert report["pile_id"] == "PILE-T1" and report["backend"] == {
+        "protocol": "mqtt",
+        "peer": f"127.0.0.1:{rig.broker.port}",
+        "connected": True,
+        "outbox": 0,
+    }
     c2 = report["connectors"][1]
     assert set(c2) == {
         "id",

@@ -44,10 +44,16 @@ def test_the_rpi_driver_without_its_library_is_one_line_naming_the_extra_to_inst
 
 
 def test_status_reports_the_backend_down_when_there_is_no_broker(tmp_path: Path) -> None:
-    pile: Any = PileProcess(tmp_path, free_port()).start()
+    port = free_port()
+    pile: Any = PileProcess(tmp_path, port).start()
     try:
         report = pile.status()
-        assert report["backend"] == {"connected": False, "outbox": 0}
+        assert report["backend"] == {
+            "protocol": "mqtt",
+            "peer": f"127.0.0.1:{port}",
+            "connected": False,
+            "outbox": 0,
+        }
         assert [c["state"] for c in report["connectors"]] == ["idle", "idle"]
     finally:
         pile.stop()

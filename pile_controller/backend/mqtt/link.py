@@ -31,6 +31,7 @@ REFUSED_RETRY_S = 60
 
 class MqttLink:
     role = "broker"
+    protocol = "mqtt"
 
     def __init__(
         self,
@@ -92,6 +93,9 @@ class MqttLink:
         self.connection.close(last_words)
         if self._resume_later is not None:
             self._resume_later.cancel()
+
+    def csms_transaction(self, transaction_id: str | None) -> int | None:
+        return None  # the pile's transaction ids are the backend's
 
     # --- the broker's side ---------------------------------------------------------------------
 

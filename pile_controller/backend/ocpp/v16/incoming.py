@@ -1,0 +1,294 @@
+"""The CSMS's CALLs to the pile (CONTRACT 10), each already checked against its schema: those
+that are backend commands become the same core commands as MQTT's and are answered after the
+journal has their effects; configuration, profiles and triggers are the link's own."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from pile_controller.backend.link import Answer, Request
+from pile_controller.backend.ocpp import rpc
+from pile_controller.backend.ocpp.session import Deferred
+from pile_controller.backend.ocpp.smart import JOURNAL_KEY as PROFILES_KEY
+from pile_controller.backend.ocpp.smart import Running, schedule_payload
+from pile_controller.backend.ocpp.v16.configuration import JOURNAL_KEY as CONFIG_KEY
+from pile_controller.core import commands as cmd
+from pile_controller.core.states import TAKES_REMOTE_START
+from pile_controller.core.times import parse_iso
+
+if TYPE_CHECKING:
+    from pile_controller.backend.ocpp.v16.link import Ocpp16Link
+
+COSTMSG = "org.openchargealliance.costmsg"  # California Pricing
+APPOINTMENT_CODE = re.compile(r"[0-9]{4,12}")
+NO_SUCH_CONNECTOR = "UnknownConnector"
+
+
+class Incoming:
+    def __init__(self, link: Ocpp16Link):
+        self.link = link
+        self.port = link.port
+        self.handlers: dict[str, Callable[[rpc.Call], dict[str, Any] | Deferred]] = {
+            "RemoteStartTransaction": self.remote_start,
+            "RemoteStopTransaction": self.remote_stop,
+            "ReserveNow": self.reserve_now,
+            "CancelReservation": self.cancel_reservation,
+            "ChangeAvailability": self.change_availability,
+            "UnlockConnector": self.unlock,
+            "DataTransfer": self.data_transfer,
+            "TriggerMessage": self.trigger,
+            "Reset": self.reset,
+            "ClearCache": lambda call: {"status": "Accepted"},  # no cache of idTags to clear
+            "GetConfiguration": self.get_configuration,
+            "ChangeConfiguration": self.change_configuration,
+            "SetChargingProfile": self.set_charging_profile,
+            "ClearChargingProfile": self.clear_charging_profile,
+            "GetCompositeSchedule": self.composite_schedule,
+        }
+
+    def handle(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        handler = self.handlers.get(call.action)
+        if handler is None:
+            raise rpc.RpcError("NotSupported", f"{call.action} is not supported by this pile")
+        return handler(call)
+
+    # --- through the core ------------------------------------------------------------------
+
+    def _execute(
+        self, call: rpc.Call, command: cmd.Command, status: Callable[[cmd.Reply], str]
+    ) -> Deferred:
+        """Runs `command` through the core; `{"status": status(reply)}` is the CALLRESULT,
+        sent once the journal has the command's effects."""
+
+        def answer(reply: cmd.Reply) -> Answer:
+            body = {"status": status(reply)}
+            return Answer(json.dumps(body), lambda: self.link.session.send_result(call.id, body))
+
+        self.port.execute(Request(command, None, answer))
+        return Deferred()
+
+    def quiet(self, command: cmd.Command) -> Request:
+        """A command of the link's own (a profile's limit, a refused start): nobody to answer."""
+        return Request(command, None, lambda reply: Answer("", lambda: None))
+
+    def remote_start(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        p = call.payload
+        connectors = self.port.connectors()
+        cid = p.get("connectorId")
+        if cid is None:  # any connector that can start now
+            cid = next((c.id for c in connectors.values() if c.state in TAKES_REMOTE_START), 0)
+        if cid not in connectors:
+            return {"status": "Rejected"}
+        profile = p.get("chargingProfile")
+        if profile is not None and profile["chargingProfilePurpose"] != "TxProfile":
+            return {"status": "Rejected"}
+        deferred = self._execute(call, cmd.RemoteStart(cid, p["idTag"]), _accepted)
+        if profile is not None and connectors[cid].authorization is not None:
+            self._install(cid, profile)
+        return deferred
+
+    def remote_stop(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        tid = self.link.pile_transaction(call.payload["transactionId"])
+        if tid is None:
+            return {"status": "Rejected"}
+        return self._execute(call, cmd.RemoteStop(tid), _accepted)
+
+    def reserve_now(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        p = call.payload
+        code = p["idTag"]
+        if not APPOINTMENT_CODE.fullmatch(code):  # the idTag is the code typed at the pile
+            return {"status": "Rejected"}
+        try:
+            expires = parse_iso(p["expiryDate"])
+        except ValueError:
+            raise rpc.RpcError("PropertyConstraintViolation", "expiryDate is not a time") from None
+        reserve = cmd.Reserve(p["connectorId"], str(p["reservationId"]), code, code, expires)
+        return self._execute(call, reserve, _reservation_status)
+
+    def cancel_reservation(self, call: rpc.Call) -> Deferred:
+        command = cmd.CancelReservation(str(call.payload["reservationId"]))
+        return self._execute(call, command, _accepted)
+
+    def change_availability(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        p = call.payload
+        if p["connectorId"] != 0 and p["connectorId"] not in self.port.connectors():
+            return {"status": "Rejected"}
+        command = cmd.SetAvailability(p["connectorId"], p["type"] == "Operative")
+        return self._execute(call, command, _availability_status)
+
+    def unlock(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        cid = call.payload["connectorId"]
+        if cid not in self.port.connectors():
+            return {"status": "NotSupported"}
+        return self._execute(
+            call,
+            cmd.Unlock(cid, how="ReleasedByBackend"),
+            lambda r: "Unlocked" if r.status is cmd.ReplyStatus.ACCEPTED else "UnlockFailed",
+        )
+
+    def data_transfer(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        p = call.payload
+        vendor, message = p["vendorId"], p.get("messageId")
+        if vendor == COSTMSG:
+            return self._cost_message(call, message, p.get("data"))
+        if vendor != self.link.ocpp.vendor_id:
+            return {"status": "UnknownVendorId"}
+        if message != "PaymentSettled":
+            return {"status": "UnknownMessageId"}
+        data = _data(p.get("data"))
+        tid = self.link.pile_transaction(data.get("transactionId", -1))
+        amount = _money(data.get("amount"))
+        if tid is None or amount is None:
+            return {"status": "Rejected"}
+        return self._execute(call, cmd.Payment(tid, "paid", amount), _accepted)
+
+    def _cost_message(
+        self, call: rpc.Call, message: str | None, raw: Any
+    ) -> dict[str, Any] | Deferred:
+        data = _data(raw)
+        if message == "FinalCost":
+            tid = self.link.pile_transaction(data.get("transactionId", -1))
+            cost = _money(data.get("cost"))
+            if tid is None or cost is None:
+                return {"status": "Rejected"}
+            qr = data.get("qrCodeText") if isinstance(data.get("qrCodeText"), str) else None
+            return self._execute(call, cmd.Payment(tid, "final", cost, qr), _accepted)
+        if message in ("RunningCost", "SetUserPrice"):
+            return {"status": "Accepted"}  # shown by the screen in a later version (note, #19)
+        return {"status": "UnknownMessageId"}
+
+    # --- the link's own --------------------------------------------------------------------
+
+    def trigger(self, call: rpc.Call) -> dict[str, Any]:
+        p = call.payload
+        what, cid = p["requestedMessage"], p.get("connectorId")
+        if cid is not None and cid != 0 and cid not in self.port.connectors():
+            return {"status": "Rejected"}
+        loop = asyncio.get_running_loop()
+        if what == "StatusNotification":
+            for c in [cid] if cid is not None else [0, *self.port.connectors()]:
+                self.link.status(c)
+        elif what == "Heartbeat":
+            loop.create_task(self.link.heartbeat())
+        elif what == "BootNotification":
+            loop.create_task(self.link.session.call("BootNotification", self.link.boot()))
+        elif what == "MeterValues":
+            for c in [cid] if cid else list(self.port.connectors()):
+                self.link._forced_meter.add(c)
+            self.port.execute(self.quiet(cmd.Trigger("meter")))
+        else:
+            return {"status": "NotImplemented"}
+        return {"status": "Accepted"}
+
+    def reset(self, call: rpc.Call) -> dict[str, Any]:
+        """Running transactions stop (SoftReset / HardReset), then the daemon exits for
+        systemd to start it again."""
+        reason = f"{call.payload['type']}Reset"
+        asyncio.get_running_loop().call_soon(self.port.restart, reason)
+        return {"status": "Accepted"}
+
+    def get_configuration(self, call: rpc.Call) -> dict[str, Any]:
+        return self.link.configuration.get(call.payload.get("key"))
+
+    def change_configuration(self, call: rpc.Call) -> dict[str, Any]:
+        status = self.link.configuration.change(call.payload["key"], call.payload["value"])
+        if status == "Accepted":
+            self.port.remember(CONFIG_KEY, self.link.configuration.saved())
+        return {"status": status}
+
+    def set_charging_profile(self, call: rpc.Call) -> dict[str, Any]:
+        cid, profile = call.payload["connectorId"], call.payload["csChargingProfiles"]
+        connectors = self.port.connectors()
+        purpose = profile["chargingProfilePurpose"]
+        if cid != 0 and cid not in connectors:
+            return {"status": "Rejected"}
+        if (purpose == "ChargePointMaxProfile") != (cid == 0) and purpose != "TxDefaultProfile":
+            return {"status": "Rejected"}
+        if purpose == "TxProfile":
+            tx = connectors[cid].transaction
+            if tx is None or tx.finished:
+                return {"status": "Rejected"}
+        return {"status": "Accepted" if self._install(cid, profile) else "Rejected"}
+
+    def _install(self, cid: int, profile: dict[str, Any]) -> bool:
+        if not self.link.profiles.install(cid, profile):
+            return False
+        self.port.remember(PROFILES_KEY, self.link.profiles.saved())
+        self.link.apply_profiles()
+        return True
+
+    def clear_charging_profile(self, call: rpc.Call) -> dict[str, Any]:
+        p = call.payload
+        removed = self.link.profiles.clear(
+            p.get("id"), p.get("connectorId"), p.get("chargingProfilePurpose"), p.get("stackLevel")
+        )
+        if removed:
+            self.port.remember(PROFILES_KEY, self.link.profiles.saved())
+            self.link.apply_profiles()
+        return {"status": "Accepted" if removed else "Unknown"}
+
+    def composite_schedule(self, call: rpc.Call) -> dict[str, Any]:
+        p = call.payload
+        cid, duration = p["connectorId"], p["duration"]
+        connectors = self.port.connectors()
+        if cid != 0 and cid not in connectors:
+            return {"status": "Rejected"}
+        now = self.port.now()
+        running = None
+        if cid:
+            tx = connectors[cid].transaction
+            if tx is not None and not tx.finished:
+                running = Running(tx.started_at, self.link.csms_transaction(tx.transaction_id))
+        periods = self.link.profiles.composite(cid, now, duration, running)
+        if not periods:
+            return {"status": "Rejected"}
+        return {
+            "status": "Accepted",
+            "connectorId": cid,
+            "scheduleStart": schedule_payload(periods, now, duration)["startSchedule"],
+            "chargingSchedule": schedule_payload(periods, now, duration),
+        }
+
+
+def _accepted(reply: cmd.Reply) -> str:
+    return "Accepted" if reply.status is cmd.ReplyStatus.ACCEPTED else "Rejected"
+
+
+def _reservation_status(reply: cmd.Reply) -> str:
+    if reply.status in (cmd.ReplyStatus.OCCUPIED, cmd.ReplyStatus.FAULTED):
+        return str(reply.status)
+    if reply.status is cmd.ReplyStatus.UNAVAILABLE or reply.reason == "Unavailable":
+        return "Unavailable"
+    if reply.reason in ("Faulted", "Occupied"):
+        return str(reply.reason)
+    return _accepted(reply)
+
+
+def _availability_status(reply: cmd.Reply) -> str:
+    if reply.status is cmd.ReplyStatus.SCHEDULED:
+        return "Scheduled"
+    return _accepted(reply)
+
+
+def _data(raw: Any) -> dict[str, Any]:
+    """A DataTransfer's `data`: a JSON string by the whitepapers (an object is taken too)."""
+    if isinstance(raw, dict):
+        return raw
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _money(raw: Any) -> Decimal | None:
+    try:
+        amount = Decimal(str(raw))
+    except (InvalidOperation, ValueError):
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None

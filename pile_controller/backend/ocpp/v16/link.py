@@ -1,0 +1,291 @@
+"""OCPP 1.6J as a backend link (CONTRACT 10): the boot, heartbeats and statuses, the journaled
+transaction messages sent one CALL at a time in `seq` order, and the CSMS's CALLs
+(`incoming.py`) turned into the same core commands as MQTT's.
+
+The queue is the journal itself: `StartTransaction`, a transaction's `MeterValues` and
+`StopTransaction` are the journaled events `transaction.started`, `meter.values` and
+`transaction.stopped`, written before anything is sent. Each leaves the journal (at once, in its
+own commit) only when the CSMS has answered it, and the CSMS's `transactionId` is journaled the
+moment its answer arrives, before the start leaves the queue. The other events are the MQTT
+contract's and are not OCPP's: they leave the queue unsent. Statuses and heartbeats are not
+queued: the current status goes out after every (re)connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from datetime import datetime
+from typing import Any
+
+from pile_controller.backend.link import Port
+from pile_controller.backend.ocpp import rpc
+from pile_controller.backend.ocpp.session import Session
+from pile_controller.backend.ocpp.smart import JOURNAL_KEY as PROFILES_KEY
+from pile_controller.backend.ocpp.smart import Profiles, Running
+from pile_controller.backend.ocpp.v16 import messages
+from pile_controller.backend.ocpp.v16.configuration import JOURNAL_KEY as CONFIG_KEY
+from pile_controller.backend.ocpp.v16.configuration import Configuration
+from pile_controller.backend.ocpp.v16.incoming import Incoming
+from pile_controller.config import Settings
+from pile_controller.core import commands as cmd
+from pile_controller.core.times import iso, parse_iso
+from pile_controller.journal.store import Envelope
+
+log = logging.getLogger("pile_controller")
+TRANSACTIONS_KEY = "ocpp16.transactions"  # the pile's transaction id -> the CSMS's
+TRANSACTIONS_KEPT = 64
+LIMITS_EVERY_S = 1.0  # charging profiles are looked at this often: the pilot follows within 1 s
+BOOT_RETRY_S = 60  # a Pending or Rejected boot whose answer gives no interval
+
+
+class Ocpp16Link:
+    role = "csms"
+    protocol = "ocpp1.6"
+
+    def __init__(
+        self, settings: Settings, tls: ssl.SSLContext | None = None, password: str | None = None
+    ):
+        ocpp = settings.ocpp
+        assert ocpp is not None
+        self.settings, self.ocpp = settings, ocpp
+        self.charge_point_id = ocpp.charge_point_id or settings.pile.id
+        self.url = ocpp.url.rstrip("/") + "/" + self.charge_point_id
+        basic = (self.charge_point_id, password) if password is not None else None
+        self.session = Session(self.url, "ocpp1.6", rpc.Schemas("v16"), tls, basic)
+        self.accepted = False  # the CSMS accepted our BootNotification on this connection
+        self._work = asyncio.Event()
+        self._statuses: list[int] = []
+        self._forced_meter: set[int] = set()  # connectors whose next sample goes out regardless
+        self._last_sample: dict[str, datetime] = {}  # transaction -> its last sample sent
+        self._limits: dict[int, float | None] = {}
+        self.restart_reason: str | None = None
+
+    @property
+    def peer(self) -> str:
+        return self.url
+
+    @property
+    def connected(self) -> bool:
+        return self.session.connected and self.accepted
+
+    @property
+    def problem(self) -> str | None:
+        return self.session.problem
+
+    def attach(self, port: Port) -> None:
+        self.port = port
+        self.configuration = Configuration(self.settings, port.recall(CONFIG_KEY))
+        self.profiles = Profiles(port.recall(PROFILES_KEY))
+        saved = port.recall(TRANSACTIONS_KEY)
+        self.transaction_ids: dict[str, int] = json.loads(saved) if saved else {}
+        self.incoming = Incoming(self)
+
+    async def run(self) -> None:
+        limits = asyncio.create_task(self._follow_profiles())
+        try:
+            await self.session.keep_up(self.incoming.handle, self._session, self._lost)
+        finally:
+            limits.cancel()
+
+    def deliver(self) -> None:
+        self._work.set()
+
+    def status(self, connector: int) -> None:
+        if connector not in self._statuses:
+            self._statuses.append(connector)
+        self._work.set()
+
+    def announce(self) -> None:
+        """OCPP has no birth message to repeat: the statuses say the pile is there."""
+        for cid in self.port.connectors():
+            self.status(cid)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def csms_transaction(self, transaction_id: str | None) -> int | None:
+        return self.transaction_ids.get(transaction_id) if transaction_id else None
+
+    def pile_transaction(self, csms_id: int) -> str | None:
+        return next((t for t, c in self.transaction_ids.items() if c == csms_id), None)
+
+    def boot(self) -> dict[str, Any]:
+        return messages.boot(self.ocpp, self.charge_point_id)
+
+    def describe(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "csms": self.url}
+
+    # --- a connection ----------------------------------------------------------------------
+
+    async def _session(self) -> None:
+        interval = await self._boot()
+        self.accepted = True
+        self.port.up()
+        self._statuses = [0, *self.port.connectors()]
+        heartbeat = asyncio.create_task(self._heartbeat(interval))
+        try:
+            await self._send()
+        finally:
+            heartbeat.cancel()
+
+    def _lost(self) -> None:
+        if self.accepted:
+            self.accepted = False
+            self.port.down()
+
+    async def _boot(self) -> int:
+        """BootNotification until Accepted; the heartbeat interval."""
+        while True:
+            now = self.port.now()
+            answer = await self.session.call("BootNotification", self.boot())
+            offset = (parse_iso(answer["currentTime"]) - now).total_seconds()
+            if abs(offset) >= 2:
+                log.warning(
+                    "CSMS clock is %+.1f s from the pile's (the pile keeps its own)", offset
+                )
+            interval = int(answer["interval"])
+            if answer["status"] == "Accepted":
+                log.info("CSMS %s accepted the pile", self.url)
+                if interval > 0:
+                    self.configuration.changed["HeartbeatInterval"] = str(interval)
+                return self.configuration.number("HeartbeatInterval")
+            log.warning(
+                "CSMS %s answered the boot %s; asking again in %d s",
+                self.url,
+                answer["status"],
+                interval or BOOT_RETRY_S,
+            )
+            await asyncio.sleep(interval or BOOT_RETRY_S)
+
+    async def _heartbeat(self, interval: int) -> None:
+        while True:
+            await asyncio.sleep(max(1, self.configuration.number("HeartbeatInterval") or interval))
+            await self.heartbeat()
+
+    async def heartbeat(self) -> None:
+        await self.session.call("Heartbeat", {})
+
+    async def _send(self) -> None:
+        """The queue first (in seq order), then the statuses; one CALL at a time."""
+        after = 0
+        while True:
+            self._work.clear()
+            batch = self.port.undelivered(after, 50)
+            for envelope in batch:
+                await self._transaction_message(envelope)
+                after = envelope.seq
+            if batch:
+                continue
+            while self._statuses:
+                cid = self._statuses.pop(0)
+                await self._send_status(cid)
+            if not self._work.is_set():
+                await self._work.wait()
+
+    async def _send_status(self, cid: int) -> None:
+        connector = self.port.connectors().get(cid)
+        body = messages.status(connector, iso(self.port.now()), cid)
+        await self.session.call("StatusNotification", body)
+
+    async def _transaction_message(self, envelope: Envelope) -> None:
+        event = json.loads(envelope.payload)
+        data, kind = event["data"], event["type"]
+        tid = data.get("transaction_id")
+        if kind == "transaction.started":
+            answer = await self._transaction_call(
+                "StartTransaction", messages.start_transaction(event)
+            )
+            if answer is not None:
+                self._started(tid, answer)
+        elif kind == "meter.values" and tid and self._wanted(event):
+            csms_id = self.csms_transaction(tid)
+            if csms_id is not None:
+                wanted = self.configuration["MeterValuesSampledData"]
+                await self._transaction_call(
+                    "MeterValues", messages.meter_values(event, csms_id, wanted)
+                )
+                self._last_sample[tid] = parse_iso(event["ts"])
+        elif kind == "transaction.stopped":
+            csms_id = self.csms_transaction(tid)
+            if csms_id is not None:
+                await self._transaction_call(
+                    "StopTransaction", messages.stop_transaction(event, csms_id)
+                )
+            else:
+                log.error("transaction %s was never started at the CSMS: its stop is not sent", tid)
+            self._last_sample.pop(tid, None)
+            self.profiles.end_transaction(event["connector"])
+            self.port.remember(PROFILES_KEY, self.profiles.saved())
+        else:
+            self.port.acknowledged(envelope.seq)  # not OCPP's: it leaves the queue unsent
+            return
+        self.port.acknowledged(envelope.seq, at_once=True)
+
+    def _wanted(self, event: dict[str, Any]) -> bool:
+        """A periodic sample goes out every `MeterValueSampleInterval` (0: none); those the
+        CSMS triggered always."""
+        if event["data"]["context"] != "Sample.Periodic":
+            return False  # the begin and end samples travel in Start and StopTransaction
+        if event["connector"] in self._forced_meter:
+            self._forced_meter.discard(event["connector"])
+            return True
+        interval = self.configuration.number("MeterValueSampleInterval")
+        last = self._last_sample.get(event["data"]["transaction_id"])
+        if interval == 0:
+            return False
+        return last is None or (parse_iso(event["ts"]) - last).total_seconds() >= interval - 0.5
+
+    async def _transaction_call(self, action: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """A transaction message, tried `TransactionMessageAttempts` times while the CSMS
+        answers with a CALLERROR (a lost connection is not an attempt: it is sent again after
+        the reconnect). None if it was given up."""
+        attempts = max(1, self.configuration.number("TransactionMessageAttempts"))
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.session.call(action, body)
+            except rpc.RpcError as exc:
+                log.warning(
+                    "CSMS refused %s (attempt %d of %d): %s", action, attempt, attempts, exc
+                )
+                if attempt < attempts:
+                    retry_s = self.configuration.number("TransactionMessageRetryInterval")
+                    await asyncio.sleep(retry_s * attempt)
+        log.error("%s given up after %d attempts: %s", action, attempts, json.dumps(body)[:300])
+        return None
+
+    def _started(self, tid: str, answer: dict[str, Any]) -> None:
+        self.transaction_ids[tid] = int(answer["transactionId"])
+        while len(self.transaction_ids) > TRANSACTIONS_KEPT:
+            self.transaction_ids.pop(next(iter(self.transaction_ids)))
+        self.port.remember(TRANSACTIONS_KEY, json.dumps(self.transaction_ids))
+        status = answer["idTagInfo"]["status"]
+        if status != "Accepted":
+            log.warning("CSMS answered the start of %s %s: stopping it", tid, status)
+            self.port.execute(self.incoming.quiet(cmd.RemoteStop(tid, "DeAuthorized")))
+
+    # --- charging profiles -----------------------------------------------------------------
+
+    async def _follow_profiles(self) -> None:
+        while True:
+            self.apply_profiles()
+            await asyncio.sleep(LIMITS_EVERY_S)
+
+    def apply_profiles(self) -> None:
+        """Every connector's (and the site's) limit as the profiles give it now; a change is
+        the core's `SetLimit`, as MQTT's `limit`."""
+        now = self.port.now()
+        connectors = self.port.connectors()
+        for cid in (0, *connectors):
+            running = None
+            if cid:
+                tx = connectors[cid].transaction
+                if tx is not None and not tx.finished:
+                    csms_id = self.csms_transaction(tx.transaction_id)
+                    running = Running(tx.started_at, csms_id)
+            amps = self.profiles.limit(cid, now, running)
+            if cid not in self._limits or self._limits[cid] != amps:
+                self._limits[cid] = amps
+                self.port.execute(self.incoming.quiet(cmd.SetLimit(cid, amps)))

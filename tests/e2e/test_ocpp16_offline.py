@@ -1,0 +1,192 @@
+"""Nothing about a transaction is lost or doubled on OCPP 1.6J (CONTRACT 10): a CSMS outage
+with a kill -9 inside it, and kill -9s at random instants through full paid cycles, checked as
+the CSMS sees them (rig/csms.py records every frame)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ocpp.v16 import call
+
+from rig.csms import Csms
+from rig.meter import ServedMeter
+from rig.pile import PileProcess
+from tests.e2e.ocpp_rig import ocpp_options
+
+KILLS = int(os.environ.get("OCPP_KILLS", "100"))
+pytestmark = pytest.mark.wall_clock("the daemon is killed at instants of real time")
+
+
+def test_an_outage_with_a_kill_inside_loses_nothing(tmp_path: Path, csms: Csms) -> None:
+    pile = PileProcess(tmp_path, 1, connectors=1, interval_s=1, **ocpp_options(csms.url)).start()
+    try:
+        csms.wait_connected()
+        pile.sim("plug", 1)
+        assert (
+            csms.call(call.RemoteStartTransaction(id_tag="d", connector_id=1)).status == "Accepted"
+        )
+        start = csms.wait("StartTransaction")
+        pile.wait_until(lambda r: r["connectors"][0]["ocpp_transaction_id"] == 1001)
+
+        csms.go_away()  # the CSMS is down from here ...
+        pile.sim("clock", "+900")
+        pile.wait_until(lambda r: r["connectors"][0]["energy_wh"] >= 1700)
+        pile.sim("clock", "+120")  # the held samples are committed
+        pile.sim("stop-button", 1)
+        pile.wait_until(lambda r: r["connectors"][0]["state"] == "awaiting_payment")
+        assert pile.status()["backend"]["outbox"] >= 2  # samples and the stop, queued
+        pile.stop(signal.SIGKILL)  # ... and the pile dies inside the outage
+        pile.start()
+        cost = pile.status()["connectors"][0]["cost"]
+        csms.come_back()
+        stop = csms.wait("StopTransaction", transactionId=1001, timeout=90)
+        assert stop["meterStop"] - start["meterStart"] >= 1700
+        assert len(csms.calls("StartTransaction")) == 1
+        assert len(csms.calls("StopTransaction")) == 1
+        samples = csms.calls("MeterValues")
+        assert samples and all(m["transactionId"] == 1001 for m in samples)
+        times = [m["meterValue"][0]["timestamp"] for m in samples]
+        assert times == sorted(times) and len(set(times)) == len(times)
+        pile.wait_until(lambda r: r["backend"]["outbox"] == 0)
+        paid = csms.call(
+            call.DataTransfer(
+                vendor_id="pile-controller",
+                message_id="PaymentSettled",
+                data=json.dumps({"transactionId": 1001, "amount": cost}),
+            )
+        )
+        assert paid.status == "Accepted"
+        pile.wait_until(lambda r: not r["connectors"][0]["cable_locked"])
+    finally:
+        print(pile.logs()[-3000:])
+        pile.stop()
+
+
+def test_kill_9_at_random_instants_through_paid_cycles(tmp_path: Path, csms: Csms) -> None:
+    seed = int(os.environ.get("TORTURE_SEED", random.randrange(2**32)))
+    print(f"ocpp torture seed: {seed} (TORTURE_SEED={seed} repeats this run)")
+    rng = random.Random(seed)
+    meter = ServedMeter("sdm630")
+    port = meter.serve_tcp()
+    line = f'meter = {{ model = "sdm630", transport = "tcp", host = "127.0.0.1", port = {port} }}'
+    pile = PileProcess(
+        tmp_path, 1, connectors=1, meters={1: line}, interval_s=1, **ocpp_options(csms.url)
+    )
+    unpaid_releases = 0
+    try:
+        for kill in range(KILLS + 1):
+            pile.start()
+            csms.wait_connected()
+            for _ in range(rng.randint(1, 4)):
+                unpaid_releases += act(rng, pile, csms, meter)
+                time.sleep(rng.uniform(0, 0.05))
+            if kill == KILLS:
+                break
+            time.sleep(rng.uniform(0, 0.15))
+            pile.stop(signal.SIGKILL)
+            csms.station = None
+        settle(pile, csms)
+    finally:
+        if pile.process is not None:
+            pile.stop(signal.SIGKILL)
+        meter.stop()
+    assert unpaid_releases == 0, "a cable was released unpaid"
+    check(csms, meter.energy_wh)
+
+
+def act(rng: random.Random, pile: PileProcess, csms: Csms, meter: ServedMeter) -> int:
+    """One thing the driver, the vehicle or the CSMS does; 1 if the pile was seen with a cable
+    released while its transaction was unpaid."""
+    c = pile.status()["connectors"][0]
+    if c["state"] == "awaiting_payment" and not c["cable_locked"]:
+        return 1
+    try:
+        match rng.choice(["start", "draw", "stop", "pay", "unplug", "draw"]):
+            case "start" if c["state"] in ("idle", "authenticating"):
+                pile.sim("plug", 1)
+                csms.call(call.RemoteStartTransaction(id_tag="driver", connector_id=1), timeout=3)
+            case "draw":
+                meter.power_w = 7000.0
+                meter.energy_wh += rng.choice([250.0, 500.0, 1000.0])
+            case "stop" if c["state"] == "charging" and c["ocpp_transaction_id"]:
+                csms.call(
+                    call.RemoteStopTransaction(transaction_id=c["ocpp_transaction_id"]), timeout=3
+                )
+            case "pay" if c["state"] == "awaiting_payment" and c["ocpp_transaction_id"]:
+                pay(csms, c, timeout=3)
+            case "unplug":
+                pile.sim("unplug", 1)
+    except Exception:  # the pile was killed under the call, or not yet connected
+        pass
+    return 0
+
+
+def pay(csms: Csms, c: dict[str, Any], timeout: float) -> None:
+    data = json.dumps({"transactionId": c["ocpp_transaction_id"], "amount": c["cost"]})
+    csms.call(
+        call.DataTransfer(vendor_id="pile-controller", message_id="PaymentSettled", data=data),
+        timeout=timeout,
+    )
+
+
+def settle(pile: PileProcess, csms: Csms) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        report = pile.status()
+        c = report["connectors"][0]
+        try:
+            if c["state"] == "charging" and c["ocpp_transaction_id"]:
+                csms.call(call.RemoteStopTransaction(transaction_id=c["ocpp_transaction_id"]))
+            if c["state"] == "awaiting_payment" and c["ocpp_transaction_id"]:
+                pay(csms, c, timeout=5)
+        except Exception:
+            pass
+        if (
+            c["state"] in ("idle", "unlocked", "authenticating")
+            and report["backend"]["outbox"] == 0
+        ):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"the pile never settled: {pile.status()}")
+
+
+def check(csms: Csms, register_wh: float) -> None:
+    """As the CSMS sees it: every start stopped once, billed on the registers, in order; a start
+    seen twice (killed between sending it and journaling its answer) is counted, not failed."""
+    with csms._lock:
+        frames = list(csms.frames)
+    answers = {f[1]: f[2] for d, f in frames if d == ">" and f[0] == 3 and "transactionId" in f[2]}
+    starts: dict[int, dict[str, Any]] = {}
+    stops: dict[int, list[dict[str, Any]]] = {}
+    samples_after_stop = 0
+    for d, f in frames:
+        if d != "<" or f[0] != 2:
+            continue
+        if f[2] == "StartTransaction" and f[1] in answers:
+            starts[answers[f[1]]["transactionId"]] = f[3]
+        elif f[2] == "StopTransaction":
+            stops.setdefault(f[3]["transactionId"], []).append(f[3])
+        elif f[2] == "MeterValues" and f[3]["transactionId"] in stops:
+            samples_after_stop += 1
+    keys = [(s["timestamp"], s["meterStart"]) for s in starts.values()]
+    twice = len(keys) - len(set(keys))
+    doubled_stops = sum(len(v) - 1 for v in stops.values())
+    print(
+        f"ocpp torture: {len(starts)} starts ({twice} seen twice), {len(stops)} stops "
+        f"({doubled_stops} sent twice)"
+    )
+    assert starts, "no session ever started"
+    assert samples_after_stop == 0, "MeterValues of a transaction after its stop"
+    assert set(stops) <= set(starts), "a stop for a start the CSMS never answered"
+    orphans = set(starts) - set(stops)
+    assert len(orphans) <= twice, f"sessions never stopped: {orphans}"
+    assert doubled_stops == 0, "a StopTransaction was sent twice"
+    for tid, (stop,) in stops.items():
+        assert 1_000_000 <= starts[tid]["meterStart"] <= stop["meterStop"] <= register_wh
