@@ -7,13 +7,16 @@ lets a test call the pile, refuse it, or go away and come back."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 import websockets
@@ -85,9 +88,17 @@ class Station(ChargePoint):
 
 
 class Csms:
-    def __init__(self, port: int | None = None):
+    def __init__(
+        self,
+        port: int | None = None,
+        password: str | None = None,
+        tls: ssl.SSLContext | None = None,
+    ):
+        """`password`: HTTP Basic required (security profiles 1, 2); `tls`: wss://."""
         self.port = port or free_port()
-        self.url = f"ws://127.0.0.1:{self.port}/ocpp"
+        self.url = f"{'wss' if tls else 'ws'}://127.0.0.1:{self.port}/ocpp"
+        self.password, self.tls = password, tls
+        self.refused = 0  # connections refused for their credentials
         self.frames: list[tuple[str, list[Any]]] = []  # ("<" from the pile | ">" to it, frame)
         self.paths: list[str] = []  # the path each pile connected on
         self.boot_status = "Accepted"
@@ -95,6 +106,7 @@ class Csms:
         self.id_tag_status = "Accepted"
         self.transaction_ids = itertools.count(1001)
         self.station: Station | None = None
+        self.listeners: list[Callable[[str, list[Any]], None]] = []  # (direction, frame)
         self.loop = asyncio.new_event_loop()
         self._server: Any = None
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -107,8 +119,22 @@ class Csms:
 
     async def _serve(self) -> None:
         self._server = await websockets.serve(
-            self._connected, "127.0.0.1", self.port, subprotocols=[Subprotocol("ocpp1.6")]
+            self._connected,
+            "127.0.0.1",
+            self.port,
+            subprotocols=[Subprotocol("ocpp1.6")],
+            process_request=self._check if self.password else None,
+            ssl=self.tls,
         )
+
+    def _check(self, connection: Any, request: Any) -> Any:
+        """HTTP Basic: the charge point id and the password (security profiles 1, 2)."""
+        identity = request.path.rsplit("/", 1)[-1]
+        want = base64.b64encode(f"{identity}:{self.password}".encode()).decode()
+        if request.headers.get("Authorization") != f"Basic {want}":
+            self.refused += 1
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "who are you?\n")
+        return None
 
     async def _connected(self, ws: Any) -> None:
         self.paths.append(ws.request.path)
@@ -128,6 +154,8 @@ class Csms:
         if isinstance(frame, list) and len(frame) >= 3:
             with self._lock:
                 self.frames.append((direction, frame))
+            for listener in self.listeners:
+                listener(direction, frame)
 
     def _run(self, coro: Any, timeout: float = 15.0) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)

@@ -218,3 +218,34 @@ def test_text_that_does_not_fit_its_remembered_size_is_fitted_again(
     monkeypatch.setattr(render_module, "shaped_size", lambda *_: 400)  # a size far too big
     drawing = render(screen, 320, 240, "both", font)
     assert [(p.text, p.size) for p in drawing.texts] == [(p.text, p.size) for p in fitted]
+
+
+def test_the_backends_running_cost_and_price_text_are_shown_not_billed() -> None:
+    b = Bench()
+    tx = b.start_reserved_session()
+    b.sim.ev_power(1, 2250)
+    b.advance(3600, step=60)
+    assert b.command(cmd.ShowPrice(tx, None, Decimal("5.10"), None)) == cmd.ACCEPTED
+    lines = [t.en for t in screen_for(b.c(1), b.now, START, "").lines]
+    assert "Cost 5.10 CNY at 2.00/kWh" in lines
+    token = b.c(1).transaction.id_token  # type: ignore[union-attr]
+    assert b.command(cmd.ShowPrice(None, token, None, "0.35 EUR/kWh member")) == cmd.ACCEPTED
+    assert "0.35 EUR/kWh member" in [t.en for t in screen_for(b.c(1), b.now, START, "").lines]
+    assert b.command(cmd.ShowPrice("nope", None, Decimal(1), None)) == cmd.rejected(
+        "UnknownTransaction"
+    )
+    b.do("stop_button")
+    assert b.c(1).transaction.amount == Decimal("4.50")  # type: ignore[union-attr]
+
+
+def test_a_final_cost_replaces_the_amount_and_the_qr_code() -> None:
+    b = Bench()
+    tx = b.start_reserved_session()
+    b.advance(600)
+    b.do("stop_button")
+    final = "https://pay.example/csms/77"
+    assert b.command(cmd.Payment(tx, "final", Decimal("3.30"), final)) == cmd.ACCEPTED
+    screen = screen_for(b.c(1), b.now, START, "")
+    assert decode_qr(render(screen, 480, 320, "both", FONT).image) == [final]
+    assert "Amount 3.30 CNY" in [t.en for t in screen.lines]
+    assert b.command(cmd.Payment(tx, "paid", Decimal("3.30"))) == cmd.ACCEPTED

@@ -93,6 +93,18 @@ class Unlock:
 
 
 @dataclass(frozen=True)
+class ShowPrice:
+    """What the backend says a running session costs (OCPP California Pricing's `RunningCost`)
+    or the driver's price (`SetUserPrice`), for the charging screen; the bill is not changed.
+    The session is named by its id or by the driver's token."""
+
+    transaction_id: str | None
+    id_token: str | None
+    cost: Decimal | None
+    text: str | None
+
+
+@dataclass(frozen=True)
 class Trigger:
     what: str  # "status" | "online" | "meter"
 
@@ -107,5 +119,6 @@ Command = (
     | SetAvailability
     | SetLimit
     | Unlock
+    | ShowPrice
     | Trigger
 )

@@ -14,7 +14,7 @@ from typing import Any
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
 from pile_controller.core.connector import Connector, Context
-from pile_controller.core.effects import Effect, PublishOnline, PublishStatus, SaveTariff
+from pile_controller.core.effects import Effect, PublishOnline, PublishStatus, Redraw, SaveTariff
 from pile_controller.core.reservations import Reservation
 from pile_controller.core.sharing import share
 from pile_controller.core.states import OUT_OF_SERVICE, State
@@ -180,6 +180,8 @@ class Pile:
                 else:
                     return cmd.rejected("UnknownConnector")
                 return cmd.ACCEPTED
+            case cmd.ShowPrice():
+                return self._show_price(command)
             case cmd.Trigger(what=what):
                 self._trigger(what, now)
                 return cmd.ACCEPTED
@@ -225,6 +227,20 @@ class Pile:
         replies = [c.set_available(available, now) for c in targets]
         scheduled = any(r.status is cmd.ReplyStatus.SCHEDULED for r in replies)
         return cmd.Reply(cmd.ReplyStatus.SCHEDULED) if scheduled else cmd.ACCEPTED
+
+    def _show_price(self, show: cmd.ShowPrice) -> cmd.Reply:
+        for c in self.connectors.values():
+            tx = c.transaction
+            if tx is None or tx.finished:
+                continue
+            if tx.transaction_id == show.transaction_id or (
+                show.transaction_id is None and tx.id_token == show.id_token
+            ):
+                tx.shown_cost = show.cost if show.cost is not None else tx.shown_cost
+                tx.price_text = show.text or tx.price_text
+                c.emit(Redraw(c.id))
+                return cmd.ACCEPTED
+        return cmd.rejected("UnknownTransaction")
 
     def _trigger(self, what: str, now: datetime) -> None:
         if what == "online":

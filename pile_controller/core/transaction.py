@@ -40,6 +40,10 @@ class Transaction:
     qr_payload: str | None = None
     settled: str | None = None  # how it was settled: Paid, Free, ReleasedBy...
     meter: dict[str, str | None] | None = None  # MeterId.as_json() of its start reading
+    # The backend's word on the running cost and price, for the screen only (never billed, not
+    # journaled: the next word after a restart shows again).
+    shown_cost: Decimal | None = None
+    price_text: str | None = None
 
     @property
     def energy_wh(self) -> int:

@@ -119,7 +119,7 @@ def screen_for(
         case "charging" if tx is not None:
             # The same rounding as the bill, and the price of the tariff this session began with.
             currency = tx.tariff.currency
-            running = round_money(tx.cost, currency)
+            running = tx.shown_cost if tx.shown_cost is not None else round_money(tx.cost, currency)
             tx_price = tx.tariff.price_per_kwh(now.astimezone(c.ctx.zone).time())
             kwh, kw = f"{tx.energy_wh / 1000:.2f} kWh", f"{tx.power_w / 1000:.1f} kW"
             elapsed = clock((now - tx.started_at).total_seconds())
@@ -132,7 +132,9 @@ def screen_for(
                 (
                     Text(f"已充 {kwh}  功率 {kw}", f"{kwh} at {kw}"),
                     Text(f"时长 {elapsed}", f"Time {elapsed}"),
-                    Text(
+                    Text(tx.price_text, tx.price_text)
+                    if tx.price_text
+                    else Text(
                         f"费用 {running} {currency}（{tx_price:.2f}/kWh）",
                         f"Cost {running} {currency} at {tx_price:.2f}/kWh",
                     ),

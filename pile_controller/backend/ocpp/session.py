@@ -97,7 +97,10 @@ class Session:
             lost()
             if self.closing:
                 return
-            self.problem = f"connection to CSMS {self.url} lost: {why or 'closed'}"
+            said = str(why or "closed")
+            if isinstance(why, TimeoutError):
+                said = f"no answer to a CALL within {CALL_TIMEOUT_S:g} s"
+            self.problem = f"connection to CSMS {self.url} lost: {said}"
             log.warning("%s; reconnecting", self.problem)
             if loop.time() - up_at >= STABLE_S:
                 self._backoff.reset()

@@ -115,8 +115,12 @@ class Profiles:
             start = _start(p["chargingSchedule"], p, now, running)
             if start is None:
                 continue
-            for period in p["chargingSchedule"]["chargingSchedulePeriod"]:
-                at = int((start - now).total_seconds()) + int(period["startPeriod"])
+            schedule = p["chargingSchedule"]
+            offsets = [int(period["startPeriod"]) for period in schedule["chargingSchedulePeriod"]]
+            if "duration" in schedule:
+                offsets.append(int(schedule["duration"]))  # where it ends
+            for offset in offsets:
+                at = int((start - now).total_seconds()) + offset
                 if 0 < at < duration_s:
                     instants.add(at)
         periods: list[tuple[int, float]] = []

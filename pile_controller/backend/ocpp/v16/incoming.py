@@ -158,8 +158,17 @@ class Incoming:
                 return {"status": "Rejected"}
             qr = data.get("qrCodeText") if isinstance(data.get("qrCodeText"), str) else None
             return self._execute(call, cmd.Payment(tid, "final", cost, qr), _accepted)
-        if message in ("RunningCost", "SetUserPrice"):
-            return {"status": "Accepted"}  # shown by the screen in a later version (note, #19)
+        if message == "RunningCost":
+            tid = self.link.pile_transaction(data.get("transactionId", -1))
+            cost = _money(data.get("cost"))
+            if tid is None or cost is None:
+                return {"status": "Rejected"}
+            return self._execute(call, cmd.ShowPrice(tid, None, cost, None), _accepted)
+        if message == "SetUserPrice":
+            token, text = data.get("idToken"), data.get("priceText")
+            if not isinstance(token, str) or not isinstance(text, str) or not text:
+                return {"status": "Rejected"}
+            return self._execute(call, cmd.ShowPrice(None, token, None, text[:120]), _accepted)
         return {"status": "UnknownMessageId"}
 
     # --- the link's own --------------------------------------------------------------------
@@ -172,7 +181,7 @@ class Incoming:
         loop = asyncio.get_running_loop()
         if what == "StatusNotification":
             for c in [cid] if cid is not None else [0, *self.port.connectors()]:
-                self.link.status(c)
+                self.link.status(c, again=True)
         elif what == "Heartbeat":
             loop.create_task(self.link.heartbeat())
         elif what == "BootNotification":

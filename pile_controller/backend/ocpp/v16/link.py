@@ -58,6 +58,7 @@ class Ocpp16Link:
         self.accepted = False  # the CSMS accepted our BootNotification on this connection
         self._work = asyncio.Event()
         self._statuses: list[int] = []
+        self._told: dict[int, tuple[str, str]] = {}  # connector -> (status, errorCode) sent
         self._forced_meter: set[int] = set()  # connectors whose next sample goes out regardless
         self._last_sample: dict[str, datetime] = {}  # transaction -> its last sample sent
         self._limits: dict[int, float | None] = {}
@@ -93,7 +94,10 @@ class Ocpp16Link:
     def deliver(self) -> None:
         self._work.set()
 
-    def status(self, connector: int) -> None:
+    def status(self, connector: int, again: bool = False) -> None:
+        """`again`: sent even if the CSMS was told the same already (a TriggerMessage)."""
+        if again:
+            self._told.pop(connector, None)
         if connector not in self._statuses:
             self._statuses.append(connector)
         self._work.set()
@@ -125,6 +129,7 @@ class Ocpp16Link:
         self.accepted = True
         self.port.up()
         self._statuses = [0, *self.port.connectors()]
+        self._told.clear()
         heartbeat = asyncio.create_task(self._heartbeat(interval))
         try:
             await self._send()
@@ -188,7 +193,11 @@ class Ocpp16Link:
     async def _send_status(self, cid: int) -> None:
         connector = self.port.connectors().get(cid)
         body = messages.status(connector, iso(self.port.now()), cid)
+        told = (body["status"], body["errorCode"])
+        if self._told.get(cid) == told:
+            return  # a change the CSMS cannot see (the screen's, the meter's)
         await self.session.call("StatusNotification", body)
+        self._told[cid] = told
 
     async def _transaction_message(self, envelope: Envelope) -> None:
         event = json.loads(envelope.payload)
