@@ -71,6 +71,9 @@ class PileProcess:
         self.socket = self.state / "control.sock"
         self.log = workdir / "daemon.log"
         self.process: subprocess.Popen[bytes] | None = None
+        # False: not under coverage.py even in a measured run (a daemon killed with SIGKILL
+        # never saves what it measured; starting it under coverage only costs time).
+        self.measured = True
         meters: dict[int, str] = options.get("meters", {})  # connector -> its `meter = ...` line
         extra: dict[int, str] = options.get("connector_extra", {})  # connector -> more lines
         workdir.mkdir(parents=True, exist_ok=True)
@@ -105,6 +108,8 @@ class PileProcess:
         """Starts the daemon (`prefix`: a command it is run through, e.g. into a cgroup)."""
         log = open(self.log, "ab")  # noqa: SIM115 - lives with the process
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        if not self.measured:
+            env.pop("COVERAGE_PROCESS_CONFIG", None)  # coverage.py's, passed to subprocesses
         self.process = subprocess.Popen(
             [
                 *(prefix or []),

@@ -209,13 +209,14 @@ def test_a_pending_boot_is_asked_again_until_accepted_and_heartbeats_follow(tmp_
     try:
         server.wait_connected()
         deadline = 10.0
-        server.wait("BootNotification", timeout=deadline)
+        server.wait("BootNotification", timeout=deadline, after=2)  # asked every second
         assert not server.calls("StatusNotification")  # nothing but the boot while pending
         server.boot_status = "Accepted"
         server.wait("StatusNotification", connectorId=1, timeout=deadline)
         server.wait("Heartbeat", timeout=deadline)
         assert len(server.calls("BootNotification")) >= 2
         assert pile.status()["backend"]["connected"]
+        assert pile.logs().count("answered the boot Pending") == 1  # then once a minute
     finally:
         pile.stop()
         server.stop()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from ocpp.v16 import call
 
 from rig.csms import Csms
-from rig.pile import PileProcess
+from rig.pile import PileProcess, pilectl
 
 
 def in_minutes(n: int) -> str:
@@ -23,7 +23,15 @@ def test_boot_then_every_connector_status(csms: Csms, ocpp_pile: PileProcess) ->
     for cid in (0, 1, 2):
         csms.wait("StatusNotification", connectorId=cid, status="Available")
     report = ocpp_pile.status()
-    assert report["backend"]["protocol"] == "ocpp1.6" and report["backend"]["connected"]
+    assert report["backend"] == {
+        "protocol": "ocpp1.6",
+        "peer": csms.url + "/PILE-T1",
+        "connected": True,
+        "outbox": 0,
+    }
+    assert [c["ocpp_transaction_id"] for c in report["connectors"]] == [None, None]
+    table = pilectl("--config", str(ocpp_pile.config), "status").stdout.splitlines()[0]
+    assert table == f"pile PILE-T1  backend: ocpp1.6 {csms.url}/PILE-T1  connected  queue: 0"
 
 
 def test_reserved_code_charge_stop_final_cost_paid_unlock(

@@ -77,13 +77,15 @@ class Profiles:
         self.installed = kept
         return removed
 
-    def end_transaction(self, connector: int) -> None:
-        """A TxProfile lives as long as its transaction."""
-        self.installed = [
+    def end_transaction(self, connector: int) -> bool:
+        """A TxProfile lives as long as its transaction; True if one ended."""
+        kept = [
             (c, p)
             for c, p in self.installed
             if not (c == connector and p["chargingProfilePurpose"] == "TxProfile")
         ]
+        ended, self.installed = len(kept) != len(self.installed), kept
+        return ended
 
     def limit(self, connector: int, now: datetime, running: Running | None) -> float | None:
         """Amps for `connector` (0: the site) at `now`; None: no profile limits it."""

@@ -33,6 +33,7 @@ from pile_controller.config import Settings
 from pile_controller.core import commands as cmd
 from pile_controller.core.times import iso, parse_iso
 from pile_controller.journal.store import Envelope
+from pile_controller.retry import RateLimit
 
 log = logging.getLogger("pile_controller")
 TRANSACTIONS_KEY = "ocpp16.transactions"  # the pile's transaction id -> the CSMS's
@@ -62,7 +63,7 @@ class Ocpp16Link:
         self._forced_meter: set[int] = set()  # connectors whose next sample goes out regardless
         self._last_sample: dict[str, datetime] = {}  # transaction -> its last sample sent
         self._limits: dict[int, float | None] = {}
-        self.restart_reason: str | None = None
+        self._boot_refusals = RateLimit(every_s=60.0)  # a CSMS answering Pending or Rejected
 
     @property
     def peer(self) -> str:
@@ -98,8 +99,10 @@ class Ocpp16Link:
         """`again`: sent even if the CSMS was told the same already (a TriggerMessage)."""
         if again:
             self._told.pop(connector, None)
-        if connector not in self._statuses:
-            self._statuses.append(connector)
+        # Connector 0 (the pile) follows its connectors: Unavailable once all of them are.
+        for cid in (connector, 0):
+            if cid not in self._statuses:
+                self._statuses.append(cid)
         self._work.set()
 
     def announce(self) -> None:
@@ -153,16 +156,19 @@ class Ocpp16Link:
                 )
             interval = int(answer["interval"])
             if answer["status"] == "Accepted":
+                self._boot_refusals.clear()
                 log.info("CSMS %s accepted the pile", self.url)
                 if interval > 0:
                     self.configuration.changed["HeartbeatInterval"] = str(interval)
                 return self.configuration.number("HeartbeatInterval")
-            log.warning(
-                "CSMS %s answered the boot %s; asking again in %d s",
-                self.url,
-                answer["status"],
-                interval or BOOT_RETRY_S,
-            )
+            if (count := self._boot_refusals.seen()) is not None:
+                log.warning(
+                    "CSMS %s answered the boot %s (%d times); asking again every %d s",
+                    self.url,
+                    answer["status"],
+                    count,
+                    interval or BOOT_RETRY_S,
+                )
             await asyncio.sleep(interval or BOOT_RETRY_S)
 
     async def _heartbeat(self, interval: int) -> None:
@@ -191,8 +197,10 @@ class Ocpp16Link:
                 await self._work.wait()
 
     async def _send_status(self, cid: int) -> None:
-        connector = self.port.connectors().get(cid)
-        body = messages.status(connector, iso(self.port.now()), cid)
+        connectors = self.port.connectors()
+        body = messages.status(connectors.get(cid), iso(self.port.now()), cid)
+        if cid == 0 and all(c.state == "unavailable" for c in connectors.values()):
+            body["status"] = "Unavailable"  # the whole pile taken out of service
         told = (body["status"], body["errorCode"])
         if self._told.get(cid) == told:
             return  # a change the CSMS cannot see (the screen's, the meter's)
@@ -226,8 +234,8 @@ class Ocpp16Link:
             else:
                 log.error("transaction %s was never started at the CSMS: its stop is not sent", tid)
             self._last_sample.pop(tid, None)
-            self.profiles.end_transaction(event["connector"])
-            self.port.remember(PROFILES_KEY, self.profiles.saved())
+            if self.profiles.end_transaction(event["connector"]):
+                self.port.remember(PROFILES_KEY, self.profiles.saved())
         else:
             self.port.acknowledged(envelope.seq)  # not OCPP's: it leaves the queue unsent
             return
