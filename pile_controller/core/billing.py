@@ -152,14 +152,7 @@ def finish(c: Connector) -> None:
         settle(c, "ReleasedByPolicy")
         return
     template = c.ctx.settings.payment.url_template
-    tx.qr_payload = tx.payment_url(template, c.ctx.settings.pile.id, c.id)
-    c.publish(
-        pub.PaymentRequested,
-        transaction_id=tx.transaction_id,
-        amount=tx.amount,
-        currency=tx.tariff.currency,
-        qr_payload=tx.qr_payload,
-    )
+    ask_payment(c, tx.payment_url(template, c.ctx.settings.pile.id, c.id))
 
 
 def final_cost(c: Connector, amount: Decimal, qr_payload: str | None) -> None:
@@ -171,15 +164,22 @@ def final_cost(c: Connector, amount: Decimal, qr_payload: str | None) -> None:
     if amount == 0:
         settle(c, "Free")
         return
-    tx.qr_payload = qr_payload or tx.qr_payload
+    ask_payment(c, qr_payload or tx.qr_payload or "")
+    c.emit(Redraw(c.id))
+
+
+def ask_payment(c: Connector, qr_payload: str) -> None:
+    """The amount and the QR code the driver pays with, on the screen and to the backend."""
+    tx = c.transaction
+    assert tx is not None and tx.amount is not None
+    tx.qr_payload = qr_payload
     c.publish(
         pub.PaymentRequested,
         transaction_id=tx.transaction_id,
         amount=tx.amount,
         currency=tx.tariff.currency,
-        qr_payload=tx.qr_payload,
+        qr_payload=qr_payload,
     )
-    c.emit(Redraw(c.id))
 
 
 def settle(c: Connector, how: str) -> None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ocpp.v16 import call
+
+from rig.csms import Csms
+from rig.pile import PileProcess
+
 
 def ocpp_options(url: str, extra: str = "", **options: Any) -> dict[str, Any]:
     """PileProcess options for a pile whose CSMS is at `url` (`extra`: more [ocpp] lines)."""
@@ -12,3 +17,12 @@ def ocpp_options(url: str, extra: str = "", **options: Any) -> dict[str, Any]:
         **options,
         "backend_extra": f'protocol = "ocpp1.6"\n\n[ocpp]\nurl = "{url}"\n{extra}',
     }
+
+
+def charging(csms: Csms, pile: PileProcess, cid: int, id_tag: str = "t") -> None:
+    """A vehicle plugged into `cid` and started remotely by the CSMS, charging."""
+    pile.sim("plug", cid)
+    assert csms.call(call.RemoteStartTransaction(id_tag=id_tag, connector_id=cid)).status == (
+        "Accepted"
+    )
+    pile.wait_until(lambda r: r["connectors"][cid - 1]["state"] == "charging")

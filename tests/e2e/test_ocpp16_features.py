@@ -17,7 +17,7 @@ from ocpp.v16 import call
 from rig.certs import Authority
 from rig.csms import Csms
 from rig.pile import PileProcess
-from tests.e2e.ocpp_rig import ocpp_options
+from tests.e2e.ocpp_rig import charging, ocpp_options
 
 
 def ago(minutes: int) -> str:
@@ -54,9 +54,7 @@ def test_a_charging_profile_sets_the_pilot_and_clearing_it_lifts_the_limit(
     csms: Csms, ocpp_pile: PileProcess
 ) -> None:
     pile = ocpp_pile
-    pile.sim("plug", 1)
-    csms.call(call.RemoteStartTransaction(id_tag="t", connector_id=1))
-    pile.wait_until(lambda r: r["connectors"][0]["state"] == "charging")
+    charging(csms, pile, 1)
     profile = {
         "chargingProfileId": 5,
         "stackLevel": 2,
@@ -85,9 +83,7 @@ def test_without_hold_cable_the_stop_releases_the_cable(tmp_path: Path, csms: Cs
     ).start()
     try:
         csms.wait_connected()
-        pile.sim("plug", 1)
-        csms.call(call.RemoteStartTransaction(id_tag="fleet-card", connector_id=1))
-        pile.wait_until(lambda r: r["connectors"][0]["state"] == "charging")
+        charging(csms, pile, 1, "fleet-card")
         pile.sim("clock", "+600")
         pile.sim("stop-button", 1)
         csms.wait("StopTransaction")
@@ -101,10 +97,8 @@ def test_unlock_connector_releases_an_unpaid_cable_as_the_operator_s_decision(
     csms: Csms, ocpp_pile: PileProcess
 ) -> None:
     pile = ocpp_pile
-    pile.sim("plug", 2)
     assert csms.call(call.UnlockConnector(connector_id=1)).status == "Unlocked"  # nothing held
-    csms.call(call.RemoteStartTransaction(id_tag="t", connector_id=2))
-    pile.wait_until(lambda r: r["connectors"][1]["state"] == "charging")
+    charging(csms, pile, 2)
     assert csms.call(call.UnlockConnector(connector_id=2)).status == "UnlockFailed"  # charging
     pile.sim("clock", "+600")
     pile.sim("stop-button", 2)
@@ -118,9 +112,7 @@ def test_a_soft_reset_stops_the_session_with_its_reason_and_restarts(
     csms: Csms, ocpp_pile: PileProcess
 ) -> None:
     pile = ocpp_pile
-    pile.sim("plug", 1)
-    csms.call(call.RemoteStartTransaction(id_tag="t", connector_id=1))
-    pile.wait_until(lambda r: r["connectors"][0]["state"] == "charging")
+    charging(csms, pile, 1)
     assert csms.call(call.Reset(type="Soft")).status == "Accepted"
     assert csms.wait("StopTransaction")["reason"] == "SoftReset"
     assert pile.process is not None

@@ -11,6 +11,7 @@ from ocpp.v16 import call
 
 from rig.csms import Csms
 from rig.pile import PileProcess
+from tests.e2e.ocpp_rig import charging
 
 
 def callerror(csms: Csms, mid: str) -> list[object]:
@@ -50,9 +51,7 @@ def test_garbage_and_stray_answers_change_nothing_and_charging_goes_on(
     csms: Csms, ocpp_pile: PileProcess
 ) -> None:
     pile = ocpp_pile
-    pile.sim("plug", 1)
-    assert csms.call(call.RemoteStartTransaction(id_tag="t", connector_id=1)).status == "Accepted"
-    csms.wait("StartTransaction")
+    charging(csms, pile, 1)
     for junk in ("not json", "{}", "[]", '[3,"never-sent",{}]', '[4,"nope","X","y",{}]', "[2]"):
         csms.send_raw(junk)
     pile.sim("clock", "+600")
