@@ -160,7 +160,7 @@ def replay(workdir: Path, csms: Csms | BareCsms) -> float:
     ]
     for start in range(0, REPLAYED, 500):
         store.append_events(samples[start : start + 500])
-    store.put("ocpp16.transactions", json.dumps({"TX-R": 77}))
+    store.put({"ocpp16.transactions": json.dumps({"TX-R": 77})})
     store.sync()
     store.close()
     before = len(csms.calls("MeterValues"))

@@ -327,16 +327,14 @@ class Daemon:
             self._journal_failed(exc)
             return []
 
-    def acknowledged(self, seq: int, at_once: bool = False) -> None:
-        self.store.delivered(seq)
-        if at_once:
-            self._forget_delivered(every=True)
+    def acknowledged(self, seq: int) -> None:
+        self.store.delivered(seq)  # it leaves the journal with a later commit
 
-    def remember(self, key: str, value: str) -> None:
+    def remember(self, facts: dict[str, str]) -> None:
         if self.failure is not None:
             return
         try:
-            self.store.put(key, value)
+            self.store.put(facts)
         except Exception as exc:
             self._journal_failed(exc)
 
@@ -354,11 +352,11 @@ class Daemon:
     def down(self) -> None:
         self.feed(ev.LinkDown())
 
-    def _forget_delivered(self, every: bool = False) -> None:
+    def _forget_delivered(self) -> None:
         if self.failure is not None:
             return  # stopping after a journal failure: no more commits
         try:
-            self.store.forget_delivered(every)  # what no command or event has committed since
+            self.store.forget_delivered()  # what no command or event has committed since
         except Exception as exc:
             self._journal_failed(exc)
 

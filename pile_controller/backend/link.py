@@ -69,15 +69,15 @@ class Port(Protocol):
         """Journaled events after `seq` `after`, oldest first, as far as they are on disk."""
         ...
 
-    def acknowledged(self, seq: int, at_once: bool = False) -> None:
-        """The backend has event `seq`. It leaves the journal with a later batch, or `at_once`
-        (a commit of its own: OCPP's transaction messages, which a CSMS does not de-duplicate,
-        must not be sent again after a crash)."""
+    def acknowledged(self, seq: int) -> None:
+        """The backend has event `seq`: it leaves the journal with a later batch (a crash before
+        then sends it again; a link whose backend does not de-duplicate says how far it got
+        with `remember`)."""
         ...
 
-    def remember(self, key: str, value: str) -> None:
-        """Journals a fact of the link's own (OCPP: the CSMS's transaction ids, configuration
-        keys, charging profiles), committed at once."""
+    def remember(self, facts: dict[str, str]) -> None:
+        """Journals facts of the link's own (OCPP: how far the CSMS has answered, its
+        transaction ids, configuration keys, charging profiles), committed at once."""
         ...
 
     def recall(self, key: str) -> str | None: ...

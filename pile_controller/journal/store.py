@@ -264,9 +264,11 @@ class Store:
             row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def put(self, key: str, value: str) -> None:
+    def put(self, facts: dict[str, str]) -> None:
+        """Small facts, committed together."""
         with self._transaction():
-            self._put(key, value)
+            for key, value in facts.items():
+                self._put(key, value)
 
     def _put(self, key: str, value: str) -> None:
         self.db.execute(

@@ -207,7 +207,7 @@ class Incoming:
     def change_configuration(self, call: rpc.Call) -> dict[str, Any]:
         status = self.link.configuration.change(call.payload["key"], call.payload["value"])
         if status == "Accepted":
-            self.port.remember(CONFIG_KEY, self.link.configuration.saved())
+            self.port.remember({CONFIG_KEY: self.link.configuration.saved()})
         return {"status": status}
 
     def set_charging_profile(self, call: rpc.Call) -> dict[str, Any]:
@@ -227,7 +227,7 @@ class Incoming:
     def _install(self, cid: int, profile: dict[str, Any]) -> bool:
         if not self.link.profiles.install(cid, profile):
             return False
-        self.port.remember(PROFILES_KEY, self.link.profiles.saved())
+        self.port.remember({PROFILES_KEY: self.link.profiles.saved()})
         self.link.apply_profiles()
         return True
 
@@ -237,7 +237,7 @@ class Incoming:
             p.get("id"), p.get("connectorId"), p.get("chargingProfilePurpose"), p.get("stackLevel")
         )
         if removed:
-            self.port.remember(PROFILES_KEY, self.link.profiles.saved())
+            self.port.remember({PROFILES_KEY: self.link.profiles.saved()})
             self.link.apply_profiles()
         return {"status": "Accepted" if removed else "Unknown"}
 

@@ -4,11 +4,11 @@ transaction messages sent one CALL at a time in `seq` order, and the CSMS's CALL
 
 The queue is the journal itself: `StartTransaction`, a transaction's `MeterValues` and
 `StopTransaction` are the journaled events `transaction.started`, `meter.values` and
-`transaction.stopped`, written before anything is sent. Each leaves the journal (at once, in its
-own commit) only when the CSMS has answered it, and the CSMS's `transactionId` is journaled the
-moment its answer arrives, before the start leaves the queue. The other events are the MQTT
-contract's and are not OCPP's: they leave the queue unsent. Statuses and heartbeats are not
-queued: the current status goes out after every (re)connect.
+`transaction.stopped`, written before anything is sent. Once the CSMS has answered one, how far
+it has answered is journaled at once (with the CSMS's `transactionId`, for a start), so it is
+never sent again. The other events are the MQTT contract's and are not OCPP's: they leave the
+queue unsent. Statuses and heartbeats are not queued: the current status goes out after every
+(re)connect.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from pile_controller.retry import RateLimit
 
 log = logging.getLogger("pile_controller")
 TRANSACTIONS_KEY = "ocpp16.transactions"  # the pile's transaction id -> the CSMS's
+ANSWERED_KEY = "ocpp16.answered_through"  # the seq up to which the CSMS answered every message
 TRANSACTIONS_KEPT = 64
 LIMITS_EVERY_S = 1.0  # charging profiles are looked at this often: the pilot follows within 1 s
 BOOT_RETRY_S = 60  # a Pending or Rejected boot whose answer gives no interval
@@ -181,7 +182,7 @@ class Ocpp16Link:
 
     async def _send(self) -> None:
         """The queue first (in seq order), then the statuses; one CALL at a time."""
-        after = 0
+        after = self._answered_through()
         while True:
             self._work.clear()
             batch = self.port.undelivered(after, 50)
@@ -211,12 +212,18 @@ class Ocpp16Link:
         event = json.loads(envelope.payload)
         data, kind = event["data"], event["type"]
         tid = data.get("transaction_id")
+        # How far the CSMS has answered, journaled at once in one small commit with what its
+        # answer taught us: a crash after it never sends the message again, and a start is
+        # never answered without its transactionId kept. The event leaves with a later batch.
+        facts = {ANSWERED_KEY: str(envelope.seq)}
+        refused = None
         if kind == "transaction.started":
             answer = await self._transaction_call(
                 "StartTransaction", messages.start_transaction(event)
             )
             if answer is not None:
-                self._started(tid, answer)
+                facts[TRANSACTIONS_KEY] = self._started(tid, answer)
+                refused = answer["idTagInfo"]["status"] != "Accepted"
         elif kind == "meter.values" and tid and self._wanted(event):
             csms_id = self.csms_transaction(tid)
             if csms_id is not None:
@@ -235,11 +242,26 @@ class Ocpp16Link:
                 log.error("transaction %s was never started at the CSMS: its stop is not sent", tid)
             self._last_sample.pop(tid, None)
             if self.profiles.end_transaction(event["connector"]):
-                self.port.remember(PROFILES_KEY, self.profiles.saved())
+                facts[PROFILES_KEY] = self.profiles.saved()
         else:
             self.port.acknowledged(envelope.seq)  # not OCPP's: it leaves the queue unsent
             return
-        self.port.acknowledged(envelope.seq, at_once=True)
+        self.port.remember(facts)
+        self.port.acknowledged(envelope.seq)
+        if refused:
+            log.warning("CSMS refused the start of %s: stopping it", tid)
+            self.port.execute(self.incoming.quiet(cmd.RemoteStop(tid, "DeAuthorized")))
+
+    def _answered_through(self) -> int:
+        """The seq up to which the CSMS answered everything; what lies at or below it and is
+        still journaled (a batch not yet forgotten before a restart) is acknowledged now."""
+        through = int(self.port.recall(ANSWERED_KEY) or 0)
+        after = 0
+        while batch := [e for e in self.port.undelivered(after, 500) if e.seq <= through]:
+            for envelope in batch:
+                self.port.acknowledged(envelope.seq)
+            after = batch[-1].seq
+        return through
 
     def _wanted(self, event: dict[str, Any]) -> bool:
         """A periodic sample goes out every `MeterValueSampleInterval` (0: none); those the
@@ -273,15 +295,12 @@ class Ocpp16Link:
         log.error("%s given up after %d attempts: %s", action, attempts, json.dumps(body)[:300])
         return None
 
-    def _started(self, tid: str, answer: dict[str, Any]) -> None:
+    def _started(self, tid: str, answer: dict[str, Any]) -> str:
+        """Keeps the CSMS's id of transaction `tid`; the ids to journal."""
         self.transaction_ids[tid] = int(answer["transactionId"])
         while len(self.transaction_ids) > TRANSACTIONS_KEPT:
             self.transaction_ids.pop(next(iter(self.transaction_ids)))
-        self.port.remember(TRANSACTIONS_KEY, json.dumps(self.transaction_ids))
-        status = answer["idTagInfo"]["status"]
-        if status != "Accepted":
-            log.warning("CSMS answered the start of %s %s: stopping it", tid, status)
-            self.port.execute(self.incoming.quiet(cmd.RemoteStop(tid, "DeAuthorized")))
+        return json.dumps(self.transaction_ids)
 
     # --- charging profiles -----------------------------------------------------------------
 
