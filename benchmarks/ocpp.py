@@ -135,7 +135,11 @@ class BareCsms:
         return [None] * self.meter_values
 
     def stop(self) -> None:
-        self.csms.loop.call_soon_threadsafe(self.server.close)
+        async def down() -> None:
+            self.server.close()
+            await self.server.wait_closed()
+
+        self.csms._run(down())
         self.csms.loop.call_soon_threadsafe(self.csms.loop.stop)
 
 

@@ -20,6 +20,7 @@ from http import HTTPStatus
 from typing import Any
 
 import websockets
+from ocpp.exceptions import InternalError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
@@ -63,6 +64,8 @@ class Station(ChargePoint):
 
     @on(Action.status_notification)
     def status(self, **_: Any) -> Any:
+        if self.csms.refuse_statuses:
+            raise InternalError(description="this CSMS refuses statuses today")
         return call_result.StatusNotification()
 
     @on(Action.start_transaction)
@@ -104,6 +107,7 @@ class Csms:
         self.boot_status = "Accepted"
         self.heartbeat_s = 300
         self.id_tag_status = "Accepted"
+        self.refuse_statuses = False  # answer every StatusNotification with a CALLERROR
         self.transaction_ids = itertools.count(1001)
         self.station: Station | None = None
         self.listeners: list[Callable[[str, list[Any]], None]] = []  # (direction, frame)

@@ -20,6 +20,7 @@ from pile_controller.core.effects import (
 )
 from pile_controller.core.faults import FaultCode
 from pile_controller.core.states import State, Trigger
+from pile_controller.core.tariff import round_money
 from pile_controller.core.transaction import Transaction
 
 if TYPE_CHECKING:
@@ -160,7 +161,9 @@ def final_cost(c: Connector, amount: Decimal, qr_payload: str | None) -> None:
     amount and, if it gives one, the payment QR code; the driver then pays that amount."""
     tx = c.transaction
     assert tx is not None and tx.unpaid
-    tx.amount = amount
+    # Written as the pile writes money (9.5 -> 9.50) where that is the same amount.
+    rounded = round_money(amount, tx.tariff.currency)
+    tx.amount = rounded if rounded == amount else amount
     if amount == 0:
         settle(c, "Free")
         return

@@ -38,6 +38,19 @@ def test_configuration_changes_are_kept_across_a_restart(
         == "Rejected"
     )
     assert csms.call(call.ChangeConfiguration(key="Teleport", value="1")).status == "NotSupported"
+    site = {
+        "chargingProfileId": 1,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "ChargePointMaxProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "startSchedule": ago(1),
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 20.0}],
+        },
+    }
+    reply = csms.call(call.SetChargingProfile(connector_id=0, cs_charging_profiles=site))
+    assert reply.status == "Accepted"
     ocpp_pile.stop()
     csms.station = None
     ocpp_pile.start()
@@ -48,6 +61,8 @@ def test_configuration_changes_are_kept_across_a_restart(
     values = {k["key"]: (k["value"], k["readonly"]) for k in got.configuration_key}
     assert values == {"MeterValueSampleInterval": ("60", False), "NumberOfConnectors": ("2", True)}
     assert got.unknown_key == ["Nope"]
+    kept = csms.call(call.GetCompositeSchedule(connector_id=0, duration=60))  # profiles too
+    assert kept.charging_schedule["charging_schedule_period"][0]["limit"] == 20.0
 
 
 def test_a_charging_profile_sets_the_pilot_and_clearing_it_lifts_the_limit(
@@ -244,6 +259,10 @@ def test_trigger_message_sends_what_was_asked(csms: Csms, ocpp_pile: PileProcess
     assert reply.status == "NotImplemented"
     reply = csms.call(call.ChangeAvailability(connector_id=1, type="Inoperative"))
     assert reply.status == "Scheduled"  # a transaction runs there
+    later = (datetime.now(UTC) + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    for cid, tag, status in ((1, "1357", "Occupied"), (2, "not-a-code", "Rejected")):
+        reserve = call.ReserveNow(connector_id=cid, expiry_date=later, id_tag=tag, reservation_id=5)
+        assert csms.call(reserve).status == status
 
 
 def test_offline_a_reservation_s_code_still_starts_the_session(

@@ -75,7 +75,7 @@ def test_reserved_code_charge_stop_final_cost_paid_unlock(
         )
     )
     assert reply.status == "Accepted"
-    pile.wait_until(lambda r: r["connectors"][0]["cost"] == "9.5")
+    pile.wait_until(lambda r: r["connectors"][0]["cost"] == "9.50")
     wrong = csms.call(
         call.DataTransfer(
             vendor_id="pile-controller",

@@ -60,3 +60,13 @@ def test_garbage_and_stray_answers_change_nothing_and_charging_goes_on(
     assert report["state"] == "charging" and report["relay_closed"]
     assert csms.call(call.ClearCache()).status == "Accepted"
     assert pile.logs().count("ignored") <= 2  # one line, then at most one a minute
+
+
+def test_a_csms_refusing_statuses_still_gets_the_transaction(
+    csms: Csms, ocpp_pile: PileProcess
+) -> None:
+    csms.refuse_statuses = True
+    charging(csms, ocpp_pile, 2)
+    csms.wait("StartTransaction", connectorId=2)
+    assert len(csms.paths) == 1  # the connection was never dropped for it
+    assert ocpp_pile.logs().count("refused the status") == 1  # then once a minute

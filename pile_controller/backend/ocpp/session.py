@@ -57,6 +57,7 @@ class Session:
         self._backoff = Backoff(base=1.0, cap=60.0)
         self._failures = RateLimit(every_s=60.0)
         self._oddities = RateLimit(every_s=60.0)
+        self._drops = RateLimit(every_s=60.0)  # connections lost before they were STABLE_S up
         self._bugs = Bugs(log)
         self.closing = False
 
@@ -91,6 +92,8 @@ class Session:
                 task.cancel()
             await asyncio.gather(reading, working, return_exceptions=True)
             why = next((t.exception() for t in done if not t.cancelled() and t.exception()), None)
+            while isinstance(why, BaseExceptionGroup):  # the link's own tasks, in a group
+                why = why.exceptions[0]
             self.socket.abort()
             self.socket = None
             self._fail_waiting()
@@ -101,9 +104,12 @@ class Session:
             if isinstance(why, TimeoutError):
                 said = f"no answer to a CALL within {CALL_TIMEOUT_S:g} s"
             self.problem = f"connection to CSMS {self.url} lost: {said}"
-            log.warning("%s; reconnecting", self.problem)
             if loop.time() - up_at >= STABLE_S:
                 self._backoff.reset()
+                self._drops.clear()
+            if (count := self._drops.seen()) is not None:  # one that drops us at once: no flood
+                more = f" ({count} times in a row)" if count > 1 else ""
+                log.warning("%s%s; reconnecting", self.problem, more)
             await asyncio.sleep(self._backoff.next())
 
     async def _open(self) -> WebSocket:

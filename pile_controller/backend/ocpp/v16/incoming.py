@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 COSTMSG = "org.openchargealliance.costmsg"  # California Pricing
 APPOINTMENT_CODE = re.compile(r"[0-9]{4,12}")
-NO_SUCH_CONNECTOR = "UnknownConnector"
 
 
 class Incoming:
@@ -183,12 +182,13 @@ class Incoming:
             for c in [cid] if cid is not None else [0, *self.port.connectors()]:
                 self.link.status(c, again=True)
         elif what == "Heartbeat":
-            loop.create_task(self.link.heartbeat())
+            loop.create_task(self.link.quietly(self.link.heartbeat()))
         elif what == "BootNotification":
-            loop.create_task(self.link.session.call("BootNotification", self.link.boot()))
+            boot = self.link.session.call("BootNotification", self.link.boot())
+            loop.create_task(self.link.quietly(boot))
         elif what == "MeterValues":
             for c in [cid] if cid else list(self.port.connectors()):
-                self.link._forced_meter.add(c)
+                self.link.send_next_sample(c)
             self.port.execute(self.quiet(cmd.Trigger("meter")))
         else:
             return {"status": "NotImplemented"}

@@ -14,9 +14,11 @@ queue unsent. Statuses and heartbeats are not queued: the current status goes ou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +31,7 @@ from pile_controller.backend.ocpp.v16 import messages
 from pile_controller.backend.ocpp.v16.configuration import JOURNAL_KEY as CONFIG_KEY
 from pile_controller.backend.ocpp.v16.configuration import Configuration
 from pile_controller.backend.ocpp.v16.incoming import Incoming
+from pile_controller.backend.ocpp.websocket import Closed
 from pile_controller.config import Settings
 from pile_controller.core import commands as cmd
 from pile_controller.core.times import iso, parse_iso
@@ -65,6 +68,7 @@ class Ocpp16Link:
         self._last_sample: dict[str, datetime] = {}  # transaction -> its last sample sent
         self._limits: dict[int, float | None] = {}
         self._boot_refusals = RateLimit(every_s=60.0)  # a CSMS answering Pending or Rejected
+        self._status_refusals = RateLimit(every_s=60.0)
 
     @property
     def peer(self) -> str:
@@ -123,8 +127,10 @@ class Ocpp16Link:
     def boot(self) -> dict[str, Any]:
         return messages.boot(self.ocpp, self.charge_point_id)
 
-    def describe(self) -> dict[str, Any]:
-        return {"protocol": self.protocol, "csms": self.url}
+    def send_next_sample(self, connector: int) -> None:
+        """The connector's next periodic sample goes out whatever the interval (a
+        TriggerMessage)."""
+        self._forced_meter.add(connector)
 
     # --- a connection ----------------------------------------------------------------------
 
@@ -134,11 +140,10 @@ class Ocpp16Link:
         self.port.up()
         self._statuses = [0, *self.port.connectors()]
         self._told.clear()
-        heartbeat = asyncio.create_task(self._heartbeat(interval))
-        try:
-            await self._send()
-        finally:
-            heartbeat.cancel()
+        # Either failing ends both, and the connection (a CALL unanswered: the CSMS is gone).
+        async with asyncio.TaskGroup() as both:
+            both.create_task(self._send())
+            both.create_task(self._heartbeat(interval))
 
     def _lost(self) -> None:
         if self.accepted:
@@ -175,10 +180,17 @@ class Ocpp16Link:
     async def _heartbeat(self, interval: int) -> None:
         while True:
             await asyncio.sleep(max(1, self.configuration.number("HeartbeatInterval") or interval))
-            await self.heartbeat()
+            with contextlib.suppress(rpc.RpcError):  # a CALLERROR is an answer: it is alive
+                await self.heartbeat()
 
     async def heartbeat(self) -> None:
         await self.session.call("Heartbeat", {})
+
+    async def quietly(self, call: Awaitable[object]) -> None:
+        """A CALL the CSMS triggered, sent beside the queue: if the connection ends under it,
+        the reconnect says the same again (the statuses), so nothing more is to be done."""
+        with contextlib.suppress(rpc.RpcError, Closed, TimeoutError, OSError):
+            await call
 
     async def _send(self) -> None:
         """The queue first (in seq order), then the statuses; one CALL at a time."""
@@ -205,7 +217,12 @@ class Ocpp16Link:
         told = (body["status"], body["errorCode"])
         if self._told.get(cid) == told:
             return  # a change the CSMS cannot see (the screen's, the meter's)
-        await self.session.call("StatusNotification", body)
+        try:
+            await self.session.call("StatusNotification", body)
+        except rpc.RpcError as exc:  # it answered: the link is fine, this status is not
+            if self._status_refusals.seen() is not None:
+                log.warning("CSMS refused the status of connector %d: %s", cid, exc)
+            return
         self._told[cid] = told
 
     async def _transaction_message(self, envelope: Envelope) -> None:
