@@ -70,3 +70,21 @@ def test_a_csms_refusing_statuses_still_gets_the_transaction(
     csms.wait("StartTransaction", connectorId=2)
     assert len(csms.paths) == 1  # the connection was never dropped for it
     assert ocpp_pile.logs().count("refused the status") == 1  # then once a minute
+
+
+def test_nothing_the_csms_sends_closes_a_relay_the_interlock_refuses(
+    csms: Csms, ocpp_pile: PileProcess
+) -> None:
+    pile = ocpp_pile
+    pile.sim("plug", 1)
+    pile.sim("estop", "on")
+    pile.wait_until(lambda r: r["connectors"][0]["state"] == "faulted")
+    csms.wait(
+        "StatusNotification", connectorId=1, status="Faulted", vendorErrorCode="EmergencyStop"
+    )
+    start = call.RemoteStartTransaction(id_tag="t", connector_id=1)
+    assert csms.call(start).status == "Rejected"
+    assert csms.call(call.UnlockConnector(connector_id=1)).status == "UnlockFailed"
+    report = pile.status()["connectors"][0]
+    assert not report["relay_closed"]
+    assert not csms.calls("StartTransaction")
