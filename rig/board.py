@@ -104,6 +104,10 @@ class FakeBoard:
         high, low = VEHICLE[state]
         self.ask("pilot", bus=0, device=0, channel=0, high=high, low=low)
 
+    def cable(self, ohms: float | None, channel: int = 1, pullup: float = 1000.0) -> None:
+        """A socket's cable, by its PP resistor (None: no cable, PP open)."""
+        self.ask("resistor", bus=0, device=0, channel=channel, ohms=ohms, pullup=pullup)
+
     def press_stop_button(self) -> None:
         self.drive(STOP, LOW)  # active low: a press counts at once, debouncing is on release
         self.drive(STOP, HIGH)

@@ -52,6 +52,7 @@ EXAMPLES: dict[str, Any] = {
     "connectors.pins.lock_feedback.pin": 24,
     "connectors.pins.stop_button.pin": 25,
     "connectors.keypad.device": "/dev/input/event0",
+    "connectors.pilot.pp_adc_channel": 7,
 }
 
 

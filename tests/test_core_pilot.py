@@ -108,6 +108,17 @@ def test_a_13_amp_cable_limits_the_offer() -> None:
     assert abs(b.c(1).transaction.energy_wh - 13 * 230 * 3) <= 10  # type: ignore[union-attr]
 
 
+def test_a_socket_whose_pp_reads_no_cable_is_offered_nothing() -> None:
+    b = Bench()
+    charging(b)
+    b.sim.set_cable(1, None)  # open, or out of every band
+    b.advance(1)
+    assert b.sim.pilots[1].offer_a is None and b.c(1).suspended() == "EVSE"
+    b.sim.set_cable(1, 20)
+    b.advance(1)
+    assert b.sim.pilots[1].offer_a == 20.0
+
+
 def test_a_backend_limit_of_10_then_0_then_none() -> None:
     b = Bench()
     tid = charging(b)

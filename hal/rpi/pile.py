@@ -20,6 +20,7 @@ from hal.pilot import CpState
 from hal.rpi import EXTRAS, gpio
 from hal.rpi.adc import PilotSampler, Scale, Spi
 from hal.rpi.pins import PinFactory
+from hal.rpi.proximity import ProximitySampler
 from hal.rpi.pwm import PwmError, SysfsPwm
 from hal.rpi.wiring import Board, ConnectorWiring
 
@@ -108,6 +109,12 @@ class RpiConnector:
         self.pilot = RpiPilot(self.pwm)
         scale = Scale(c.pilot.volts_per_count, c.pilot.offset_v)
         self.sampler = PilotSampler(spi, c.pilot.adc_channel, scale)
+        pp = c.pilot.pp_adc_channel
+        self.proximity = (
+            ProximitySampler(spi, pp, c.pilot.pp_pullup_ohm) if pp is not None else None
+        )
+        self.pp_a: int | None = None
+        self.pp_reported = False  # the first reading is reported, whatever it is
         self.cp = CpState.A
         self.diode_ok = True
         self.keypad = open_keypad(f"{key}.keypad.device", c, report)
@@ -139,6 +146,11 @@ class RpiConnector:
         if diode != self.diode_ok:
             self.diode_ok = diode
             self.report(ev.DiodeCheck(self.cid, diode))
+        if self.proximity is not None:
+            amps = self.proximity.amps()
+            if amps != self.pp_a or not self.pp_reported:
+                self.pp_a, self.pp_reported = amps, True
+                self.report(ev.CableAmpacity(self.cid, amps))
 
     def close(self) -> None:
         self.relay.open()

@@ -37,6 +37,8 @@ class PilotWiring:
     adc_channel: int
     volts_per_count: float
     offset_v: float
+    pp_adc_channel: int | None = None  # a socket's PP resistor, through a pull-up
+    pp_pullup_ohm: float = 1000.0
 
 
 @dataclass(frozen=True)

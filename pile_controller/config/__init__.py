@@ -310,6 +310,10 @@ class PilotSettings:
     adc_channel: int = setting(default=0, check=between(0, 7))
     volts_per_count: float = setting(default=0.0293, check=between(0.001, 1))
     offset_v: float = setting(default=-15.0, check=between(-50, 50))
+    # A socket's proximity (PP) resistor, read on this channel of the same ADC through a
+    # pull-up of `pp_pullup_ohm` to the ADC's reference (CONTRACT 12); unset: not read.
+    pp_adc_channel: int | None = setting(default=None, check=between(0, 7))
+    pp_pullup_ohm: float = setting(default=1000.0, check=between(100, 100_000))
 
 
 @dataclass(frozen=True)
@@ -533,6 +537,29 @@ def check_rpi(values: dict[str, Any], problems: list[str]) -> None:
             )
         for name, pin in (connector.get("pins") or {}).items():
             claim(pin, f"connectors[{i}].pins.{name}")
+    check_adc_channels(values.get("connectors") or [], problems)
+
+
+def check_adc_channels(connectors: list[dict[str, Any]], problems: list[str]) -> None:
+    """No two inputs (a pilot, a PP) on one channel of one ADC."""
+    used: dict[tuple[int, int, int], str] = {}
+    for i, connector in enumerate(connectors):
+        pilot = connector.get("pilot")
+        if not isinstance(pilot, dict):
+            continue  # missing (said above) or not a table (said by its type)
+        device = (pilot.get("spi_bus", 0), pilot.get("spi_device", 0))
+        for name in ("adc_channel", "pp_adc_channel"):
+            channel = pilot.get(name, 0 if name == "adc_channel" else None)
+            if channel is None:
+                continue
+            where = f"connectors[{i}].pilot.{name}"
+            if (*device, channel) in used:
+                problems.append(
+                    f"{where}: channel {channel} of SPI {device[0]}.{device[1]} is used twice "
+                    f"(also {used[(*device, channel)]})"
+                )
+            else:
+                used[(*device, channel)] = where
 
 
 # --- reading the file -------------------------------------------------------------------------

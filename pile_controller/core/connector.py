@@ -92,6 +92,7 @@ class Connector:
         self.cp = CpState.A  # what the control pilot reads
         self.diode_ok = True
         self.pp_a: int | None = None  # the plugged cable's ampacity (a socket's PP)
+        self.pp_read = False  # the hardware reads PP: a plugged socket without one has no cable
         self.backend_limit: float | None = None  # the backend's `limit` for this connector
         self.offer = 0.0  # this connector's share of the site, set by the pile before each drain
         self.pilot_offer: float | None = None  # what the PWM offers now (None: +12 V, no PWM)
@@ -177,7 +178,7 @@ class Connector:
                 if not ok and self.pilot_offer is not None:
                     supervision.set_fault(self, FaultCode.PILOT_FAULT, True)
             case ev.CableAmpacity(amps=amps):
-                self.pp_a = amps
+                self.pp_a, self.pp_read = amps, True
             case ev.MeterUnreadable(problem=problem):
                 self.meter_problem = problem
             case ev.EmergencyStop(active=active):

@@ -56,6 +56,8 @@ def claim(c: Connector) -> Claim | None:
     tx = c.transaction
     if not session_may_draw(c) or tx is None:
         return None
+    if c.pp_read and c.pp_a is None and not tethered(c):
+        return None  # an open or out-of-band PP is no cable: the pilot stays off
     limits = [c.settings.max_current_a]
     if c.pp_a is not None and not tethered(c):
         limits.append(c.pp_a)

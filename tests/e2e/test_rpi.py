@@ -247,3 +247,51 @@ def test_a_jammed_lock_is_a_lock_failure_and_the_relay_never_closes(pi: Any) -> 
     rig.backend.event("fault.raised", code="CableLockFailure")
     assert board.level(RELAY) == LOW
     assert not any(e["type"] == "transaction.started" for e in rig.backend.events())
+
+
+def test_the_cable_s_pp_resistor_sets_the_offer_and_an_open_one_keeps_the_pilot_off(
+    tmp_path: Path, make_rig: Any, meter: Any
+) -> None:
+    board = FakeBoard(tmp_path / "board")
+    setup = options(board, meter[1])
+    setup["connector_extra"] = {
+        1: CONNECTOR.replace("adc_channel = 0 }", "adc_channel = 0, pp_adc_channel = 1 }")
+    }
+    rig = make_rig(**setup)
+    pile = rig.pile
+    try:
+        board.cable(680.0)  # a 20 A cable (IEC 61851-1's 680 ohm)
+        board.vehicle("B")
+        rig.backend.ask("start", connector=1, id_token="pp")
+        pile.wait_until(lambda r: r["connectors"][0]["pp_a"] == 20)
+        until(lambda: board.duty_ns() == duty_ns(duty_for(20)), "the pilot offers the cable's 20 A")
+        board.cable(1500.0 * 1.03)  # 13 A, at the edge of its tolerance
+        until(lambda: board.duty_ns() == duty_ns(duty_for(13)), "13 A")
+        for no_cable in (None, 50.0, 5000.0):  # open, a short, no cable's resistor
+            board.cable(no_cable)
+            until(lambda: board.duty_ns() == 1_000_000, f"no offer with PP {no_cable}")
+            report = pile.status()["connectors"][0]
+            assert report["pp_a"] is None and report["current_limit_a"] is None
+            board.cable(220.0)
+            until(lambda: board.duty_ns() == duty_ns(duty_for(32)), "32 A again")
+    finally:
+        board.close()
+
+
+def test_a_pp_channel_shared_with_a_pilot_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    board = FakeBoard(tmp_path / "board")
+    shared = CONNECTOR.replace("adc_channel = 0 }", "adc_channel = 0, pp_adc_channel = 0 }")
+    pile = PileProcess(
+        tmp_path,
+        free_port(),
+        connectors=1,
+        hal=hal_section(board.pwm_root),
+        meters={1: 'meter = { model = "sdm630", transport = "tcp", host = "127.0.0.1", port = 1 }'},
+        connector_extra={1: shared},
+    )
+    run = pile_controller("check-config", str(pile.config))
+    assert run.returncode == 1
+    assert run.stderr.strip() == (
+        "connectors[0].pilot.pp_adc_channel: channel 0 of SPI 0.0 is used twice "
+        "(also connectors[0].pilot.adc_channel)"
+    )

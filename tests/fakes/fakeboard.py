@@ -63,6 +63,8 @@ def act(r: dict[str, Any]) -> dict[str, Any] | None:
             GPIO.unwire(r["out"], r["when"])
         case "pilot":
             spidev.set_pilot(r["bus"], r["device"], r["channel"], r["high"], r["low"])
+        case "resistor":
+            spidev.set_resistor(r["bus"], r["device"], r["channel"], r["ohms"], r["pullup"])
         case "press":
             evdev.press(r["path"], *r["codes"])  # type: ignore[attr-defined]
         case "settle":

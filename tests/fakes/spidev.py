@@ -10,17 +10,27 @@ VOLTS_PER_COUNT, OFFSET_V = 0.0293, -15.0  # the reference divider (config's def
 
 devices: set[tuple[int, int]] = {(0, 0), (0, 1)}  # the /dev/spidevB.D there are
 _volts: dict[tuple[int, int, int], tuple[float, float]] = {}  # (bus, device, channel) -> levels
+_counts: dict[tuple[int, int, int], int] = {}  # a channel that reads a fixed count (PP)
 _lock = threading.Lock()
 
 
 def reset() -> None:
     with _lock:
         _volts.clear()
+        _counts.clear()
 
 
 def set_pilot(bus: int, device: int, channel: int, high_v: float, low_v: float) -> None:
     with _lock:
         _volts[(bus, device, channel)] = (high_v, low_v)
+
+
+def set_resistor(bus: int, device: int, channel: int, ohms: float | None, pullup: float) -> None:
+    """A resistor to ground on `channel` below a pull-up to the reference (a socket's PP);
+    None: open."""
+    count = 1023 if ohms is None else round(1023 * ohms / (ohms + pullup))
+    with _lock:
+        _counts[(bus, device, channel)] = count
 
 
 def count_of(volts: float) -> int:
@@ -45,8 +55,9 @@ class SpiDev:
         channel = (data[1] >> 4) & 0x07
         with _lock:
             high, low = _volts.get((*self.where, channel), (12.0, 12.0))
+            fixed = _counts.get((*self.where, channel))
         self.n += 1
-        count = count_of(high if self.n % 2 else low)
+        count = fixed if fixed is not None else count_of(high if self.n % 2 else low)
         return [0, (count >> 8) & 0x03, count & 0xFF]
 
     def close(self) -> None:
