@@ -14,8 +14,9 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hal.interlock import Interlock
 from pile_controller import __version__, config
@@ -67,6 +68,7 @@ class Daemon:
         self.pile = Pile([c.id for c in settings.connectors], context, self.now())
         self._stopping = asyncio.Event()
         self._shutdown_reason = "Reboot"  # why running transactions stop when the daemon does
+        self._tasks: set[asyncio.Task[None]] = set()  # background work (`_background`)
         self.failure: str | None = None  # why the daemon stopped itself (systemd restarts it)
         self.held = HeldSamples()  # periodic meter samples, waiting for the next commit
         self.meters = MeterPolling(hardware, self.feed, clock)
@@ -265,6 +267,8 @@ class Daemon:
                         shown.add(c)
                     case fx.Note(connector=c, text=text):
                         log.warning("connector %d: %s", c, text, extra={"connector": c})
+                    case fx.UploadDiagnostics(url=url, name=name):
+                        self._background(self._technician().diagnostics(url, name, self.feed))
             if published:
                 self.link.deliver()
             for c in shown:
@@ -272,6 +276,12 @@ class Daemon:
         except Exception:
             self._bugs.seen("carrying out effects", repr(effects))
             self.actuator.open_every_relay()
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Work that takes its time beside the loop (an upload); kept until it ends."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _journal_failed(self, error: BaseException) -> None:
         """The journal refused a write or a flush (a full or dying disk), or a step could not be
@@ -370,4 +380,5 @@ class Daemon:
             self.now,
             self.apply,
             self.store.outbox_depth,
+            lambda: self.store.last_events(200),
         )

@@ -77,7 +77,11 @@ class FakeBoard:
         return {"PYTHONPATH": path, "FAKE_BOARD": str(self.file)}
 
     def duty_ns(self) -> int:
-        return int((self.pwm_root / "pwmchip0" / "pwm0" / "duty_cycle").read_text())
+        """The pilot's duty cycle as the daemon last wrote it (a read that meets the file
+        truncated for a write, as sysfs never shows, is read again)."""
+        while not (text := (self.pwm_root / "pwmchip0" / "pwm0" / "duty_cycle").read_text()):
+            pass
+        return int(text)
 
     # --- the world around the board --------------------------------------------------------
 

@@ -105,6 +105,15 @@ class ShowPrice:
 
 
 @dataclass(frozen=True)
+class Diagnostics:
+    """Upload the pile's diagnostics archive to `url` (CONTRACT 12), as the file `name` (None:
+    the pile names it)."""
+
+    url: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class Trigger:
     what: str  # "status" | "online" | "meter"
 
@@ -120,5 +129,6 @@ Command = (
     | SetLimit
     | Unlock
     | ShowPrice
+    | Diagnostics
     | Trigger
 )

@@ -84,6 +84,15 @@ class PublishOnline:
     pass
 
 
+@dataclass(frozen=True)
+class UploadDiagnostics:
+    """Gather the diagnostics archive and upload it (the daemon reports how it goes as
+    `events.DiagnosticsProgress`)."""
+
+    url: str
+    name: str | None = None
+
+
 Effect = (
     CloseRelay
     | OpenRelay
@@ -97,4 +106,5 @@ Effect = (
     | Redraw
     | Note
     | PublishOnline
+    | UploadDiagnostics
 )

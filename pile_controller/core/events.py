@@ -80,6 +80,16 @@ class LinkDown:
     """The backend link went down."""
 
 
+@dataclass(frozen=True)
+class DiagnosticsProgress:
+    """How an upload of the diagnostics goes: `Uploading`, `Uploaded` or `UploadFailed` (with
+    `reason`)."""
+
+    status: str
+    url: str
+    reason: str | None = None
+
+
 PileEvent = EmergencyStop | RcdTrip | Tick | ClockStepped | LinkUp | LinkDown  # not a connector's
 
-Event = Report | Actuated | ClockStepped | LinkUp | LinkDown
+Event = Report | Actuated | ClockStepped | LinkUp | LinkDown | DiagnosticsProgress

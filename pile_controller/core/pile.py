@@ -13,8 +13,17 @@ from typing import Any
 
 from pile_controller.core import commands as cmd
 from pile_controller.core import events as ev
+from pile_controller.core import published as pub
 from pile_controller.core.connector import Connector, Context
-from pile_controller.core.effects import Effect, PublishOnline, PublishStatus, Redraw, SaveTariff
+from pile_controller.core.effects import (
+    Effect,
+    Publish,
+    PublishOnline,
+    PublishStatus,
+    Redraw,
+    SaveTariff,
+    UploadDiagnostics,
+)
 from pile_controller.core.reservations import Reservation
 from pile_controller.core.sharing import share
 from pile_controller.core.states import OUT_OF_SERVICE, State
@@ -32,6 +41,7 @@ class Pile:
         self.site_limit: float | None = None  # the backend's `limit` for connector 0
         self.offline_since: datetime | None = now  # boot counts: the link is not up yet
         self._effects: list[Effect] = []  # effects of the pile as a whole
+        self.uploading = False  # diagnostics are being gathered or uploaded
 
     def handle(self, event: ev.Event, now: datetime) -> list[Effect]:
         match event:
@@ -41,6 +51,10 @@ class Pile:
                 self.offline_since = self.offline_since or now
             case ev.ClockStepped(delta=delta) if self.offline_since is not None:
                 self.offline_since += delta  # a duration: the step is not time offline
+            case ev.DiagnosticsProgress(status=status, url=url, reason=reason):
+                self.uploading = status == "Uploading"
+                said = pub.DiagnosticsStatus(None, now, status, url, reason)
+                return [Publish(said)]
         if isinstance(event, ev.PileEvent):
             targets = list(self.connectors.values())
         else:
@@ -182,6 +196,12 @@ class Pile:
                 return cmd.ACCEPTED
             case cmd.ShowPrice():
                 return self._show_price(command)
+            case cmd.Diagnostics(url=url, name=name):
+                if self.uploading:
+                    return cmd.rejected("Busy")
+                self.uploading = True
+                self._effects.append(UploadDiagnostics(url, name))
+                return cmd.ACCEPTED
             case cmd.Trigger(what=what):
                 self._trigger(what, now)
                 return cmd.ACCEPTED

@@ -123,3 +123,11 @@ class FaultCleared(Published):
 class AvailabilityChanged(Published):
     type: ClassVar[str] = "availability.changed"
     available: bool
+
+
+@dataclass(frozen=True)
+class DiagnosticsStatus(Published):
+    type: ClassVar[str] = "diagnostics.status"
+    status: str  # Uploading | Uploaded | UploadFailed
+    url: str
+    reason: str | None

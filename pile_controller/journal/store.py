@@ -235,6 +235,15 @@ class Store:
         if not self._delivered:
             self._delivered_since = None
 
+    def last_events(self, n: int) -> list[str]:
+        """The newest `n` events still in the journal (delivered ones leave in batches), oldest
+        first, for a diagnostics archive."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT payload FROM outbox ORDER BY seq DESC LIMIT ?", (n,)
+            ).fetchall()
+        return [payload for (payload,) in reversed(rows)]
+
     def outbox_depth(self) -> int:
         with self._lock:
             total = int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])

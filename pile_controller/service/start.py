@@ -18,6 +18,7 @@ from pile_controller import config
 from pile_controller.backend import tls as link_tls
 from pile_controller.backend.link import Link
 from pile_controller.daemon import Daemon, wall_clock
+from pile_controller.fleet.recent import RECENT
 from pile_controller.journal.store import JournalError, Store
 from pile_controller.screen.display import Display, DisplayError, NoDisplay, open_display
 from pile_controller.service import policy
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler, RECENT])
     path = args.config or config.default_path()
     try:
         settings = config.load(path)

@@ -26,6 +26,7 @@ from hal.trials import Check, lock_trial, relay_trial
 from pile_controller import config
 from pile_controller.backend.link import Link
 from pile_controller.core import commands as cmd
+from pile_controller.core import events as ev
 from pile_controller.core.effects import Effect
 from pile_controller.core.pile import Pile
 from pile_controller.screen.display import Display, NoDisplay
@@ -46,10 +47,12 @@ class Technician:
         now: Callable[[], datetime],
         apply: Callable[[list[Effect]], None],
         outbox_depth: Callable[[], int],
+        last_events: Callable[[], list[str]] = list,
     ):
         self.settings, self.pile, self.interlock = settings, pile, interlock
         self.link, self.display, self.now, self.apply = link, display, now, apply
         self.outbox_depth = outbox_depth
+        self.last_events = last_events  # the journal's newest events, for diagnostics
 
     def request(self, request: dict[str, Any]) -> dict[str, Any] | Awaitable[dict[str, Any]]:
         """One control socket request; RequestError with the line to show if it cannot be."""
@@ -116,6 +119,42 @@ class Technician:
             )
         finally:
             self.apply(self.pile.end_test(cid, self.now()))
+
+    async def diagnostics(
+        self, url: str, name: str | None, feed: Callable[[ev.Event], None]
+    ) -> None:
+        """Gathers the diagnostics archive and uploads it to `url` (CONTRACT 12), saying how it
+        goes to the core (`feed`), which publishes it."""
+        from pile_controller.fleet import (
+            diagnostics,  # only when asked: ftplib, urllib, tarfile
+            diagnostics_file,
+        )
+        from pile_controller.fleet.recent import RECENT
+
+        now = self.now()
+        file = name or diagnostics_file(self.settings.pile.id, now)
+        name = file.removesuffix(".tar.gz")
+        checks = [self._pilot(c) for c in self.pile.connectors]
+        checks += [self._meter(c) for c in self.pile.connectors]
+        checks += [self._backend(), self._display(), self._disk()]
+        contents = diagnostics.Contents(
+            list(RECENT.lines),
+            [dataclasses.asdict(c) for c in checks],
+            status_report(self.pile, self.settings.pile.id, self.link, self.outbox_depth(), now),
+            self.last_events(),
+        )
+        feed(ev.DiagnosticsProgress("Uploading", url))
+        try:
+            data = await asyncio.to_thread(
+                diagnostics.archive, self.settings.source, contents, name
+            )
+            await asyncio.to_thread(diagnostics.upload, url, data, file)
+        except (diagnostics.UploadError, OSError) as exc:
+            log.warning("diagnostics to %s: upload failed: %s", url, exc)
+            feed(ev.DiagnosticsProgress("UploadFailed", url, str(exc)[:200]))
+            return
+        log.info("diagnostics uploaded to %s (%d bytes)", url, len(data))
+        feed(ev.DiagnosticsProgress("Uploaded", url))
 
     async def selftest(self) -> list[Check]:
         checks: list[Check] = []

@@ -34,7 +34,10 @@ def callerror(csms: Csms, mid: str) -> list[object]:
             "FormationViolation",
         ),
         ('[2,"h6","Reset",[]]', "TypeConstraintViolation"),
-        ('[2,"h7","GetDiagnostics",{"location":"ftp://x/"}]', "NotSupported"),
+        (
+            '[2,"h7","UpdateFirmware",{"location":"ftp://x/","retrieveDate":"2026-12-05T00:00:00Z"}]',
+            "NotSupported",
+        ),
         ('[7,"h8","Reset",{}]', "FormationViolation"),
     ],
 )

@@ -171,6 +171,8 @@ def build(name: str, m: dict[str, Any]) -> cmd.Command:
             return cmd.SetLimit(m["connector"], None if amps is None else float(amps))
         case "trigger":
             return cmd.Trigger(m["what"])
+        case "diagnostics":
+            return cmd.Diagnostics(m["url"])
     raise ValueError(f"no command {name!r}")
 
 

@@ -20,6 +20,7 @@ from pile_controller.backend.ocpp.v16.configuration import JOURNAL_KEY as CONFIG
 from pile_controller.core import commands as cmd
 from pile_controller.core.states import TAKES_REMOTE_START
 from pile_controller.core.times import parse_iso
+from pile_controller.fleet import diagnostics_file
 
 if TYPE_CHECKING:
     from pile_controller.backend.ocpp.v16.link import Ocpp16Link
@@ -48,6 +49,7 @@ class Incoming:
             "SetChargingProfile": self.set_charging_profile,
             "ClearChargingProfile": self.clear_charging_profile,
             "GetCompositeSchedule": self.composite_schedule,
+            "GetDiagnostics": self.get_diagnostics,
         }
 
     def handle(self, call: rpc.Call) -> dict[str, Any] | Deferred:
@@ -59,13 +61,17 @@ class Incoming:
     # --- through the core ------------------------------------------------------------------
 
     def _execute(
-        self, call: rpc.Call, command: cmd.Command, status: Callable[[cmd.Reply], str]
+        self,
+        call: rpc.Call,
+        command: cmd.Command,
+        status: Callable[[cmd.Reply], str],
+        result: Callable[[cmd.Reply], dict[str, Any]] | None = None,
     ) -> Deferred:
-        """Runs `command` through the core; `{"status": status(reply)}` is the CALLRESULT,
-        sent once the journal has the command's effects."""
+        """Runs `command` through the core; `{"status": status(reply)}` (or `result(reply)`)
+        is the CALLRESULT, sent once the journal has the command's effects."""
 
         def answer(reply: cmd.Reply) -> Answer:
-            body = {"status": status(reply)}
+            body = result(reply) if result else {"status": status(reply)}
             return Answer(json.dumps(body), lambda: self.link.session.send_result(call.id, body))
 
         self.port.execute(Request(command, None, answer))
@@ -169,6 +175,17 @@ class Incoming:
                 return {"status": "Rejected"}
             return self._execute(call, cmd.ShowPrice(None, token, None, text[:120]), _accepted)
         return {"status": "UnknownMessageId"}
+
+    def get_diagnostics(self, call: rpc.Call) -> Deferred:
+        """The archive goes to `location` (HTTP or FTP); answered with its name, or without
+        one while another upload runs."""
+        name = diagnostics_file(self.link.settings.pile.id, self.port.now())
+        return self._execute(
+            call,
+            cmd.Diagnostics(call.payload["location"], name),
+            _accepted,
+            lambda reply: {"fileName": name} if reply.status is cmd.ReplyStatus.ACCEPTED else {},
+        )
 
     # --- the link's own --------------------------------------------------------------------
 

@@ -260,6 +260,10 @@ class Ocpp16Link:
             self._last_sample.pop(tid, None)
             if self.profiles.end_transaction(event["connector"]):
                 facts[PROFILES_KEY] = self.profiles.saved()
+        elif kind == "diagnostics.status":
+            status = {"status": data["status"]}
+            with contextlib.suppress(rpc.RpcError):  # a progress report: not worth a retry
+                await self.session.call("DiagnosticsStatusNotification", status)
         else:
             self.port.acknowledged(envelope.seq)  # not OCPP's: it leaves the queue unsent
             return
