@@ -197,3 +197,16 @@ def test_a_session_waits_for_its_first_meter_reading_whatever_reports_first() ->
     tx = pile.connectors[1].transaction
     assert pile.connectors[1].state == "charging" and tx is not None
     assert tx.meter_start_wh == 1000
+
+
+def test_without_hold_cable_the_stop_releases_the_cable_and_asks_no_payment() -> None:
+    # CONTRACT 10, 12: as any charger whose backend bills the driver's account.
+    b = Bench(payment={"hold_cable": False})
+    b.start_reserved_session()
+    b.advance(600)
+    b.do("stop_button")
+    b.advance(2)
+    assert b.events("payment.requested") == []
+    assert b.events("payment.settled")[0]["how"] == "ReleasedByPolicy"
+    assert b.c(1).state == "unlocked" and not b.cable_locked()
+    assert b.events("transaction.stopped")[0]["cost"]["total"] != "0.00"  # still billed
