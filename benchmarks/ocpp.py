@@ -69,10 +69,16 @@ def boot_to_accepted(workdir: Path, csms: Csms, runs: int, prefix: list[str] | N
 
 
 def charging(
-    workdir: Path, meters: dict[int, str], csms: Csms | None, broker: Broker
+    workdir: Path,
+    meters: dict[int, str],
+    csms: Csms | None,
+    broker: Broker,
+    interval_s: int = 10,
 ) -> PileProcess:
+    """Two connectors charging on MQTT (`csms` None) or OCPP 1.6J."""
     options = ocpp_options(csms.url) if csms else {}
-    pile = PileProcess(workdir, broker.port, interval_s=10, meters=meters, **options).start()
+    pile = PileProcess(workdir, broker.port, interval_s=interval_s, meters=meters, **options)
+    pile.start()
     backend = None
     if csms:
         csms.wait_connected()

@@ -59,7 +59,7 @@ def test_each_broken_rule_gets_the_error_ocpp_rpc_names(payload: object, code: s
 
 
 def test_a_time_with_more_than_three_decimals_is_never_written() -> None:
-    body = messages.status(None, "2026-12-05T08:00:00.123Z")
+    body = messages.pile_status([], "2026-12-05T08:00:00.123Z")
     SCHEMAS.check("StatusNotification", body)
 
 

@@ -32,6 +32,13 @@ def test_boot_then_every_connector_status(csms: Csms, ocpp_pile: PileProcess) ->
     assert [c["ocpp_transaction_id"] for c in report["connectors"]] == [None, None]
     table = pilectl("--config", str(ocpp_pile.config), "status").stdout.splitlines()[0]
     assert table == f"pile PILE-T1  backend: ocpp1.6 {csms.url}/PILE-T1  connected  queue: 0"
+    # The whole pile out of service: connector 0 says so too, and back.
+    assert csms.call(call.ChangeAvailability(connector_id=0, type="Inoperative")).status == (
+        "Accepted"
+    )
+    csms.wait("StatusNotification", connectorId=0, status="Unavailable")
+    csms.call(call.ChangeAvailability(connector_id=0, type="Operative"))
+    csms.wait("StatusNotification", connectorId=2, status="Available", after=1)
 
 
 def test_reserved_code_charge_stop_final_cost_paid_unlock(

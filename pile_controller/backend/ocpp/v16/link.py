@@ -210,10 +210,11 @@ class Ocpp16Link:
                 await self._work.wait()
 
     async def _send_status(self, cid: int) -> None:
-        connectors = self.port.connectors()
-        body = messages.status(connectors.get(cid), iso(self.port.now()), cid)
-        if cid == 0 and all(c.state == "unavailable" for c in connectors.values()):
-            body["status"] = "Unavailable"  # the whole pile taken out of service
+        connectors, now = self.port.connectors(), iso(self.port.now())
+        if cid == 0:
+            body = messages.pile_status(connectors.values(), now)
+        else:
+            body = messages.status(connectors[cid], now)
         told = (body["status"], body["errorCode"])
         if self._told.get(cid) == told:
             return  # a change the CSMS cannot see (the screen's, the meter's)

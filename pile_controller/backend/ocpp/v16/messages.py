@@ -5,6 +5,7 @@ its fault's `errorCode`, and the journaled events that are transaction messages
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from pile_controller import __version__
@@ -48,15 +49,16 @@ def boot(ocpp: OcppSettings, charge_point_id: str) -> dict[str, Any]:
     }
 
 
-def status(c: Connector | None, timestamp: str, cid: int = 0) -> dict[str, Any]:
-    """`StatusNotification` of connector `c` (None: connector 0, the pile itself)."""
-    if c is None:
-        return {
-            "connectorId": cid,
-            "errorCode": "NoError",
-            "status": "Available",
-            "timestamp": timestamp,
-        }
+def pile_status(connectors: Iterable[Connector], timestamp: str) -> dict[str, Any]:
+    """`StatusNotification` of connector 0, the pile itself: Unavailable once every connector
+    is taken out of service, else Available."""
+    out = all(c.state == "unavailable" for c in connectors)
+    status = "Unavailable" if out else "Available"
+    return {"connectorId": 0, "errorCode": "NoError", "status": status, "timestamp": timestamp}
+
+
+def status(c: Connector, timestamp: str) -> dict[str, Any]:
+    """`StatusNotification` of connector `c`, its fault as `errorCode`."""
     body: dict[str, Any] = {
         "connectorId": c.id,
         "errorCode": "NoError",

@@ -1,0 +1,98 @@
+"""What the SD card itself sees (issue #20, item 7): the pile's state folder on an ext4 file
+system of its own, on a loop device, and the bytes that device was asked to write (its
+`/sys/block/loopN/stat`, sectors written x 512: ext4's journal and metadata included, which the
+daemon's `write_bytes` misses), per connector per charging hour; two connectors charging,
+each metered by an SDM630 over Modbus TCP, on MQTT and on OCPP 1.6J.
+
+Run as root (it makes a loop device and mounts it): `python -m benchmarks.device [--seconds 600]
+[--interval 10]`. A window shorter than the WAL's fold (the journal folds it every 200
+commits) sees only its growth: give it long enough to see what a pile's hour looks like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchmarks.footprint import HOUR
+from benchmarks.ocpp import charging
+from rig.broker import Broker
+from rig.csms import Csms
+from rig.meter import ServedMeter
+
+SECTOR = 512
+
+
+@contextlib.contextmanager
+def ext4(size_mb: int = 256) -> Iterator[tuple[Path, str]]:
+    """A fresh ext4 on a loop device, mounted as Raspberry Pi OS mounts its root (noatime):
+    (mount point, the loop device's name)."""
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        image, mount = Path(tmp) / "sd.img", Path(tmp) / "sd"
+        subprocess.run(["truncate", "-s", f"{size_mb}M", str(image)], check=True)
+        device = subprocess.run(
+            ["losetup", "-f", "--show", str(image)], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        try:
+            subprocess.run(["mkfs.ext4", "-q", device], check=True)
+            mount.mkdir()
+            subprocess.run(["mount", "-o", "noatime", device, str(mount)], check=True)
+            try:
+                yield mount, Path(device).name
+            finally:
+                subprocess.run(["umount", str(mount)], check=True)
+        finally:
+            subprocess.run(["losetup", "-d", device], check=True)
+
+
+def sectors_written(device: str) -> int:
+    return int(Path(f"/sys/block/{device}/stat").read_text().split()[6])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=600.0, help="the window of real time")
+    parser.add_argument("--interval", type=int, default=10, help="metering.interval_s")
+    args = parser.parse_args()
+    served = [ServedMeter("sdm630") for _ in (1, 2)]
+    meters = {
+        cid: f'meter = {{ model = "sdm630", transport = "tcp", host = "127.0.0.1", '
+        f"port = {m.serve_tcp()} }}"
+        for cid, m in zip((1, 2), served, strict=True)
+    }
+    csms = Csms().start()
+    try:
+        with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp, Broker(Path(tmp) / "b") as broker:
+            for protocol in ("mqtt", "ocpp1.6"):
+                with ext4() as (mount, device):
+                    pile = charging(
+                        mount / "pile",
+                        meters,
+                        csms if protocol != "mqtt" else None,
+                        broker,
+                        interval_s=args.interval,
+                    )
+                    before = sectors_written(device)
+                    time.sleep(args.seconds)
+                    pile.stop()  # the last flush lands in the window, as on a pile
+                    subprocess.run(["sync"], check=True)
+                    at_device = (sectors_written(device) - before) * SECTOR
+                    per_hour = HOUR / args.seconds / 2  # per connector
+                    print(
+                        f"device: {protocol}, metering every {args.interval} s: "
+                        f"{at_device * per_hour / 1e6:.2f} MB per connector per charging hour "
+                        f"at the block device ({args.seconds:.0f} s window)"
+                    )
+    finally:
+        csms.stop()
+        for m in served:
+            m.stop()
+
+
+if __name__ == "__main__":
+    main()
