@@ -14,6 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = "etc/systemd/system/pile-controller.service"
 SECURITY_TARGET = 2.5  # issue #12: systemd-analyze security --offline=yes
+VERSION = re.search(  # type: ignore[union-attr]
+    r'^__version__ = "(.*)"', (ROOT / "pile_controller/__init__.py").read_text(), re.M
+).group(1)
 
 
 def run(script: str, destdir: Path) -> subprocess.CompletedProcess[str]:
@@ -27,13 +30,14 @@ def run(script: str, destdir: Path) -> subprocess.CompletedProcess[str]:
 
 
 def manifest(destdir: Path) -> dict[str, tuple[int, str]]:
-    """Every file's mode and content hash (the virtualenv's by name only: pip writes caches)."""
+    """Every file's mode and content hash (a release's virtualenv by name only: pip writes
+    caches)."""
     out: dict[str, tuple[int, str]] = {}
     for path in sorted(destdir.rglob("*")):
         name = str(path.relative_to(destdir))
         if path.is_symlink():
             out[name] = (0, os.readlink(path))
-        elif path.is_file() and "/venv/" not in name:
+        elif path.is_file() and "/releases/" not in name:
             out[name] = (path.stat().st_mode, hashlib.sha256(path.read_bytes()).hexdigest())
         elif path.is_file() and "__pycache__" not in name:
             out[name] = (path.stat().st_mode, "")
@@ -61,10 +65,14 @@ def test_install_twice_into_a_scratch_root_then_uninstall(tmp_path: Path) -> Non
     assert mode("etc/pile-controller") == 0o750 and mode(UNIT) == 0o644
     wants = destdir / "etc/systemd/system/multi-user.target.wants/pile-controller.service"
     assert wants.is_symlink(), "enabled"
-    assert os.access(destdir / "opt/pile-controller/venv/bin/pile-controller", os.X_OK)
+    version = VERSION
+    current = destdir / "opt/pile-controller/current"
+    assert os.readlink(current) == f"releases/{version}"  # the release the unit runs
+    assert os.access(current / "bin/pile-controller", os.X_OK)
+    assert (destdir / f"opt/pile-controller/releases/{version}/.complete").exists()
     for command in ("pile-controller", "pilectl"):  # on the technician's PATH
         link = destdir / "usr/local/bin" / command
-        assert os.readlink(link) == f"/opt/pile-controller/venv/bin/{command}"
+        assert os.readlink(link) == f"/opt/pile-controller/current/bin/{command}"
 
     # The unit as systemd judges it, its ExecStart pointed into the scratch root.
     unit = tmp_path / "pile-controller.service"
@@ -87,7 +95,35 @@ def test_install_twice_into_a_scratch_root_then_uninstall(tmp_path: Path) -> Non
     journal.write_bytes(b"billing facts")
     run("install", destdir)
     assert config.read_text().endswith("# the operator's own edit\n"), "never overwritten"
+    release = destdir / f"opt/pile-controller/releases/{VERSION}"
+    (release / ".complete").unlink()  # as if the power went while pip installed it
+    (release / "bin/pile-controller").unlink()
+    assert f"in /opt/pile-controller/releases/{VERSION}" in run("install", destdir).stdout
+    assert os.access(release / "bin/pile-controller", os.X_OK), "built again"
     run("uninstall", destdir)
     assert not (destdir / "opt/pile-controller").exists() and not (destdir / UNIT).exists()
     assert not wants.exists() and not (destdir / "usr/local/bin/pilectl").is_symlink()
     assert journal.read_bytes() == b"billing facts" and config.exists()
+    # In this test, not one of its own: pip builds in the source tree, one install at a time.
+    an_install_from_before_releases_is_moved_into_them(tmp_path)
+
+
+def an_install_from_before_releases_is_moved_into_them(tmp_path: Path) -> None:
+    destdir = tmp_path / "old-root"
+    old = destdir / "opt/pile-controller/venv"
+    (old / "bin").mkdir(parents=True)
+    (old / "bin/pile-controller").write_text("#!/bin/sh\n")
+    config = destdir / "etc/pile-controller/config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("# the operator's config\n")
+    journal = destdir / "var/lib/pile-controller/journal.sqlite"
+    journal.parent.mkdir(parents=True)
+    journal.write_bytes(b"billing facts")
+    (journal.parent / "pile.key").write_bytes(bytes(32))
+    done = run("install", destdir)
+    assert "the old /opt/pile-controller/venv is replaced by" in done.stdout
+    assert not old.exists()
+    assert os.access(destdir / "opt/pile-controller/current/bin/pile-controller", os.X_OK)
+    assert config.read_text() == "# the operator's config\n"
+    assert journal.read_bytes() == b"billing facts"
+    assert (journal.parent / "pile.key").read_bytes() == bytes(32)
