@@ -14,6 +14,7 @@ LONGEST = (
     "test_hostile_payloads_get_one_invalid_reply_each",
     "test_a_broker_outage_with_a_daemon_restart_inside",
     "TestPileWalk",
+    "test_install_twice",
 )
 
 

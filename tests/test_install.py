@@ -46,8 +46,17 @@ def manifest(destdir: Path) -> dict[str, tuple[int, str]]:
 
 def test_install_twice_into_a_scratch_root_then_uninstall(tmp_path: Path) -> None:
     destdir = tmp_path / "root"
+    # A pile installed before releases: one virtualenv, and its journal and key (one install
+    # here, not a test of its own: pip builds in the source tree, one install at a time).
+    old = destdir / "opt/pile-controller/venv"
+    (old / "bin").mkdir(parents=True)
+    state = destdir / "var/lib/pile-controller"
+    state.mkdir(parents=True)
+    (state / "pile.key").write_bytes(bytes(32))
     first = run("install", destdir)
     assert "config.toml" in first.stdout
+    assert "the old /opt/pile-controller/venv is replaced by" in first.stdout
+    assert not old.exists() and (state / "pile.key").read_bytes() == bytes(32)
     installed = manifest(destdir)
     second = run("install", destdir)
     assert second.stdout == "" and manifest(destdir) == installed, "a second run changes nothing"
@@ -90,8 +99,7 @@ def test_install_twice_into_a_scratch_root_then_uninstall(tmp_path: Path) -> Non
     assert exposure <= SECURITY_TARGET, security
 
     config.write_text(config.read_text() + "# the operator's own edit\n")
-    journal = destdir / "var/lib/pile-controller/journal.sqlite"
-    journal.parent.mkdir(parents=True)
+    journal = state / "journal.sqlite"
     journal.write_bytes(b"billing facts")
     run("install", destdir)
     assert config.read_text().endswith("# the operator's own edit\n"), "never overwritten"
@@ -104,26 +112,3 @@ def test_install_twice_into_a_scratch_root_then_uninstall(tmp_path: Path) -> Non
     assert not (destdir / "opt/pile-controller").exists() and not (destdir / UNIT).exists()
     assert not wants.exists() and not (destdir / "usr/local/bin/pilectl").is_symlink()
     assert journal.read_bytes() == b"billing facts" and config.exists()
-    # In this test, not one of its own: pip builds in the source tree, one install at a time.
-    an_install_from_before_releases_is_moved_into_them(tmp_path)
-
-
-def an_install_from_before_releases_is_moved_into_them(tmp_path: Path) -> None:
-    destdir = tmp_path / "old-root"
-    old = destdir / "opt/pile-controller/venv"
-    (old / "bin").mkdir(parents=True)
-    (old / "bin/pile-controller").write_text("#!/bin/sh\n")
-    config = destdir / "etc/pile-controller/config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text("# the operator's config\n")
-    journal = destdir / "var/lib/pile-controller/journal.sqlite"
-    journal.parent.mkdir(parents=True)
-    journal.write_bytes(b"billing facts")
-    (journal.parent / "pile.key").write_bytes(bytes(32))
-    done = run("install", destdir)
-    assert "the old /opt/pile-controller/venv is replaced by" in done.stdout
-    assert not old.exists()
-    assert os.access(destdir / "opt/pile-controller/current/bin/pile-controller", os.X_OK)
-    assert config.read_text() == "# the operator's config\n"
-    assert journal.read_bytes() == b"billing facts"
-    assert (journal.parent / "pile.key").read_bytes() == bytes(32)
