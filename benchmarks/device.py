@@ -19,11 +19,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks.footprint import HOUR
+from benchmarks.footprint import HOUR, served_meters
 from benchmarks.ocpp import charging
 from rig.broker import Broker
 from rig.csms import Csms
-from rig.meter import ServedMeter
 
 SECTOR = 512
 
@@ -59,12 +58,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600.0, help="the window of real time")
     parser.add_argument("--interval", type=int, default=10, help="metering.interval_s")
     args = parser.parse_args()
-    served = [ServedMeter("sdm630") for _ in (1, 2)]
-    meters = {
-        cid: f'meter = {{ model = "sdm630", transport = "tcp", host = "127.0.0.1", '
-        f"port = {m.serve_tcp()} }}"
-        for cid, m in zip((1, 2), served, strict=True)
-    }
+    served, meters = served_meters()
     csms = Csms().start()
     try:
         with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp, Broker(Path(tmp) / "b") as broker:

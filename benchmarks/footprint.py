@@ -86,16 +86,22 @@ def charging_pile(
     return pile
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="each window of real time")
-    args = parser.parse_args()
+def served_meters() -> tuple[list[ServedMeter], dict[int, str]]:
+    """Two SDM630s served by pymodbus over Modbus TCP, and each connector's `meter` line."""
     served = [ServedMeter("sdm630") for _ in (1, 2)]
     meters = {
         cid: f'meter = {{ model = "sdm630", transport = "tcp", host = "127.0.0.1", '
         f"port = {m.serve_tcp()} }}"
         for cid, m in zip((1, 2), served, strict=True)
     }
+    return served, meters
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="each window of real time")
+    args = parser.parse_args()
+    served, meters = served_meters()
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp, Broker(Path(tmp) / "broker") as broker:
         for display in ("png", "none"):
             for interval_s in (10, 1):

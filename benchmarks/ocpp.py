@@ -25,7 +25,7 @@ from typing import Any
 
 from ocpp.v16 import call
 
-from benchmarks.footprint import HOUR, window
+from benchmarks.footprint import HOUR, served_meters, window
 from benchmarks.run import cache_bytecode, cpu_quota, rss_mb
 from pile_controller.core.published import MeterValues
 from pile_controller.core.times import iso
@@ -33,7 +33,6 @@ from pile_controller.journal.store import Store
 from rig.backend import Backend
 from rig.broker import Broker
 from rig.csms import Csms
-from rig.meter import ServedMeter
 from rig.pile import PileProcess
 from tests.e2e.ocpp_rig import ocpp_options
 
@@ -191,12 +190,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="the charging window")
     args = parser.parse_args()
     ms = 1000.0
-    served = [ServedMeter("sdm630") for _ in (1, 2)]
-    meters = {
-        cid: f'meter = {{ model = "sdm630", transport = "tcp", host = "127.0.0.1", '
-        f"port = {m.serve_tcp()} }}"
-        for cid, m in zip((1, 2), served, strict=True)
-    }
+    served, meters = served_meters()
     csms = Csms().start()
     try:
         with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp, Broker(Path(tmp) / "b") as broker:
