@@ -167,9 +167,10 @@ def on_disk(path: Path) -> list[int]:
 
 
 def test_a_second_daemon_cannot_open_the_journal_of_a_running_one(tmp_path: Path) -> None:
-    Store(tmp_path / "j.sqlite")
+    running = Store(tmp_path / "j.sqlite")  # held: a store nobody holds closes when collected
     with pytest.raises(JournalError, match=r"j.sqlite: database is locked"):
         Store(tmp_path / "j.sqlite")
+    running.close()
 
 
 def test_no_shared_memory_file_is_written_beside_the_journal(tmp_path: Path) -> None:
