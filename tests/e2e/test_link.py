@@ -138,6 +138,10 @@ def broker_restart_loses_nothing(rig: Any) -> None:
     backend's session), and the pile is commanded again afterwards."""
     be, pile = rig.backend, rig.pile
     tx = charge(rig)
+    # What was made before the outage has reached the backend: a broker that acknowledged an
+    # event and then went down before passing it on (NATS did, once under load) is not this
+    # test's subject; what the pile makes while the broker is away is.
+    be.event("meter.values", transaction_id=tx, context="Transaction.Begin")
     rig.broker.stop()
     pile.wait_until(lambda r: not r["backend"]["connected"])
     pile.sim("clock", "+600")
