@@ -10,42 +10,50 @@ import ssl
 
 from pile_controller.config import ConfigError, TlsSettings
 
+BROKER_KEYS = ("backend.tls.ca", "backend.tls.cert", "backend.tls.key")
 
-def context(tls: TlsSettings | None) -> ssl.SSLContext | None:
-    """The client context for `tls` (None: no TLS). Raises ConfigError naming the key."""
+
+def context(
+    tls: TlsSettings | None, keys: tuple[str, str, str] = BROKER_KEYS
+) -> ssl.SSLContext | None:
+    """The client context for `tls` (None: no TLS), its files named by `keys` (ca, cert, key)
+    in a problem: raises ConfigError naming the key."""
     if tls is None:
         return None
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)  # verifies the broker and its name
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)  # verifies the peer and its name
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    problem = files_problem(ctx, tls)
+    problem = files_problem(ctx, tls, keys)
     if problem is not None:
         raise ConfigError([problem])
     return ctx
 
 
-def files_problem(ctx: ssl.SSLContext, tls: TlsSettings) -> str | None:
+def files_problem(
+    ctx: ssl.SSLContext, tls: TlsSettings, keys: tuple[str, str, str] = BROKER_KEYS
+) -> str | None:
     """Loads `tls`'s files into `ctx`; returns what is wrong with them, naming the key."""
+    ca_key, cert_key, key_key = keys
     if tls.key is not None and tls.cert is None:
-        return "backend.tls.key: given without backend.tls.cert"
+        return f"{key_key}: given without {cert_key}"
     if tls.ca is not None:
         try:
             ctx.load_verify_locations(cafile=str(tls.ca))
         except ssl.SSLError:
-            return f"backend.tls.ca: {tls.ca}: no PEM certificates in it"
+            return f"{ca_key}: {tls.ca}: no PEM certificates in it"
         except OSError as exc:
-            return f"backend.tls.ca: {tls.ca}: {exc.strerror}"
+            return f"{ca_key}: {tls.ca}: {exc.strerror}"
     if tls.cert is not None:
         try:
             ctx.load_cert_chain(str(tls.cert), str(tls.key) if tls.key else None)
         except ssl.SSLError as exc:
             if "KEY_VALUES_MISMATCH" in str(exc):
-                return f"backend.tls.key: {tls.key} is not the key of {tls.cert}"
+                return f"{key_key}: {tls.key} is not the key of {tls.cert}"
             where = f" and its key in {tls.key}" if tls.key else " with its key"
-            return f"backend.tls.cert: {tls.cert}: not a PEM certificate{where}"
+            return f"{cert_key}: {tls.cert}: not a PEM certificate{where}"
         except OSError as exc:
             if tls.key is not None and exc.filename == str(tls.key):
-                return f"backend.tls.key: {tls.key}: {exc.strerror}"
-            return f"backend.tls.cert: {tls.cert}: {exc.strerror}"
+                return f"{key_key}: {tls.key}: {exc.strerror}"
+            return f"{cert_key}: {tls.cert}: {exc.strerror}"
     return None
 
 

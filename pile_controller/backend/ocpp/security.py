@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ssl
 
-from pile_controller.config import ConfigError, OcppSettings
+from pile_controller.backend import tls
+from pile_controller.config import ConfigError, OcppSettings, TlsSettings
 
 
 def credentials(ocpp: OcppSettings) -> tuple[ssl.SSLContext | None, str | None]:
@@ -22,20 +23,10 @@ def credentials(ocpp: OcppSettings) -> tuple[ssl.SSLContext | None, str | None]:
             raise ConfigError([f"ocpp.password_file: {ocpp.password_file} is empty"])
     if profile < 2:
         return None, password
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)  # the CSMS and its host name
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        ctx.load_verify_locations(cafile=str(ocpp.ca_file))
-    except (ssl.SSLError, OSError) as exc:
-        raise ConfigError([f"ocpp.ca_file: {ocpp.ca_file}: {_why(exc)}"]) from None
-    if profile == 3:
-        try:
-            ctx.load_cert_chain(str(ocpp.cert_file), str(ocpp.key_file))
-        except (ssl.SSLError, OSError) as exc:
-            raise ConfigError(
-                [f"ocpp.cert_file: {ocpp.cert_file} (key {ocpp.key_file}): {_why(exc)}"]
-            ) from None
-    return ctx, password
+    # The CSMS's certificate checked against ca_file; profile 3 adds the pile's own.
+    cert, key = (ocpp.cert_file, ocpp.key_file) if profile == 3 else (None, None)
+    files = TlsSettings(ocpp.ca_file, cert, key)
+    return tls.context(files, ("ocpp.ca_file", "ocpp.cert_file", "ocpp.key_file")), password
 
 
 def _read(path: object, key: str) -> str:
@@ -44,9 +35,3 @@ def _read(path: object, key: str) -> str:
             return f.read()
     except OSError as exc:
         raise ConfigError([f"{key}: {path}: {exc.strerror}"]) from None
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return "not usable PEM" if isinstance(exc, ssl.SSLError) else str(exc)

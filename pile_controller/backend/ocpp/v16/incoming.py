@@ -286,13 +286,9 @@ def _accepted(reply: cmd.Reply) -> str:
 
 
 def _reservation_status(reply: cmd.Reply) -> str:
-    if reply.status in (cmd.ReplyStatus.OCCUPIED, cmd.ReplyStatus.FAULTED):
-        return str(reply.status)
-    if reply.status is cmd.ReplyStatus.UNAVAILABLE or reply.reason == "Unavailable":
-        return "Unavailable"
-    if reply.reason in ("Faulted", "Occupied"):
-        return str(reply.reason)
-    return _accepted(reply)
+    """ReserveNow's answers are the core's own: Accepted, Occupied, Faulted, Unavailable,
+    Rejected."""
+    return "Rejected" if reply.status is cmd.ReplyStatus.SCHEDULED else str(reply.status)
 
 
 def _availability_status(reply: cmd.Reply) -> str:
