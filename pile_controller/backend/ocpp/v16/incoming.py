@@ -15,7 +15,7 @@ from pile_controller.backend.link import Answer, Request
 from pile_controller.backend.ocpp import rpc
 from pile_controller.backend.ocpp.session import Deferred
 from pile_controller.backend.ocpp.smart import JOURNAL_KEY as PROFILES_KEY
-from pile_controller.backend.ocpp.smart import Running, schedule_payload
+from pile_controller.backend.ocpp.smart import schedule_payload
 from pile_controller.backend.ocpp.v16.configuration import JOURNAL_KEY as CONFIG_KEY
 from pile_controller.core import commands as cmd
 from pile_controller.core.states import TAKES_REMOTE_START
@@ -235,10 +235,8 @@ class Incoming:
             return {"status": "Rejected"}
         if (purpose == "ChargePointMaxProfile") != (cid == 0) and purpose != "TxDefaultProfile":
             return {"status": "Rejected"}
-        if purpose == "TxProfile":
-            tx = connectors[cid].transaction
-            if tx is None or tx.finished:
-                return {"status": "Rejected"}
+        if purpose == "TxProfile" and self.link.running(cid) is None:
+            return {"status": "Rejected"}  # a transaction's profile, and none runs there
         return {"status": "Accepted" if self._install(cid, profile) else "Rejected"}
 
     def _install(self, cid: int, profile: dict[str, Any]) -> bool:
@@ -265,19 +263,15 @@ class Incoming:
         if cid != 0 and cid not in connectors:
             return {"status": "Rejected"}
         now = self.port.now()
-        running = None
-        if cid:
-            tx = connectors[cid].transaction
-            if tx is not None and not tx.finished:
-                running = Running(tx.started_at, self.link.csms_transaction(tx.transaction_id))
-        periods = self.link.profiles.composite(cid, now, duration, running)
+        periods = self.link.profiles.composite(cid, now, duration, self.link.running(cid))
         if not periods:
             return {"status": "Rejected"}
+        schedule = schedule_payload(periods, now, duration)
         return {
             "status": "Accepted",
             "connectorId": cid,
-            "scheduleStart": schedule_payload(periods, now, duration)["startSchedule"],
-            "chargingSchedule": schedule_payload(periods, now, duration),
+            "scheduleStart": schedule["startSchedule"],
+            "chargingSchedule": schedule,
         }
 
 

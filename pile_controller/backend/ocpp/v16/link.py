@@ -331,19 +331,20 @@ class Ocpp16Link:
             self.apply_profiles()
             await asyncio.sleep(LIMITS_EVERY_S)
 
+    def running(self, cid: int) -> Running | None:
+        """Connector `cid`'s running transaction as a charging profile sees it (0: none)."""
+        connector = self.port.connectors().get(cid)
+        tx = connector.transaction if connector else None
+        if tx is None or tx.finished:
+            return None
+        return Running(tx.started_at, self.csms_transaction(tx.transaction_id))
+
     def apply_profiles(self) -> None:
         """Every connector's (and the site's) limit as the profiles give it now; a change is
         the core's `SetLimit`, as MQTT's `limit`."""
         now = self.port.now()
-        connectors = self.port.connectors()
-        for cid in (0, *connectors):
-            running = None
-            if cid:
-                tx = connectors[cid].transaction
-                if tx is not None and not tx.finished:
-                    csms_id = self.csms_transaction(tx.transaction_id)
-                    running = Running(tx.started_at, csms_id)
-            amps = self.profiles.limit(cid, now, running)
+        for cid in (0, *self.port.connectors()):
+            amps = self.profiles.limit(cid, now, self.running(cid))
             if cid not in self._limits or self._limits[cid] != amps:
                 self._limits[cid] = amps
                 self.port.execute(self.incoming.quiet(cmd.SetLimit(cid, amps)))
