@@ -130,7 +130,7 @@ class Daemon:
     async def _close(self, tasks: list[asyncio.Task[None]], server: asyncio.Server) -> None:
         server.close()
         self.link.close()
-        for task in tasks:
+        for task in [*tasks, *self._tasks]:  # an upload under way ends with the daemon
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.actuator.open_every_relay()

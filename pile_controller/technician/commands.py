@@ -12,12 +12,14 @@ as any welded contactor is).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import shutil
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from hal.interfaces import Simulated
 from hal.interlock import Interlock
@@ -34,6 +36,7 @@ from pile_controller.service import policy
 from pile_controller.technician.control import RequestError, status_report
 
 log = logging.getLogger("pile_controller")
+T = TypeVar("T")
 
 
 class Technician:
@@ -125,10 +128,8 @@ class Technician:
     ) -> None:
         """Gathers the diagnostics archive and uploads it to `url` (CONTRACT 12), saying how it
         goes to the core (`feed`), which publishes it."""
-        from pile_controller.fleet import (
-            diagnostics,  # only when asked: ftplib, urllib, tarfile
-            diagnostics_file,
-        )
+        # Imported only when asked for: ftplib, urllib and tarfile have no place in a boot.
+        from pile_controller.fleet import diagnostics, diagnostics_file
         from pile_controller.fleet.recent import RECENT
 
         now = self.now()
@@ -144,16 +145,19 @@ class Technician:
             self.last_events(),
         )
         feed(ev.DiagnosticsProgress("Uploading", url))
+
+        def gather_and_upload() -> int:
+            data = diagnostics.archive(self.settings.source, contents, name)
+            diagnostics.upload(url, data, file)
+            return len(data)
+
         try:
-            data = await asyncio.to_thread(
-                diagnostics.archive, self.settings.source, contents, name
-            )
-            await asyncio.to_thread(diagnostics.upload, url, data, file)
+            size = await on_a_daemon_thread(gather_and_upload)
         except (diagnostics.UploadError, OSError) as exc:
             log.warning("diagnostics to %s: upload failed: %s", url, exc)
             feed(ev.DiagnosticsProgress("UploadFailed", url, str(exc)[:200]))
             return
-        log.info("diagnostics uploaded to %s (%d bytes)", url, len(data))
+        log.info("diagnostics uploaded to %s (%d bytes)", url, size)
         feed(ev.DiagnosticsProgress("Uploaded", url))
 
     async def selftest(self) -> list[Check]:
@@ -220,3 +224,31 @@ class Technician:
         if free < policy.MIN_FREE_BYTES:
             return Check("disk", False, f"{mb} MB free in {state}, under {least} MB")
         return Check("disk", True, f"{mb} MB free in {state}")
+
+
+async def on_a_daemon_thread(work: Callable[[], T]) -> T:
+    """`work` on a thread of its own that the daemon's exit does not wait for: an upload to a
+    server that stalls (three tries of 30 s) must not hold a stop, a reset or an update's
+    restart, as `asyncio.to_thread` would (the loop's executor is joined at exit)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if done.done():
+            return  # the waiting coroutine was cancelled (the daemon stopping)
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        result, error = None, None
+        try:
+            result = work()
+        except BaseException as exc:  # handed to the waiting coroutine, raised there
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="diagnostics", daemon=True).start()
+    return await done

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +103,18 @@ def test_get_diagnostics_over_ocpp_by_ftp(tmp_path: Path, csms: Csms) -> None:
     finally:
         pile.stop()
         ftp.stop()
+
+
+@pytest.mark.wall_clock("a stop is timed against an upload that hangs in real time")
+def test_a_stop_does_not_wait_for_an_upload_to_a_server_that_stalls(make_rig: Any) -> None:
+    rig = make_rig()
+    with socket.socket() as server:  # accepts, then never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+        assert rig.backend.ask("diagnostics", url=url)["status"] == "Accepted"
+        rig.backend.event("diagnostics.status", status="Uploading", url=url)
+        assert rig.backend.ask("diagnostics", url=url)["reason"] == "Busy"  # one at a time
+        started = time.monotonic()
+        assert rig.pile.stop() == 0
+        assert time.monotonic() - started < 5, "the stop waited for the upload"
