@@ -210,3 +210,15 @@ def test_without_hold_cable_the_stop_releases_the_cable_and_asks_no_payment() ->
     assert b.events("payment.settled")[0]["how"] == "ReleasedByPolicy"
     assert b.c(1).state == "unlocked" and not b.cable_locked()
     assert b.events("transaction.stopped")[0]["cost"]["total"] != "0.00"  # still billed
+
+
+def test_a_start_for_any_connector_takes_the_one_a_vehicle_is_plugged_into() -> None:
+    # OCPP's RemoteStartTransaction without a connectorId: the core chooses, not the link.
+    b = Bench()
+    b.do("plug", 2)
+    assert b.command(cmd.RemoteStart(0, "app-any")) == cmd.ACCEPTED
+    assert b.c(2).transaction is not None and b.c(2).transaction.id_token == "app-any"
+    assert b.c(1).state == "idle"
+    assert b.command(cmd.RemoteStart(0, "app-other")) == cmd.ACCEPTED  # the idle one
+    assert b.c(1).authorization is not None and b.c(1).authorization.id_token == "app-other"
+    assert b.command(cmd.RemoteStart(0, "app-third")).status is cmd.ReplyStatus.OCCUPIED

@@ -48,7 +48,7 @@ class CancelReservation:
 
 @dataclass(frozen=True)
 class RemoteStart:
-    connector: int
+    connector: int  # 0: any that can start now (OCPP), a plugged vehicle's first
     id_token: str
     reservation_id: str | None = None
 

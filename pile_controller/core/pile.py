@@ -152,6 +152,8 @@ class Pile:
                     return cmd.rejected("UnknownReservation")
                 holder.end_reservation("Cancelled", now)
                 return cmd.ACCEPTED
+            case cmd.RemoteStart(connector=0):
+                return self._remote_start_anywhere(command, now)
             case cmd.RemoteStart(connector=cid):
                 connector = self.connectors.get(cid)
                 return (
@@ -231,6 +233,14 @@ class Pile:
             now,
         )
         return cmd.ACCEPTED
+
+    def _remote_start_anywhere(self, start: cmd.RemoteStart, now: datetime) -> cmd.Reply:
+        """A start for no connector in particular (OCPP's RemoteStartTransaction without a
+        connectorId): the first that takes it, a vehicle already plugged in first."""
+        for connector in sorted(self.connectors.values(), key=lambda c: not c.plugged):
+            if connector.remote_start(start, now) == cmd.ACCEPTED:
+                return cmd.ACCEPTED
+        return self._none_free()
 
     def _none_free(self) -> cmd.Reply:
         states = {c.state for c in self.connectors.values()}

@@ -281,3 +281,24 @@ def test_offline_a_reservation_s_code_still_starts_the_session(
     start = csms.wait("StartTransaction", timeout=90)
     assert (start["reservationId"], start["idTag"]) == (12, "8642")
     pile.wait_until(lambda r: r["connectors"][1]["ocpp_transaction_id"] == 1001)
+
+
+def test_a_remote_start_for_no_connector_with_its_own_profile(
+    csms: Csms, ocpp_pile: PileProcess
+) -> None:
+    pile = ocpp_pile
+    pile.sim("plug", 2)  # the core chooses the connector a vehicle is plugged into
+    profile = {
+        "chargingProfileId": 3,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}],
+        },
+    }
+    start = call.RemoteStartTransaction(id_tag="any", charging_profile=profile)
+    assert csms.call(start).status == "Accepted"
+    csms.wait("StartTransaction", connectorId=2, idTag="any")
+    pile.wait_until(lambda r: r["connectors"][1]["current_limit_a"] == 10.0)

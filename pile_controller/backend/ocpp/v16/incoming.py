@@ -18,7 +18,7 @@ from pile_controller.backend.ocpp.smart import JOURNAL_KEY as PROFILES_KEY
 from pile_controller.backend.ocpp.smart import schedule_payload
 from pile_controller.backend.ocpp.v16.configuration import JOURNAL_KEY as CONFIG_KEY
 from pile_controller.core import commands as cmd
-from pile_controller.core.states import TAKES_REMOTE_START
+from pile_controller.core.connector import Connector
 from pile_controller.core.times import parse_iso
 from pile_controller.fleet import diagnostics_file
 
@@ -84,17 +84,17 @@ class Incoming:
     def remote_start(self, call: rpc.Call) -> dict[str, Any] | Deferred:
         p = call.payload
         connectors = self.port.connectors()
-        cid = p.get("connectorId")
-        if cid is None:  # any connector that can start now
-            cid = next((c.id for c in connectors.values() if c.state in TAKES_REMOTE_START), 0)
-        if cid not in connectors:
+        cid, tag = p.get("connectorId", 0), p["idTag"]  # 0: the core chooses
+        if cid != 0 and cid not in connectors:
             return {"status": "Rejected"}
         profile = p.get("chargingProfile")
         if profile is not None and profile["chargingProfilePurpose"] != "TxProfile":
             return {"status": "Rejected"}
-        deferred = self._execute(call, cmd.RemoteStart(cid, p["idTag"]), _accepted)
-        if profile is not None and connectors[cid].authorization is not None:
-            self._install(cid, profile)
+        deferred = self._execute(call, cmd.RemoteStart(cid, tag), _accepted)
+        if profile is not None:  # the transaction's profile, on the connector that took it
+            started = next((c.id for c in connectors.values() if _started_by(c, tag)), None)
+            if started is not None:
+                self._install(started, profile)
         return deferred
 
     def remote_stop(self, call: rpc.Call) -> dict[str, Any] | Deferred:
@@ -273,6 +273,14 @@ class Incoming:
             "scheduleStart": schedule["startSchedule"],
             "chargingSchedule": schedule,
         }
+
+
+def _started_by(c: Connector, tag: str) -> bool:
+    """Whether `tag` started `c`: authorized, waiting for the vehicle, or already charging."""
+    if c.authorization is not None:
+        return c.authorization.id_token == tag
+    tx = c.transaction
+    return tx is not None and not tx.finished and tx.id_token == tag
 
 
 def _accepted(reply: cmd.Reply) -> str:
