@@ -60,7 +60,8 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
     answers = {
         "GetConfiguration": {},
         "ChangeConfiguration": {"key": "MeterValueSampleInterval", "value": "30"},
-        "TriggerMessage": {"requestedMessage": "StatusNotification", "connectorId": 1},
+        "TriggerMessage": {"requestedMessage": "Heartbeat"},
+        "GetDiagnostics": {"location": "ftp://127.0.0.1:9/"},  # DiagnosticsStatusNotification
         "SetChargingProfile": {
             "connectorId": 1,
             "csChargingProfiles": {
@@ -87,6 +88,8 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
     for method, params in answers.items():
         answer = csms.call(method, params)
         assert "result" in answer, (method, answer)
+    csms.wait("Heartbeat")
+    csms.wait("DiagnosticsStatusNotification", status="Uploading")
     stop = csms.wait("StopTransaction", transactionId=tid)
     assert stop["meterStop"] - start["meterStart"] >= 3500
     paid = csms.call(
