@@ -82,6 +82,14 @@ def test_install_twice_into_a_scratch_root_then_uninstall(tmp_path: Path) -> Non
     for command in ("pile-controller", "pilectl"):  # on the technician's PATH
         link = destdir / "usr/local/bin" / command
         assert os.readlink(link) == f"/opt/pile-controller/current/bin/{command}"
+    # Updates (CONTRACT 12): the daemon's user builds releases and moves `current`; what
+    # switches one back runs from outside every release.
+    uid = int(
+        re.search(r"^pile-controller:x:(\d+):", (destdir / "etc/passwd").read_text(), re.M).group(1)
+    )  # type: ignore[union-attr]
+    prefix = destdir / "opt/pile-controller"
+    assert prefix.stat().st_uid == uid and (prefix / f"releases/{version}/bin").stat().st_uid == uid
+    assert mode("opt/pile-controller/bin/release-check") == 0o755
 
     # The unit as systemd judges it, its ExecStart pointed into the scratch root.
     unit = tmp_path / "pile-controller.service"

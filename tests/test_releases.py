@@ -1,0 +1,99 @@
+"""The releases on disk and `scripts/release-check` (CONTRACT 12): a switch puts the new
+release on trial, release-check counts its starts and switches back after three, or at once
+when it gave up; a confirmed release keeps itself and the one before it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from pile_controller.fleet.releases import MAX_STARTS, Releases
+
+CHECK = Path(__file__).resolve().parent.parent / "scripts/release-check"
+
+
+def layout(root: Path, *versions: str, complete: bool = True) -> Releases:
+    for version in versions:
+        (root / "releases" / version).mkdir(parents=True)
+        if complete:
+            (root / "releases" / version / ".complete").touch()
+    return Releases(root)
+
+
+def check(root: Path) -> str:
+    done = subprocess.run([str(CHECK), str(root)], capture_output=True, text=True, check=True)
+    return done.stderr
+
+
+def test_a_release_that_never_comes_up_is_switched_back_before_its_fourth_start(
+    tmp_path: Path,
+) -> None:
+    releases = layout(tmp_path, "1.0", "1.1")
+    (tmp_path / "current").symlink_to("releases/1.0")
+    releases.switch("1.1")
+    assert (releases.current(), releases.on_trial()) == ("1.1", "1.1")
+    assert os.readlink(tmp_path / "previous") == "releases/1.0"
+    for start in range(1, MAX_STARTS + 1):
+        assert check(tmp_path) == ""
+        assert (tmp_path / "trial").read_text() == f"1.1 {start}\n"
+    said = check(tmp_path)
+    assert said == "release-check: release 1.1: it did not start (3 tries); back to 1.0\n"
+    assert (releases.current(), releases.on_trial()) == ("1.0", None)
+    assert releases.rolled_back() == ("1.1", "it did not start (3 tries)")
+    releases.reported()
+    assert releases.rolled_back() is None and check(tmp_path) == ""
+
+
+def test_a_release_that_gave_up_is_switched_back_at_its_next_start(tmp_path: Path) -> None:
+    releases = layout(tmp_path, "1.0", "1.1")
+    (tmp_path / "current").symlink_to("releases/1.0")
+    releases.switch("1.1")
+    check(tmp_path)
+    releases.give_up()
+    check(tmp_path)
+    assert releases.current() == "1.0"
+    assert releases.rolled_back() == ("1.1", "it did not come online within update.confirm_s")
+
+
+def test_a_confirmed_release_stays_and_keeps_only_the_one_before_it(tmp_path: Path) -> None:
+    releases = layout(tmp_path, "0.9", "1.0", "1.1")
+    (tmp_path / "current").symlink_to("releases/1.0")
+    releases.switch("1.1")
+    check(tmp_path)
+    releases.confirm()
+    assert releases.on_trial() is None and not (tmp_path / "trial").exists()
+    assert sorted(p.name for p in (tmp_path / "releases").iterdir()) == ["1.0", "1.1"]
+    check(tmp_path)
+    assert releases.current() == "1.1", "nothing on trial: release-check does nothing"
+
+
+def test_a_switch_cut_off_before_current_moved_leaves_nothing_on_trial(tmp_path: Path) -> None:
+    releases = layout(tmp_path, "1.0", "1.1")
+    (tmp_path / "current").symlink_to("releases/1.0")
+    (tmp_path / "trial").write_text("1.1 0\n")  # the power went before `current` was moved
+    assert releases.on_trial() is None
+    check(tmp_path)
+    assert releases.current() == "1.0" and not (tmp_path / "trial").exists()
+
+
+def test_without_a_whole_previous_release_the_current_one_is_kept(tmp_path: Path) -> None:
+    releases = layout(tmp_path, "1.1")
+    (tmp_path / "current").symlink_to("releases/1.1")
+    (tmp_path / "previous").symlink_to("releases/1.0")  # gone
+    (tmp_path / "trial").write_text(f"1.1 {MAX_STARTS}\n")
+    check(tmp_path)
+    assert releases.current() == "1.1" and not (tmp_path / "trial").exists()
+
+
+def test_releases_an_update_left_half_built_are_cleared(tmp_path: Path) -> None:
+    releases = layout(tmp_path, "1.0")
+    layout(tmp_path, "1.1", complete=False)
+    (tmp_path / "releases/.incoming").mkdir()
+    (tmp_path / "current").symlink_to("releases/1.0")
+    releases.clear_leftovers()
+    assert [p.name for p in (tmp_path / "releases").iterdir()] == ["1.0"]
+
+
+def test_release_check_on_a_pile_with_no_layout_does_nothing(tmp_path: Path) -> None:
+    assert check(tmp_path / "nowhere") == "" and check(tmp_path) == ""
