@@ -27,6 +27,8 @@ from pile_controller.core import events as ev
 from pile_controller.core.connector import Connector, Context
 from pile_controller.core.pile import Pile
 from pile_controller.core.times import ClockWatch
+from pile_controller.fleet import trial
+from pile_controller.fleet.releases import Releases
 from pile_controller.journal.flusher import Flusher
 from pile_controller.journal.samples import HeldSamples, only_samples
 from pile_controller.journal.store import Envelope, Store
@@ -98,6 +100,7 @@ class Daemon:
         tasks = [asyncio.create_task(t) for t in loops]
         for cid in self.pile.connectors:
             self._show(cid)
+        self._on_trial()
         systemd.notify("READY=1")
         # What boot built (modules, config, fonts, the machine's graph) lives as long as the
         # daemon: out of the collector's way, a full collection takes well under a millisecond
@@ -269,6 +272,8 @@ class Daemon:
                         log.warning("connector %d: %s", c, text, extra={"connector": c})
                     case fx.UploadDiagnostics(url=url, name=name):
                         self._background(self._technician().diagnostics(url, name, self.feed))
+                    case fx.InstallUpdate(update=order):
+                        self._background(self._update(order))
             if published:
                 self.link.deliver()
             for c in shown:
@@ -276,6 +281,31 @@ class Daemon:
         except Exception:
             self._bugs.seen("carrying out effects", repr(effects))
             self.actuator.open_every_relay()
+
+    async def _update(self, order: cmd.Update) -> None:
+        from pile_controller.fleet import update  # not a boot's: only when an update comes
+
+        pile = update.Pile(
+            self.feed,
+            self.pile.in_session,
+            self._restart,
+            self.settings.release_key,
+            Releases.running(),
+            self.now,
+        )
+        await update.carry_out(order, pile)
+
+    def _on_trial(self) -> None:
+        """A release just updated to proves itself, or is switched back (fleet/trial.py)."""
+        if (releases := Releases.running()) is not None:
+            confirm_s = self.settings.update.confirm_s
+            online, busy = self._online, self.pile.in_session
+            self._background(
+                trial.watch(releases, confirm_s, online, busy, self.feed, self._restart)
+            )
+
+    def _online(self) -> bool:
+        return all(check.ok for check in self._technician().software_checks())
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         """Work that takes its time beside the loop (an upload); kept until it ends."""
@@ -353,7 +383,10 @@ class Daemon:
 
     def restart(self, reason: str) -> None:
         log.warning("the backend asked for a restart (%s)", reason)
-        self._shutdown_reason = reason
+        self._restart(reason)
+
+    def _restart(self, reason: str) -> None:
+        self._shutdown_reason = reason  # why sessions stop, if any runs (systemd restarts us)
         self._stopping.set()
 
     def up(self) -> None:

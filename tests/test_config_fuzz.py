@@ -30,6 +30,7 @@ EXAMPLES: dict[str, Any] = {
     "backend.tls.cert": "pile.pem",
     "backend.tls.key": "pile.key",
     "backend.public_key": base64.b64encode(bytes(32)).decode(),
+    "update.public_key": base64.b64encode(bytes(32)).decode(),
     "ocpp.url": "wss://csms.example.com/ocpp",
     "ocpp.charge_point_id": "PILE-0001",
     "ocpp.password_file": "ocpp-password",

@@ -47,6 +47,7 @@ def test_every_command_has_a_schema_and_a_section() -> None:
         "trigger",
         "limit",
         "diagnostics",
+        "update",
     }
     assert [n for n in command_names() if f"### `{n}`" not in text] == []
 

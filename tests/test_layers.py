@@ -66,3 +66,8 @@ def test_an_mqtt_pile_loads_nothing_of_ocpp_and_an_ocpp_pile_nothing_of_paho(
     assert "pile_controller.backend.ocpp.v16.link" in ocpp
     assert not {m for m in ocpp if m.startswith(("paho", "ocpp.", "websockets", "jsonschema"))}
     assert "ocpp" not in ocpp  # its schemas are read from its folder, the package never imported
+    # Updates (CONTRACT 12) cost a boot nothing: their machinery comes with the first update.
+    for pile in (mqtt, ocpp):
+        assert "pile_controller.fleet.releases" in pile  # the trial's check, at every start
+        machinery = {"pile_controller.fleet.update", "pile_controller.fleet.release"}
+        assert not (machinery | {"tarfile"}) & pile

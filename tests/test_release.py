@@ -20,7 +20,7 @@ from pile_controller.fleet.release import ReleaseError, contents, verify
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATOR = nacl.signing.SigningKey(bytes(range(32)))
-PUBLIC = base64.b64encode(bytes(OPERATOR.verify_key)).decode()
+PUBLIC = bytes(OPERATOR.verify_key)
 
 
 def wheelhouse(path: Path, files: dict[str, bytes]) -> Path:

@@ -244,6 +244,18 @@ class PaymentSettings:
 
 
 @dataclass(frozen=True)
+class UpdateSettings:
+    """`[update]` (CONTRACT 12): whose signature a release needs, and how long a new one has
+    to come online before the pile goes back to the one before."""
+
+    # None: backend.public_key's (`Settings.release_key`)
+    public_key: bytes | None = setting(
+        default=None, check=ed25519_key, convert=lambda v, _: base64.b64decode(v)
+    )
+    confirm_s: int = setting(default=120, check=between(5, 3600))
+
+
+@dataclass(frozen=True)
 class DisplaySettings:
     driver: str = setting(default="png", check=one_of("png", "framebuffer", "none"))
     language: str = setting(default="both", check=one_of("zh", "en", "both"))
@@ -347,12 +359,18 @@ class Settings:
     metering: MeteringSettings = setting(default={})
     payment: PaymentSettings = setting()
     display: DisplaySettings = setting(default={})
+    update: UpdateSettings = setting(default={})
     # Until the backend sends one.
     tariff: Tariff | None = setting(
         default=None, table_of=TariffKeys, convert=lambda v, _: Tariff.from_json(v)
     )
     connectors: tuple[ConnectorSettings, ...] = setting()
     source: Path = Path()  # the file they were read from (not a key)
+
+    @property
+    def release_key(self) -> bytes | None:
+        """The key a release must be signed by (None: releases are not checked for one)."""
+        return self.update.public_key or self.backend.public_key
 
 
 # --- the schema, derived from the fields -------------------------------------------------------

@@ -114,6 +114,19 @@ class Diagnostics:
 
 
 @dataclass(frozen=True)
+class Update:
+    """Install the release at `url` (CONTRACT 12) once its `sha256` (if given) and its
+    `signature` (base64; None: read from `url` + ".sig") check out, not before `retrieve_at`.
+    `local`: a technician's file on the pile (`pilectl update`), which may be a file: url."""
+
+    url: str
+    sha256: str | None = None
+    signature: str | None = None
+    retrieve_at: datetime | None = None
+    local: bool = False
+
+
+@dataclass(frozen=True)
 class Trigger:
     what: str  # "status" | "online" | "meter"
 
@@ -130,5 +143,6 @@ Command = (
     | Unlock
     | ShowPrice
     | Diagnostics
+    | Update
     | Trigger
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pile_controller.core.commands import Update
 from pile_controller.core.published import Published
 from pile_controller.core.tariff import Tariff
 
@@ -93,6 +94,14 @@ class UploadDiagnostics:
     name: str | None = None
 
 
+@dataclass(frozen=True)
+class InstallUpdate:
+    """Download, check and install a release, then switch to it once no session runs (the
+    daemon reports how it goes as `events.FirmwareProgress`)."""
+
+    update: Update
+
+
 Effect = (
     CloseRelay
     | OpenRelay
@@ -107,4 +116,5 @@ Effect = (
     | Note
     | PublishOnline
     | UploadDiagnostics
+    | InstallUpdate
 )

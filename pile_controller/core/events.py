@@ -90,6 +90,23 @@ class DiagnosticsProgress:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class FirmwareProgress:
+    """How an update goes (CONTRACT 12): `Downloading`, `Downloaded`, `Installing`,
+    `Installed`, or a failure (`DownloadFailed`, `InstallVerificationFailed`, `InvalidSignature`,
+    `InstallationFailed`, with `reason`); `version` once the release is known."""
+
+    status: str
+    version: str | None = None
+    reason: str | None = None
+
+    @property
+    def over(self) -> bool:
+        return self.status not in ("Downloading", "Downloaded", "Installing")
+
+
 PileEvent = EmergencyStop | RcdTrip | Tick | ClockStepped | LinkUp | LinkDown  # not a connector's
 
-Event = Report | Actuated | ClockStepped | LinkUp | LinkDown | DiagnosticsProgress
+Event = (
+    Report | Actuated | ClockStepped | LinkUp | LinkDown | DiagnosticsProgress | FirmwareProgress
+)

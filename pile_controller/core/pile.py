@@ -17,6 +17,7 @@ from pile_controller.core import published as pub
 from pile_controller.core.connector import Connector, Context
 from pile_controller.core.effects import (
     Effect,
+    InstallUpdate,
     Publish,
     PublishOnline,
     PublishStatus,
@@ -32,6 +33,7 @@ from pile_controller.core.tariff import Tariff
 # Drivers are told the pile is offline only once the backend has been out of reach this long:
 # a broker restart or the reconnect after boot is not worth a screen of its own.
 OFFLINE_AFTER = timedelta(seconds=30)
+SESSION = frozenset({State.AUTHENTICATING, State.CHARGING, State.AWAITING_PAYMENT})
 
 
 class Pile:
@@ -42,6 +44,7 @@ class Pile:
         self.offline_since: datetime | None = now  # boot counts: the link is not up yet
         self._effects: list[Effect] = []  # effects of the pile as a whole
         self.uploading = False  # diagnostics are being gathered or uploaded
+        self.updating = False  # an update is under way (until it switches, or fails)
 
     def handle(self, event: ev.Event, now: datetime) -> list[Effect]:
         match event:
@@ -55,6 +58,9 @@ class Pile:
                 self.uploading = status == "Uploading"
                 said = pub.DiagnosticsStatus(None, now, status, url, reason)
                 return [Publish(said)]
+            case ev.FirmwareProgress(status=status, version=version, reason=reason):
+                self.updating = not event.over
+                return [Publish(pub.FirmwareStatus(None, now, status, version, reason))]
         if isinstance(event, ev.PileEvent):
             targets = list(self.connectors.values())
         else:
@@ -123,6 +129,11 @@ class Pile:
         """Whether a relay or a lock has yet to report where it was told to go: its deadline
         runs, and the daemon ticks faster meanwhile."""
         return any(c.awaits_feedback() for c in self.connectors.values())
+
+    def in_session(self) -> bool:
+        """Whether a driver's session runs anywhere, from the code typed to the payment: an
+        update waits for none (CONTRACT 12)."""
+        return any(c.state in SESSION for c in self.connectors.values())
 
     def sessions_closing(self) -> bool:
         """Whether a stopped session still waits for its stop reading (at shutdown)."""
@@ -203,6 +214,12 @@ class Pile:
                     return cmd.rejected("Busy")
                 self.uploading = True
                 self._effects.append(UploadDiagnostics(url, name))
+                return cmd.ACCEPTED
+            case cmd.Update():
+                if self.updating:
+                    return cmd.rejected("Busy")
+                self.updating = True
+                self._effects.append(InstallUpdate(command))
                 return cmd.ACCEPTED
             case cmd.Trigger(what=what):
                 self._trigger(what, now)

@@ -126,6 +126,14 @@ class AvailabilityChanged(Published):
 
 
 @dataclass(frozen=True)
+class FirmwareStatus(Published):
+    type: ClassVar[str] = "firmware.status"
+    status: str  # events.FirmwareProgress's
+    version: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class DiagnosticsStatus(Published):
     type: ClassVar[str] = "diagnostics.status"
     status: str  # Uploading | Uploaded | UploadFailed

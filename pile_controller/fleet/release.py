@@ -37,7 +37,7 @@ class Release:
 
 
 def verify(
-    archive: Path, sha256: str | None, signature: str | None, public_key: str | None
+    archive: Path, sha256: str | None, signature: str | None, public_key: bytes | None
 ) -> Release:
     data = archive.read_bytes()
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256.lower():
@@ -47,11 +47,11 @@ def verify(
     return contents(archive)
 
 
-def check_signature(data: bytes, signature: str | None, public_key: str) -> None:
+def check_signature(data: bytes, signature: str | None, public_key: bytes) -> None:
     if not signature:
         raise ReleaseError("InvalidSignature", "it is not signed, and update.public_key is set")
     try:
-        key = nacl.signing.VerifyKey(base64.b64decode(public_key, validate=True))
+        key = nacl.signing.VerifyKey(public_key)
         key.verify(data, base64.b64decode(signature.strip(), validate=True))
     except (nacl.exceptions.BadSignatureError, binascii.Error, ValueError):
         raise ReleaseError("InvalidSignature", "its signature is not the operator's") from None

@@ -19,6 +19,7 @@ import shutil
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from hal.interfaces import Simulated
@@ -86,7 +87,20 @@ class Technician:
                 return self._logged_selftest()
             case "sim":
                 return self._sim(request.get("args", []))
+            case "update":
+                return self._update(request.get("file"))
         raise RequestError(f"unknown request {request.get('cmd')!r}")
+
+    def _update(self, file: Any) -> dict[str, Any]:
+        """`pilectl update FILE`: FILE (and FILE.sig) copied beside the control socket."""
+        if not isinstance(file, str) or not file.startswith("/"):
+            raise RequestError("update: file must be an absolute path")
+        order = cmd.Update(Path(file).as_uri(), local=True)
+        reply, effects = self.pile.command(order, self.now())
+        self.apply(effects)
+        if reply != cmd.ACCEPTED:
+            raise RequestError(f"update refused: {reply.reason}")
+        return {}
 
     def _sim(self, args: Any) -> dict[str, Any]:
         hardware = self.interlock.backend
@@ -137,7 +151,7 @@ class Technician:
         name = file.removesuffix(".tar.gz")
         checks = [self._pilot(c) for c in self.pile.connectors]
         checks += [self._meter(c) for c in self.pile.connectors]
-        checks += [self._backend(), self._display(), self._disk()]
+        checks += self.software_checks()
         contents = diagnostics.Contents(
             list(RECENT.lines),
             [dataclasses.asdict(c) for c in checks],
@@ -164,7 +178,11 @@ class Technician:
         checks: list[Check] = []
         for cid in self.pile.connectors:
             checks += await self._connector(cid)
-        return [*checks, self._backend(), self._display(), self._disk()]
+        return [*checks, *self.software_checks()]
+
+    def software_checks(self) -> list[Check]:
+        """The checks no device takes part in (a new release must pass them: CONTRACT 12)."""
+        return [self._backend(), self._display(), self._disk()]
 
     async def _connector(self, cid: int) -> list[Check]:
         checks = [self._pilot(cid), self._meter(cid)]

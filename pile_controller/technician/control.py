@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pile_controller import __version__
 from pile_controller.backend.link import Link
 from pile_controller.backend.wire import status_message
 from pile_controller.core.events import Reading
@@ -132,6 +133,7 @@ def status_report(
         )
     return {
         "pile_id": pile_id,
+        "firmware": __version__,  # the release that runs (CONTRACT 12's updates)
         "backend": {
             "protocol": link.protocol,
             "peer": link.peer,

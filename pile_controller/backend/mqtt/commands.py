@@ -173,6 +173,8 @@ def build(name: str, m: dict[str, Any]) -> cmd.Command:
             return cmd.Trigger(m["what"])
         case "diagnostics":
             return cmd.Diagnostics(m["url"])
+        case "update":
+            return cmd.Update(m["url"], m["sha256"], m["signature"])
     raise ValueError(f"no command {name!r}")
 
 
