@@ -89,6 +89,22 @@ class Station(ChargePoint):
     def data_transfer(self, **_: Any) -> Any:
         return call_result.DataTransfer("Accepted")
 
+    @on(Action.diagnostics_status_notification)
+    def diagnostics_status(self, **_: Any) -> Any:
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    def firmware_status(self, **_: Any) -> Any:
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def signed_firmware_status(self, **_: Any) -> Any:
+        return call_result.SignedFirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    def log_status(self, **_: Any) -> Any:
+        return call_result.LogStatusNotification()
+
 
 class Csms:
     def __init__(

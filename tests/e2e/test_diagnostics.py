@@ -105,6 +105,33 @@ def test_get_diagnostics_over_ocpp_by_ftp(tmp_path: Path, csms: Csms) -> None:
         ftp.stop()
 
 
+def test_get_log_reports_against_its_request_and_get_diagnostics_after_it_does_not(
+    tmp_path: Path, csms: Csms
+) -> None:
+    uploads = HttpUploads()
+    pile = PileProcess(tmp_path / "pile", 1, connectors=1, **ocpp_options(csms.url)).start()
+    try:
+        csms.wait_connected()
+        log = {"remoteLocation": uploads.url}
+        reply = csms.call(call.GetLog(log=log, log_type="DiagnosticsLog", request_id=42))
+        assert reply.status == "Accepted" and reply.filename.startswith("diagnostics-PILE-T1-")
+        csms.wait("LogStatusNotification", status="Uploaded", requestId=42)
+        assert [c["status"] for c in csms.calls("LogStatusNotification")] == [
+            "Uploading",
+            "Uploaded",
+        ]
+        ((method, path, body),) = uploads.received
+        assert method == "PUT" and path == "/" + reply.filename
+        assert "status.json" in files_of(body)
+        # The request is done: a GetDiagnostics after it is reported the plain 1.6 way.
+        csms.call(call.GetDiagnostics(location=uploads.url))
+        csms.wait("DiagnosticsStatusNotification", status="Uploaded")
+        assert len(csms.calls("LogStatusNotification")) == 2
+    finally:
+        pile.stop()
+        uploads.stop()
+
+
 @pytest.mark.wall_clock("a stop is timed against an upload that hangs in real time")
 def test_a_stop_does_not_wait_for_an_upload_to_a_server_that_stalls(make_rig: Any) -> None:
     rig = make_rig()

@@ -35,7 +35,7 @@ def callerror(csms: Csms, mid: str) -> list[object]:
         ),
         ('[2,"h6","Reset",[]]', "TypeConstraintViolation"),
         (
-            '[2,"h7","UpdateFirmware",{"location":"ftp://x/","retrieveDate":"2026-12-05T00:00:00Z"}]',
+            '[2,"h7","SendLocalList",{"listVersion":1,"updateType":"Full"}]',
             "NotSupported",
         ),
         ('[7,"h8","Reset",{}]', "FormationViolation"),

@@ -13,6 +13,7 @@ import pytest
 
 from rig.pile import PileProcess
 from rig.strict_csms import StrictCsms
+from rig.uploads import HttpUploads
 from tests.e2e.ocpp_rig import ocpp_options
 
 
@@ -36,6 +37,7 @@ def later(minutes: int) -> str:
 
 def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, PileProcess]) -> None:
     csms, pile = strict
+    uploads = HttpUploads()  # diagnostics and logs
     csms.wait("StatusNotification", connectorId=2, status="Available")
     ok = csms.call(
         "ReserveNow",
@@ -61,7 +63,7 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
         "GetConfiguration": {},
         "ChangeConfiguration": {"key": "MeterValueSampleInterval", "value": "30"},
         "TriggerMessage": {"requestedMessage": "Heartbeat"},
-        "GetDiagnostics": {"location": "ftp://127.0.0.1:9/"},  # DiagnosticsStatusNotification
+        "GetDiagnostics": {"location": uploads.url},  # DiagnosticsStatusNotification
         "SetChargingProfile": {
             "connectorId": 1,
             "csChargingProfiles": {
@@ -89,7 +91,7 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
         answer = csms.call(method, params)
         assert "result" in answer, (method, answer)
     csms.wait("Heartbeat")
-    csms.wait("DiagnosticsStatusNotification", status="Uploading")
+    csms.wait("DiagnosticsStatusNotification", status="Uploaded")
     stop = csms.wait("StopTransaction", transactionId=tid)
     assert stop["meterStop"] - start["meterStart"] >= 3500
     paid = csms.call(
@@ -104,3 +106,21 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
     )
     assert paid["result"] == {"status": "Accepted"}
     pile.wait_until(lambda r: not r["connectors"][0]["cable_locked"])
+    # CONTRACT 12, one at a time: each is under way until its last notification.
+    log = {"remoteLocation": uploads.url}
+    answer = csms.call("GetLog", {"logType": "DiagnosticsLog", "requestId": 5, "log": log})
+    assert answer["result"]["status"] == "Accepted", answer
+    csms.wait("LogStatusNotification", status="Uploaded", requestId=5)
+    # This pile does not run from scripts/install's releases: each update fails at once.
+    firmware = {
+        "location": "http://127.0.0.1:9/pile-controller-9.9.9.tar.gz",
+        "retrieveDateTime": later(-1),
+        "signingCertificate": "-----BEGIN CERTIFICATE-----",
+        "signature": "A" * 86 + "==",
+    }
+    answer = csms.call("SignedUpdateFirmware", {"requestId": 6, "firmware": firmware})
+    assert answer["result"] == {"status": "Accepted"}, answer
+    csms.wait("SignedFirmwareStatusNotification", status="InstallationFailed", requestId=6)
+    plain = {"location": firmware["location"], "retrieveDate": later(-1)}
+    assert csms.call("UpdateFirmware", plain)["result"] == {}
+    csms.wait("FirmwareStatusNotification", status="InstallationFailed")

@@ -44,6 +44,10 @@ server.on('client', (client) => {
   client.handle('MeterValues', () => ({}));
   client.handle('StopTransaction', () => ({}));
   client.handle('DataTransfer', () => ({ status: 'Accepted' }));
+  for (const notification of ['DiagnosticsStatusNotification', 'FirmwareStatusNotification',
+    'SignedFirmwareStatusNotification', 'LogStatusNotification']) {
+    client.handle(notification, () => ({}));
+  }
 });
 
 readline.createInterface({ input: process.stdin }).on('line', async (line) => {

@@ -57,7 +57,9 @@ def keys(settings: Settings) -> dict[str, Key]:
         "TransactionMessageRetryInterval": Key("60", _count),
         "ResetRetries": Key("0"),
         "GetConfigurationMaxKeys": Key("64"),
-        "SupportedFeatureProfiles": Key("Core,Reservation,RemoteTrigger,SmartCharging"),
+        "SupportedFeatureProfiles": Key(
+            "Core,FirmwareManagement,Reservation,RemoteTrigger,SmartCharging"
+        ),
         "ReserveConnectorZeroSupported": Key("true"),
         "ChargeProfileMaxStackLevel": Key("16"),
         "ChargingScheduleAllowedChargingRateUnit": Key("Current,Power"),

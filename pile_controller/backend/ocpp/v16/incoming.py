@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,7 @@ from pile_controller.backend.ocpp.session import Deferred
 from pile_controller.backend.ocpp.smart import JOURNAL_KEY as PROFILES_KEY
 from pile_controller.backend.ocpp.smart import schedule_payload
 from pile_controller.backend.ocpp.v16.configuration import JOURNAL_KEY as CONFIG_KEY
+from pile_controller.backend.ocpp.v16.messages import FIRMWARE_REQUEST_KEY, LOG_REQUEST_KEY
 from pile_controller.core import commands as cmd
 from pile_controller.core.connector import Connector
 from pile_controller.core.times import parse_iso
@@ -25,6 +28,8 @@ from pile_controller.fleet import diagnostics_file
 if TYPE_CHECKING:
     from pile_controller.backend.ocpp.v16.link import Ocpp16Link
 
+log = logging.getLogger("pile_controller")
+ACCEPTED, REJECTED = {"status": "Accepted"}, {"status": "Rejected"}
 COSTMSG = "org.openchargealliance.costmsg"  # California Pricing
 APPOINTMENT_CODE = re.compile(r"[0-9]{4,12}")
 
@@ -50,6 +55,9 @@ class Incoming:
             "ClearChargingProfile": self.clear_charging_profile,
             "GetCompositeSchedule": self.composite_schedule,
             "GetDiagnostics": self.get_diagnostics,
+            "GetLog": self.get_log,
+            "UpdateFirmware": self.update_firmware,
+            "SignedUpdateFirmware": self.signed_update_firmware,
         }
 
     def handle(self, call: rpc.Call) -> dict[str, Any] | Deferred:
@@ -180,12 +188,61 @@ class Incoming:
         """The archive goes to `location` (HTTP or FTP); answered with its name, or without
         one while another upload runs."""
         name = diagnostics_file(self.link.settings.pile.id, self.port.now())
-        return self._execute(
-            call,
-            cmd.Diagnostics(call.payload["location"], name),
-            _accepted,
-            lambda reply: {"fileName": name} if reply.status is cmd.ReplyStatus.ACCEPTED else {},
+        order = cmd.Diagnostics(call.payload["location"], name)
+        answer = self._requested(call, LOG_REQUEST_KEY, "", {"fileName": name}, {})
+        return self._execute(call, order, _accepted, answer)
+
+    def get_log(self, call: rpc.Call) -> Deferred:
+        """The security whitepaper's GetLog: the same archive as GetDiagnostics (either log
+        type: the pile keeps one log), its progress as LogStatusNotification."""
+        p = call.payload
+        name = diagnostics_file(self.link.settings.pile.id, self.port.now())
+        order = cmd.Diagnostics(p["log"]["remoteLocation"], name)
+        accepted = {"status": "Accepted", "filename": name}
+        answer = self._requested(call, LOG_REQUEST_KEY, str(p["requestId"]), accepted, REJECTED)
+        return self._execute(call, order, _accepted, answer)
+
+    def update_firmware(self, call: rpc.Call) -> Deferred:
+        """The release at `location`, its signature at `location` + ".sig" (plain 1.6 carries
+        none); answered with nothing, as 1.6 says, even when another update runs (logged)."""
+        p = call.payload
+        order = cmd.Update(p["location"], retrieve_at=_time(p["retrieveDate"]))
+        answer = self._requested(call, FIRMWARE_REQUEST_KEY, "", {}, {})
+        return self._execute(call, order, _accepted, answer)
+
+    def signed_update_firmware(self, call: rpc.Call) -> Deferred:
+        """The whitepaper's SignedUpdateFirmware: `firmware.signature` is the operator's
+        Ed25519 signature (base64), checked against update.public_key; the signing certificate
+        is not used (the pile trusts a key, not a PKI: CONTRACT 12)."""
+        p, firmware = call.payload, call.payload["firmware"]
+        order = cmd.Update(
+            firmware["location"],
+            signature=firmware["signature"],
+            retrieve_at=_time(firmware["retrieveDateTime"]),
         )
+        request = str(p["requestId"])
+        answer = self._requested(call, FIRMWARE_REQUEST_KEY, request, ACCEPTED, REJECTED)
+        return self._execute(call, order, _accepted, answer)
+
+    def _requested(
+        self,
+        call: rpc.Call,
+        key: str,
+        request: str,
+        accepted: dict[str, Any],
+        refused: dict[str, Any],
+    ) -> Callable[[cmd.Reply], dict[str, Any]]:
+        """The answer to a CALL whose progress goes out later: `request` (its requestId, or ""
+        for the plain 1.6 notifications) is remembered once the core accepts it."""
+
+        def answer(reply: cmd.Reply) -> dict[str, Any]:
+            if reply.status is not cmd.ReplyStatus.ACCEPTED:
+                log.warning("%s refused: %s", call.action, reply.reason)
+                return refused
+            self.port.remember({key: request})
+            return accepted
+
+        return answer
 
     # --- the link's own --------------------------------------------------------------------
 
@@ -281,6 +338,13 @@ def _started_by(c: Connector, tag: str) -> bool:
         return c.authorization.id_token == tag
     tx = c.transaction
     return tx is not None and not tx.finished and tx.id_token == tag
+
+
+def _time(text: str) -> datetime:
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise rpc.RpcError("FormationViolation", f"{text!r} is not a date-time") from None
 
 
 def _accepted(reply: cmd.Reply) -> str:

@@ -44,6 +44,7 @@ ANSWERED_KEY = "ocpp16.answered_through"  # the seq up to which the CSMS answere
 TRANSACTIONS_KEPT = 64
 LIMITS_EVERY_S = 1.0  # charging profiles are looked at this often: the pilot follows within 1 s
 BOOT_RETRY_S = 60  # a Pending or Rejected boot whose answer gives no interval
+UNDER_WAY = ("Downloading", "Downloaded", "Installing")  # an update's statuses that are not its end
 
 
 class Ocpp16Link:
@@ -261,10 +262,17 @@ class Ocpp16Link:
             self._last_sample.pop(tid, None)
             if self.profiles.end_transaction(event["connector"]):
                 facts[PROFILES_KEY] = self.profiles.saved()
-        elif kind == "diagnostics.status":
-            status = {"status": data["status"]}
+        elif kind in ("diagnostics.status", "firmware.status"):
+            if kind == "firmware.status":
+                key, over = messages.FIRMWARE_REQUEST_KEY, data["status"] not in UNDER_WAY
+                action, body = messages.firmware_status(data["status"], self.port.recall(key))
+            else:
+                key, over = messages.LOG_REQUEST_KEY, data["status"] != "Uploading"
+                action, body = messages.upload_status(data["status"], self.port.recall(key))
             with contextlib.suppress(rpc.RpcError):  # a progress report: not worth a retry
-                await self.session.call("DiagnosticsStatusNotification", status)
+                await self.session.call(action, body)
+            if over:
+                facts[key] = ""  # the request is done: what comes next is another's
         else:
             self.port.acknowledged(envelope.seq)  # not OCPP's: it leaves the queue unsent
             return

@@ -168,5 +168,31 @@ def stop_transaction(event: dict[str, Any], transaction_id: int) -> dict[str, An
     return body
 
 
+# The requestId of the CSMS's SignedUpdateFirmware or GetLog (the security whitepaper's), whose
+# progress then goes as SignedFirmwareStatusNotification / LogStatusNotification; "" or none:
+# UpdateFirmware's and GetDiagnostics' plain notifications. Journaled: `Installed` is said by
+# the release that runs after the restart.
+FIRMWARE_REQUEST_KEY = "ocpp16.firmware_request"
+LOG_REQUEST_KEY = "ocpp16.log_request"
+# What plain 1.6 has no word for (its FirmwareStatus enum): a failed check is a failed install.
+PLAIN_FIRMWARE_STATUS = {
+    "InstallVerificationFailed": "InstallationFailed",
+    "InvalidSignature": "InstallationFailed",
+}
+
+
+def firmware_status(status: str, request: str | None) -> tuple[str, dict[str, Any]]:
+    if request:
+        return "SignedFirmwareStatusNotification", {"status": status, "requestId": int(request)}
+    return "FirmwareStatusNotification", {"status": PLAIN_FIRMWARE_STATUS.get(status, status)}
+
+
+def upload_status(status: str, request: str | None) -> tuple[str, dict[str, Any]]:
+    if request:
+        said = "UploadFailure" if status == "UploadFailed" else status
+        return "LogStatusNotification", {"status": said, "requestId": int(request)}
+    return "DiagnosticsStatusNotification", {"status": status}
+
+
 def parse(payload: str) -> dict[str, Any]:
     return dict(json.loads(payload))
