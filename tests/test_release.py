@@ -111,3 +111,4 @@ def test_scripts_release_builds_and_signs_what_verify_accepts(tmp_path: Path) ->
     version = re.search(r'__version__ = "(.*)"', (ROOT / "pile_controller/__init__.py").read_text())
     release = verify(archive, sha, Path(f"{archive}.sig").read_text(), PUBLIC)
     assert release.version == version.group(1)  # type: ignore[union-attr]
+    assert any(w.startswith("pip-") for w in release.wheels), "the next update needs a pip"
