@@ -159,8 +159,9 @@ def settle(pile: PileProcess, csms: Csms) -> None:
 
 
 def check(csms: Csms, register_wh: float) -> None:
-    """As the CSMS sees it: every start stopped once, billed on the registers, in order; a start
-    seen twice (killed between sending it and journaling its answer) is counted, not failed."""
+    """As the CSMS sees it: every start stopped, billed on the registers, in order; a start or
+    a stop seen twice (killed between the CSMS's answer and its journaling) is counted, and is
+    the same message again."""
     with csms._lock:
         frames = list(csms.frames)
     answers = {f[1]: f[2] for d, f in frames if d == ">" and f[0] == 3 and "transactionId" in f[2]}
@@ -188,6 +189,9 @@ def check(csms: Csms, register_wh: float) -> None:
     assert set(stops) <= set(starts), "a stop for a start the CSMS never answered"
     orphans = set(starts) - set(stops)
     assert len(orphans) <= twice, f"sessions never stopped: {orphans}"
-    assert doubled_stops == 0, "a StopTransaction was sent twice"
-    for tid, (stop,) in stops.items():
+    # A stop is sent again only as a start is: the pile killed between the CSMS's answer and
+    # its journaling (a round trip and a commit; seen once in ~10 runs, under load). Then it is
+    # the same message again, never a second stop with other figures.
+    assert all(v[1:] == v[:1] * (len(v) - 1) for v in stops.values()), "two different stops"
+    for tid, (stop, *_) in stops.items():
         assert 1_000_000 <= starts[tid]["meterStart"] <= stop["meterStop"] <= register_wh
