@@ -200,7 +200,8 @@ class Supervisor:
                     if self.pile.status()["firmware"] == version:
                         return
             time.sleep(0.05)
-        raise TimeoutError(f"release {version} never ran confirmed; starts {self.started}")
+        tail = "\n".join(self.pile.logs().splitlines()[-15:])
+        raise TimeoutError(f"release {version} never ran confirmed; starts {self.started}\n{tail}")
 
     def kill(self) -> None:
         if self.process is not None:

@@ -39,6 +39,10 @@ TIMEOUT_S = 30.0  # per read: a server that stalls is given up, not waited for
 MAX_BYTES = 512 * 2**20  # a wheelhouse is tens of MB; anything far larger is not one
 IDLE_POLL_S = 1.0
 PIP_TIMEOUT_S = 900.0  # a Pi Zero installing Pillow's wheel and the rest
+# `pile-controller prepare` in the new release (fastclasses.py: its dataclasses precompiled).
+# It imports what a boot imports, so a release whose daemon does not import fails here,
+# before anything is switched; only its entry point (__main__) is left to its first start.
+PREPARE = "from pile_controller.service.start import main; raise SystemExit(main(['prepare']))"
 
 
 class UpdateFailed(Exception):
@@ -174,6 +178,7 @@ def install(releases: Releases, release: checks.Release, incoming: Path) -> None
         pip = [sys.executable, "-m", "pip", "--python", str(target / "bin/python")]
         run([*pip, "install", "--no-index", "--find-links", str(wheelhouse), "--no-cache-dir",
              "--disable-pip-version-check", "--quiet", *wheels])  # fmt: skip
+        run([str(target / "bin/python"), "-c", PREPARE])
         os.sync()  # every file on the card before `.complete` says so
         (target / ".complete").touch()
         os.sync()

@@ -96,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             print("usage: pile-controller check-config PATH", file=sys.stderr)
             return 2
         return check_config(argv[1])
+    if argv == ["prepare"]:  # once per release, by scripts/install and an update
+        from pile_controller import fastclasses
+
+        print(f"{fastclasses.build()} dataclass methods compiled into {fastclasses.CACHE}")
+        return 0
     # An input callback's thread (the e-stop's) gets the interpreter within about this long,
     # however busy the loop and the other threads are (benchmarks/estop.py, "busy").
     sys.setswitchinterval(policy.SWITCH_INTERVAL_S)

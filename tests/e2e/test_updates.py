@@ -146,9 +146,15 @@ def test_a_wrong_hash_a_foreign_signature_or_a_missing_dependency_change_nothing
         "ERROR: No matching distribution found for no-such-pkg (from pile-controller)"
     )
     assert failed["data"]["version"] == "1.2.0"
+    # A release whose daemon does not import: found at install, before any switch.
+    mark = be.mark()
+    broken = {"pile_controller/daemon.py": "raise ImportError('a broken release')\n"}
+    assert fleet.offer("1.3.0", broken)["status"] == "Accepted"
+    failed = be.event("firmware.status", since=mark, status="InstallationFailed", timeout=30)
+    assert failed["data"]["reason"] == "ImportError: a broken release"
     assert Releases(fleet.root).current() == BASE and fleet.systemd.started == [BASE]
     assert sorted(p.name for p in (fleet.root / "releases").iterdir()) == [BASE]
-    assert fleet.pile.logs().count("update from") == 3  # one line each
+    assert fleet.pile.logs().count("update from") == 4  # one line each
 
 
 @pytest.mark.wall_clock("the pile waits 2 s and 4 s between its tries of a download")
