@@ -12,6 +12,7 @@ Run with `scripts/bench` (or `python -m benchmarks.run --commands 1000`).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import subprocess
@@ -59,7 +60,8 @@ def cpu_quota(percent: int) -> list[str] | None:
 
 def cache_bytecode() -> None:
     """Compiles the project's modules as pip does at install (this machine's environment may
-    set PYTHONDONTWRITEBYTECODE, and then every start would compile them anew)."""
+    set PYTHONDONTWRITEBYTECODE, and then every start would compile them anew), and their
+    dataclasses' methods as scripts/install does (`pile-controller prepare`)."""
     root = Path(__file__).resolve().parent.parent
     subprocess.run(
         [
@@ -71,6 +73,9 @@ def cache_bytecode() -> None:
             str(root / "hal"),
         ],
         check=True,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pile_controller", "prepare"], check=True, capture_output=True
     )
 
 
@@ -181,18 +186,33 @@ def main() -> None:
     ms = 1000.0
     with tempfile.TemporaryDirectory() as tmp, Broker(Path(tmp) / "broker") as broker:
         workdir = Path(tmp)
-        for quota in (None, 25):
+        # The field config (issue #20): two Modbus meters and the png screens (on a tmpfs).
+        from benchmarks.footprint import served_meters  # which imports this module
+
+        served, meters = served_meters()
+        field = {
+            "meters": meters,
+            "display": "png",
+            "display_path": "/dev/shm/boot-{connector}.png",
+        }
+        for quota, (config, options) in itertools.product(
+            (None, 25), [("sim", {}), ("field", field)]
+        ):
             prefix = cpu_quota(quota) if quota else None
             if quota and prefix is None:
                 print("boot at 25 % of a core: no cgroup can be made here")
                 continue
-            birth, socket_up = boot_times(workdir / f"q{quota}", broker, args.boots, prefix)
+            where = workdir / f"q{quota}-{config}"
+            birth, socket_up = boot_times(where, broker, args.boots, prefix, **options)
             print(
-                f"boot to retained online birth{f' at {quota} % of a core' if quota else ''}: "
+                f"boot to retained online birth, {config} config"
+                f"{f' at {quota} % of a core' if quota else ''}: "
                 f"median {statistics.median(birth) * ms:.0f} ms, max {max(birth) * ms:.0f} ms "
                 f"({args.boots} boots; control socket up: median "
                 f"{statistics.median(socket_up) * ms:.0f} ms)"
             )
+        for meter in served:
+            meter.stop()
 
         pile = PileProcess(workdir / "main", broker.port).start()
         backend = Backend(broker.port, pile.pile_id).connect()

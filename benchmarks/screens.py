@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hal.framebuffer import Framebuffer
+from pile_controller.screen.fonts import find_font
 from pile_controller.screen.render import (
     bbox,
-    find_font,
     length,
     pixels,
     qr_picture,

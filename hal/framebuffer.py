@@ -8,8 +8,10 @@ little-endian XRGB8888 most panels use).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageChops
+if TYPE_CHECKING:  # Pillow comes with the first picture, after the boot
+    from PIL import Image
 
 SYSFS = Path("/sys/class/graphics")
 
@@ -38,6 +40,8 @@ class Framebuffer:
 
     def frame(self, image: Image.Image) -> bytes:
         """The bytes of `image` in this framebuffer's format, row by row with its stride."""
+        from PIL import Image, ImageChops
+
         width, height = self.size
         rgb = image.convert("RGB")
         if rgb.size != self.size:

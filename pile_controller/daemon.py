@@ -98,8 +98,6 @@ class Daemon:
         server = await serve(self.settings.control.socket, self._technician().request)
         loops = (self.link.run(), self._ticks(), self.meters.run(), self._screens())
         tasks = [asyncio.create_task(t) for t in loops]
-        for cid in self.pile.connectors:
-            self._show(cid)
         self._on_trial()
         systemd.notify("READY=1")
         # What boot built (modules, config, fonts, the machine's graph) lives as long as the
@@ -172,10 +170,16 @@ class Daemon:
                 pinged = loop.time()
 
     async def _screens(self) -> None:
+        # The first pictures (Pillow's import, fonts, QR codes: a third of a field pile's boot)
+        # once the backend's link is up, or FIRST_SCREEN_S after the start: the birth first.
+        loop = asyncio.get_running_loop()
+        first = loop.time() + policy.FIRST_SCREEN_S
+        while not self.link.connected and loop.time() < first:
+            await asyncio.sleep(policy.TICK_S)
         while True:
-            await asyncio.sleep(policy.SCREEN_REFRESH_S)
             for cid in self.pile.connectors:
                 self._show(cid)  # redrawn only if the picture changed
+            await asyncio.sleep(policy.SCREEN_REFRESH_S)
 
     # --- the one step --------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from pile_controller.core import commands as cmd
-from pile_controller.screen.render import find_font, render
+from pile_controller.screen.fonts import find_font
+from pile_controller.screen.render import render
 from pile_controller.screen.screens import Screen, screen_for
 from rig.bench import Bench
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from pile_controller import config
-from pile_controller.screen.render import find_font
+from pile_controller.screen.fonts import find_font
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "hardware" / "wiring.png"

@@ -8,7 +8,7 @@ from PIL import Image
 
 from pile_controller.config import load
 from pile_controller.screen.display import Display
-from pile_controller.screen.render import FontError, find_font
+from pile_controller.screen.fonts import FontError, find_font
 from rig.bench import Bench
 from rig.broker import free_port
 from rig.pile import PileProcess, pile_controller

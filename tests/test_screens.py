@@ -7,7 +7,8 @@ import pytest
 
 from pile_controller.core import commands as cmd
 from pile_controller.screen import render as render_module
-from pile_controller.screen.render import LayoutError, find_font, render
+from pile_controller.screen.fonts import find_font
+from pile_controller.screen.render import LayoutError, render
 from pile_controller.screen.screens import CODE_FIELD, Screen, Text, screen_for
 from rig.bench import Bench
 from rig.gallery import START, every_state

@@ -107,7 +107,7 @@ def open_display(settings: Settings) -> Display | NoDisplay:
     if d.driver == "none":
         return NoDisplay()
     from hal.framebuffer import FramebufferError
-    from pile_controller.screen.render import FontError, find_font
+    from pile_controller.screen.fonts import FontError, find_font
 
     try:
         font = find_font(d.font)

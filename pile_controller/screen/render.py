@@ -11,10 +11,8 @@ with a LayoutError, which the layout tests turn into a failure rather than a cli
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 
 import qrcode
@@ -33,23 +31,6 @@ INK = (20, 20, 20)
 
 class LayoutError(Exception):
     """The screen does not fit the frame; the message says what did not fit."""
-
-
-class FontError(Exception):
-    pass
-
-
-@cache
-def find_font(name: str) -> Path:
-    """The file of font family `name`, through fontconfig; FontError naming it if missing."""
-    if shutil.which("fc-match") is None:
-        raise FontError(f"font {name!r}: fontconfig (fc-match) is not installed")
-    found = subprocess.run(
-        ["fc-match", "-f", "%{family}\n%{file}", name], capture_output=True, text=True, check=False
-    ).stdout.splitlines()
-    if len(found) < 2 or name.lower() not in found[0].lower():
-        raise FontError(f"font {name!r} is not installed (Debian: fonts-wqy-microhei)")
-    return Path(found[1])
 
 
 @dataclass

@@ -12,6 +12,7 @@ METER_POLL_S = 1.0  # every meter is read this often
 # seconds): systemd's watchdog is no longer pinged, and it restarts the daemon.
 METER_ROUND_HUNG_S = 60.0
 SCREEN_REFRESH_S = 1.0  # countdowns and the charging screen change every second
+FIRST_SCREEN_S = 2.0  # the first pictures wait at most this long for the backend's link
 # How long a Python thread may hold the interpreter while another waits for it (Python's own
 # default: 5 ms). An input's callback thread (the e-stop's) waits at most about this long for
 # the interpreter before it can open a relay, however busy the loop or another thread is.
