@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hal.interlock import Interlock
-from pile_controller import __version__, config
+from pile_controller import __version__, config, fastclasses
 from pile_controller.backend.link import Link, Request
 from pile_controller.core import commands as cmd
 from pile_controller.core import effects as fx
@@ -103,6 +103,7 @@ class Daemon:
         # What boot built (modules, config, fonts, the machine's graph) lives as long as the
         # daemon: out of the collector's way, a full collection takes well under a millisecond
         # instead of 10-20 ms of a stalled loop (measured here during the reply benchmark).
+        fastclasses.forget()  # the boot's classes are made: their cached code is theirs now
         gc.collect()  # boot's garbage first (the collector was off: __main__.py), then
         gc.freeze()
         gc.enable()

@@ -69,6 +69,12 @@ def install() -> None:
     dataclasses._create_fn = create_fn
 
 
+def forget() -> None:
+    """Lets go of the cache once the boot's classes are made (a class made later, by an
+    update, compiles its own, as before)."""
+    _compiled.clear()
+
+
 def build() -> int:
     """Imports what a field pile's boot imports and writes the code of every dataclass method
     it made; returns how many."""
