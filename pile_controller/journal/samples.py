@@ -43,9 +43,11 @@ class HeldSamples:
         self.events += samples
 
     def release(self) -> list[Published]:
-        """The held events, in the order the core made them, to go first into a commit."""
+        """The held events, to go first into a commit: each connector's in the order the core
+        made them, one connector's after another's (an OCPP link then sends a connector's run
+        of samples as one MeterValues: one answer, one commit, where each was one)."""
         events, self.events, self.since = self.events, [], None
-        return events
+        return sorted(events, key=lambda e: e.connector or 0)
 
     def due(self, now: datetime) -> bool:
         """Whether they have waited long enough (on the pile's clock; one stepped back does

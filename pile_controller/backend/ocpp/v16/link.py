@@ -199,9 +199,16 @@ class Ocpp16Link:
         while True:
             self._work.clear()
             batch = self.port.undelivered(after, 50)
-            for envelope in batch:
-                await self._transaction_message(envelope)
-                after = envelope.seq
+            events = [json.loads(envelope.payload) for envelope in batch]
+            i = 0
+            while i < len(batch):
+                n = samples_in_a_row(events, i)
+                if n:
+                    await self._samples(batch[i : i + n], events[i : i + n])
+                else:
+                    await self._transaction_message(batch[i], events[i])
+                i += n or 1
+                after = batch[i - 1].seq
             if batch:
                 continue
             while self._statuses:
@@ -227,8 +234,28 @@ class Ocpp16Link:
             return
         self._told[cid] = told
 
-    async def _transaction_message(self, envelope: Envelope) -> None:
-        event = json.loads(envelope.payload)
+    async def _samples(self, envelopes: list[Envelope], events: list[dict[str, Any]]) -> None:
+        """A transaction's periodic samples, in a row in the queue: one MeterValues with those
+        `MeterValueSampleInterval` wants, one answer, one commit (a connector's samples are
+        committed in a row: journal/samples.py)."""
+        tid = events[0]["data"]["transaction_id"]
+        last, wanted = self._last_sample.get(tid), []
+        for event in events:
+            if self._wanted(event, last):
+                wanted.append(event)
+                last = parse_iso(event["ts"])
+        csms_id = self.csms_transaction(tid)
+        if wanted and csms_id is not None:
+            sampled = self.configuration["MeterValuesSampledData"]
+            await self._transaction_call(
+                "MeterValues", messages.meter_values(wanted, csms_id, sampled)
+            )
+            self._last_sample[tid] = parse_iso(wanted[-1]["ts"])
+            self.port.remember({ANSWERED_KEY: str(envelopes[-1].seq)})
+        for envelope in envelopes:  # those not sent leave the queue unsent
+            self.port.acknowledged(envelope.seq)
+
+    async def _transaction_message(self, envelope: Envelope, event: dict[str, Any]) -> None:
         data, kind = event["data"], event["type"]
         tid = data.get("transaction_id")
         # How far the CSMS has answered, journaled at once in one small commit with what its
@@ -243,14 +270,6 @@ class Ocpp16Link:
             if answer is not None:
                 facts[TRANSACTIONS_KEY] = self._started(tid, answer)
                 refused = answer["idTagInfo"]["status"] != "Accepted"
-        elif kind == "meter.values" and tid and self._wanted(event):
-            csms_id = self.csms_transaction(tid)
-            if csms_id is not None:
-                wanted = self.configuration["MeterValuesSampledData"]
-                await self._transaction_call(
-                    "MeterValues", messages.meter_values(event, csms_id, wanted)
-                )
-                self._last_sample[tid] = parse_iso(event["ts"])
         elif kind == "transaction.stopped":
             csms_id = self.csms_transaction(tid)
             if csms_id is not None:
@@ -293,16 +312,13 @@ class Ocpp16Link:
             after = batch[-1].seq
         return through
 
-    def _wanted(self, event: dict[str, Any]) -> bool:
-        """A periodic sample goes out every `MeterValueSampleInterval` (0: none); those the
-        CSMS triggered always."""
-        if event["data"]["context"] != "Sample.Periodic":
-            return False  # the begin and end samples travel in Start and StopTransaction
+    def _wanted(self, event: dict[str, Any], last: datetime | None) -> bool:
+        """A periodic sample goes out every `MeterValueSampleInterval` after the `last` sent
+        (0: none); those the CSMS triggered always."""
         if event["connector"] in self._forced_meter:
             self._forced_meter.discard(event["connector"])
             return True
         interval = self.configuration.number("MeterValueSampleInterval")
-        last = self._last_sample.get(event["data"]["transaction_id"])
         if interval == 0:
             return False
         return last is None or (parse_iso(event["ts"]) - last).total_seconds() >= interval - 0.5
@@ -356,3 +372,21 @@ class Ocpp16Link:
             if cid not in self._limits or self._limits[cid] != amps:
                 self._limits[cid] = amps
                 self.port.execute(self.incoming.quiet(cmd.SetLimit(cid, amps)))
+
+
+def samples_in_a_row(events: list[dict[str, Any]], i: int) -> int:
+    """How many periodic samples of one transaction follow in a row from `events[i]` (0: it is
+    none; the begin and end samples travel in Start and StopTransaction)."""
+
+    def periodic_of(event: dict[str, Any]) -> str | None:
+        data = event["data"]
+        periodic = event["type"] == "meter.values" and data["context"] == "Sample.Periodic"
+        return data["transaction_id"] if periodic else None
+
+    tid = periodic_of(events[i])
+    if tid is None:
+        return 0
+    n = 1
+    while i + n < len(events) and periodic_of(events[i + n]) == tid:
+        n += 1
+    return n

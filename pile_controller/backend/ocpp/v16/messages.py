@@ -116,16 +116,17 @@ def start_transaction(event: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def meter_values(event: dict[str, Any], transaction_id: int, wanted: str) -> dict[str, Any]:
-    data = event["data"]
+def meter_values(events: list[dict[str, Any]], transaction_id: int, wanted: str) -> dict[str, Any]:
+    """One MeterValues for a transaction's samples (each its own meterValue and time)."""
     return {
-        "connectorId": event["connector"],
+        "connectorId": events[0]["connector"],
         "transactionId": transaction_id,
         "meterValue": [
             {
                 "timestamp": event["ts"],
-                "sampledValue": sampled_values(data, data["context"], wanted),
+                "sampledValue": sampled_values(event["data"], event["data"]["context"], wanted),
             }
+            for event in events
         ],
     }
 
