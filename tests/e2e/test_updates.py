@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import random
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -168,6 +169,24 @@ def test_a_url_the_pile_cannot_reach_is_download_failed_after_three_tries(fleet:
     assert fleet.statuses() == [("Downloading", None), ("DownloadFailed", None)]
     assert fleet.offer("1.1.0")["status"] == "Accepted", "the failed one is over"
     be.event("firmware.status", status="Installed", version="1.1.0", timeout=60)
+
+
+@pytest.mark.wall_clock("a stop is timed against a download that hangs in real time")
+def test_a_server_that_stalls_holds_neither_a_second_update_nor_a_stop(fleet: Fleet) -> None:
+    be = fleet.backend
+    _, sha, signature = fleet.release("1.1.0")
+    with socket.socket() as server:  # accepts, then never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/release.tar.gz"
+        assert be.ask("update", url=url, sha256=sha, signature=signature)["status"] == "Accepted"
+        be.event("firmware.status", status="Downloading")
+        busy = be.ask("update", url=url, sha256=sha, signature=signature)
+        assert (busy["status"], busy["reason"]) == ("Rejected", "Busy")
+        assert fleet.pile.status()["connectors"][0]["state"] == "idle"  # the pile goes on
+        started = time.monotonic()
+        fleet.systemd.stop()
+        assert time.monotonic() - started < 5, "the stop waited for the download"
 
 
 def test_a_release_that_fails_at_import_is_switched_back_and_reported(fleet: Fleet) -> None:
