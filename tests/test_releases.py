@@ -97,3 +97,30 @@ def test_releases_an_update_left_half_built_are_cleared(tmp_path: Path) -> None:
 
 def test_release_check_on_a_pile_with_no_layout_does_nothing(tmp_path: Path) -> None:
     assert check(tmp_path / "nowhere") == "" and check(tmp_path) == ""
+
+
+def test_an_update_that_cannot_write_its_folder_is_one_status_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """A full disk or a folder the daemon may not write: InstallationFailed, said once, and the
+    running release stays (run as root, a read-only folder is not one: a file stands in)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from pile_controller.core import events as ev
+    from pile_controller.core.commands import Update
+    from pile_controller.fleet import update
+
+    releases = layout(tmp_path, "1.0")
+    (tmp_path / "current").symlink_to("releases/1.0")
+    (tmp_path / "releases/.incoming").write_text("not a folder")  # where the download goes
+    said: list[ev.Event] = []
+    pile = update.Pile(
+        said.append, lambda: False, lambda why: None, None, releases, lambda: datetime.now(UTC)
+    )
+    asyncio.run(update.carry_out(Update("http://127.0.0.1:9/r.tar.gz"), pile))
+    assert [(e.status, e.reason is not None) for e in said] == [  # type: ignore[union-attr]
+        ("Downloading", False),
+        ("InstallationFailed", True),
+    ]
+    assert releases.current() == "1.0" and releases.on_trial() is None

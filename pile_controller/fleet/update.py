@@ -83,7 +83,10 @@ async def carry_out(order: Update, pile: Pile) -> None:
         say("Downloading")
         archive, signature = await on_a_daemon_thread(lambda: download(order, incoming))
         say("Downloaded")
-        release = checks.verify(archive, order.sha256, signature, pile.public_key)
+        # Hashing and checking tens of MB takes a Pi a second: off the loop, as the rest.
+        release = await on_a_daemon_thread(
+            lambda: checks.verify(archive, order.sha256, signature, pile.public_key)
+        )
         version = release.version
         if version == releases.current():
             log.info("update to %s: it is the running release", version)
@@ -91,17 +94,21 @@ async def carry_out(order: Update, pile: Pile) -> None:
             return
         say("Installing", version)
         await on_a_daemon_thread(lambda: install(releases, release, incoming))
+        if pile.in_session():
+            log.info("release %s installed; switching once no session runs", version)
+        while pile.in_session():
+            await asyncio.sleep(IDLE_POLL_S)
+        releases.switch(version)
     except (UpdateFailed, checks.ReleaseError) as exc:
         log.warning("update from %s: %s: %s", order.url, exc.status, exc)
         say(exc.status, version, str(exc)[:200])
         return
+    except OSError as exc:  # a full disk, a folder that cannot be written
+        log.warning("update from %s: InstallationFailed: %s", order.url, exc)
+        say("InstallationFailed", version, str(exc)[:200])
+        return
     finally:
         shutil.rmtree(incoming, ignore_errors=True)
-    if pile.in_session():
-        log.info("release %s installed; switching once no session runs", version)
-    while pile.in_session():
-        await asyncio.sleep(IDLE_POLL_S)
-    releases.switch(version)
     log.info("release %s installed: restarting into it", version)
     pile.restart("Update")
 
