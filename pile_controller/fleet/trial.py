@@ -26,8 +26,9 @@ async def watch(
     feed: Callable[[ev.Event], None],
     stop: Callable[[str], None],
 ) -> None:
-    """At every start of a release installed by scripts/install or an update."""
-    releases.clear_leftovers()
+    """At every start of a release installed by scripts/install or an update. Releases are
+    removed on a worker thread: thousands of files, seconds on an SD card."""
+    await asyncio.to_thread(releases.clear_leftovers)
     if ended := releases.rolled_back():  # said once: journaled before the marker goes
         version, why = ended
         log.warning("release %s was switched back: %s", version, why)
@@ -40,8 +41,8 @@ async def watch(
     while loop.time() < deadline:
         if online():
             feed(ev.FirmwareProgress("Installed", __version__))
-            releases.confirm()
             log.info("release %s is online: confirmed", __version__)
+            await asyncio.to_thread(releases.confirm)
             return
         await asyncio.sleep(POLL_S)
     while in_session():
