@@ -28,21 +28,21 @@ SECTOR = 512
 
 
 @contextlib.contextmanager
-def ext4(size_mb: int = 256) -> Iterator[tuple[Path, str]]:
-    """A fresh ext4 on a loop device, mounted as Raspberry Pi OS mounts its root (noatime):
-    (mount point, the loop device's name)."""
+def ext4(mount: Path, size_mb: int = 256) -> Iterator[str]:
+    """A fresh ext4 on a loop device, mounted at `mount` as Raspberry Pi OS mounts its root
+    (noatime); the loop device's name."""
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
-        image, mount = Path(tmp) / "sd.img", Path(tmp) / "sd"
+        image = Path(tmp) / "sd.img"
         subprocess.run(["truncate", "-s", f"{size_mb}M", str(image)], check=True)
         device = subprocess.run(
             ["losetup", "-f", "--show", str(image)], check=True, capture_output=True, text=True
         ).stdout.strip()
         try:
             subprocess.run(["mkfs.ext4", "-q", device], check=True)
-            mount.mkdir()
+            mount.mkdir(parents=True)
             subprocess.run(["mount", "-o", "noatime", device, str(mount)], check=True)
             try:
-                yield mount, Path(device).name
+                yield Path(device).name
             finally:
                 subprocess.run(["umount", str(mount)], check=True)
         finally:
@@ -65,9 +65,12 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp, Broker(Path(tmp) / "b") as broker:
             for protocol in args.protocols.split(","):
-                with ext4() as (mount, device):
+                # The state folder on the card; the daemon's log beside it, not on it (a
+                # pile's goes to journald).
+                workdir = Path(tmp) / f"{protocol}-pile"
+                with ext4(workdir / "state") as device:
                     pile = charging(
-                        mount / "pile",
+                        workdir,
                         meters,
                         csms if protocol != "mqtt" else None,
                         broker,
