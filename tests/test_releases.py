@@ -4,11 +4,22 @@ when it gave up; a confirmed release keeps itself and the one before it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from pile_controller.core import commands as cmd
+from pile_controller.core import events as ev
+from pile_controller.core.effects import InstallUpdate
+from pile_controller.core.pile import Pile
+from pile_controller.fleet import update
 from pile_controller.fleet.releases import MAX_STARTS, Releases
+from rig.bench import T0, Bench
 
 CHECK = Path(__file__).resolve().parent.parent / "scripts/release-check"
 
@@ -104,13 +115,6 @@ def test_an_update_that_cannot_write_its_folder_is_one_status_and_changes_nothin
 ) -> None:
     """A full disk or a folder the daemon may not write: InstallationFailed, said once, and the
     running release stays (run as root, a read-only folder is not one: a file stands in)."""
-    import asyncio
-    from datetime import UTC, datetime
-
-    from pile_controller.core import events as ev
-    from pile_controller.core.commands import Update
-    from pile_controller.fleet import update
-
     releases = layout(tmp_path, "1.0")
     (tmp_path / "current").symlink_to("releases/1.0")
     (tmp_path / "releases/.incoming").write_text("not a folder")  # where the download goes
@@ -118,9 +122,35 @@ def test_an_update_that_cannot_write_its_folder_is_one_status_and_changes_nothin
     pile = update.Pile(
         said.append, lambda: False, lambda why: None, None, releases, lambda: datetime.now(UTC)
     )
-    asyncio.run(update.carry_out(Update("http://127.0.0.1:9/r.tar.gz"), pile))
+    asyncio.run(update.carry_out(cmd.Update("http://127.0.0.1:9/r.tar.gz"), pile))
     assert [(e.status, e.reason is not None) for e in said] == [  # type: ignore[union-attr]
         ("Downloading", False),
         ("InstallationFailed", True),
     ]
     assert releases.current() == "1.0" and releases.on_trial() is None
+
+
+def test_a_url_nobody_answers_is_download_failed_after_three_tries(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    waits: list[float] = []
+    with pytest.raises(update.UpdateFailed) as failed:
+        update.fetch(f"http://127.0.0.1:{port}/r.tar.gz", tmp_path / "r", False, sleep=waits.append)
+    assert failed.value.status == "DownloadFailed" and waits == [2.0, 4.0]
+    assert "Connection refused" in str(failed.value) and str(failed.value).endswith("(3 tries)")
+    with pytest.raises(update.UpdateFailed, match="cannot download from a 'file' url"):
+        update.fetch((tmp_path / "r").as_uri(), tmp_path / "s", local=False)  # pilectl's only
+
+
+def test_one_update_at_a_time_and_the_next_once_it_is_over() -> None:
+    pile, now = Pile([1], Bench().ctx, T0), T0
+    order = cmd.Update("https://example.com/r.tar.gz", "0" * 64, "sig")
+    reply, effects = pile.command(order, now)
+    assert reply == cmd.ACCEPTED and effects == [InstallUpdate(order)]
+    assert pile.command(order, now)[0] == cmd.rejected("Busy")
+    for status in ("Downloading", "Downloaded", "Installing"):
+        pile.handle(ev.FirmwareProgress(status), now)
+        assert pile.command(order, now)[0] == cmd.rejected("Busy")
+    pile.handle(ev.FirmwareProgress("DownloadFailed", None, "refused"), now)
+    assert pile.command(order, now)[0] == cmd.ACCEPTED

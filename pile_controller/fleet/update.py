@@ -138,7 +138,9 @@ def download(order: Update, into: Path) -> tuple[Path, str | None]:
     return archive, signature
 
 
-def fetch(url: str, to: Path, local: bool, tries: int = TRIES) -> None:
+def fetch(
+    url: str, to: Path, local: bool, tries: int = TRIES, sleep: Callable[[float], None] = time.sleep
+) -> None:
     parts = urlsplit(url)
     if parts.scheme == "file" and local:
         try:
@@ -164,7 +166,7 @@ def fetch(url: str, to: Path, local: bool, tries: int = TRIES) -> None:
         except (OSError, ValueError) as exc:  # refused, unreachable, a timeout, a full disk
             why = f"{parts.hostname or url}: {exc}"
         if attempt < tries:
-            time.sleep(2.0 * attempt)
+            sleep(2.0 * attempt)
     raise UpdateFailed("DownloadFailed", f"{why} ({tries} tries)" if tries > 1 else why)
 
 

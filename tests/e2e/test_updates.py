@@ -25,7 +25,7 @@ from ocpp.v16 import call
 from pile_controller.fleet.releases import Releases
 from rig import releases as rel
 from rig.backend import Backend
-from rig.broker import BROKERS, Broker, free_port
+from rig.broker import BROKERS, Broker
 from rig.csms import Csms
 from rig.pile import PileProcess, pilectl
 from tests.e2e.ocpp_rig import ocpp_options
@@ -156,19 +156,6 @@ def test_a_wrong_hash_a_foreign_signature_or_a_missing_dependency_change_nothing
     assert Releases(fleet.root).current() == BASE and fleet.systemd.started == [BASE]
     assert sorted(p.name for p in (fleet.root / "releases").iterdir()) == [BASE]
     assert fleet.pile.logs().count("update from") == 4  # one line each
-
-
-@pytest.mark.wall_clock("the pile waits 2 s and 4 s between its tries of a download")
-def test_a_url_the_pile_cannot_reach_is_download_failed_after_three_tries(fleet: Fleet) -> None:
-    be = fleet.backend
-    archive, sha, signature = fleet.release("1.1.0")
-    url = f"http://127.0.0.1:{free_port()}/{archive.name}"  # nobody listens there
-    assert be.ask("update", url=url, sha256=sha, signature=signature)["status"] == "Accepted"
-    failed = be.event("firmware.status", status="DownloadFailed", timeout=30)["data"]
-    assert "Connection refused" in failed["reason"] and failed["reason"].endswith("(3 tries)")
-    assert fleet.statuses() == [("Downloading", None), ("DownloadFailed", None)]
-    assert fleet.offer("1.1.0")["status"] == "Accepted", "the failed one is over"
-    be.event("firmware.status", status="Installed", version="1.1.0", timeout=60)
 
 
 @pytest.mark.wall_clock("a stop is timed against a download that hangs in real time")
