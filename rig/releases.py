@@ -8,7 +8,8 @@ that an install is seconds, not minutes. The pile installs a release exactly as 
 (`fleet/update.py`: a virtualenv, pip from the wheelhouse with no index).
 
 `Supervisor` is systemd for such a layout: `scripts/release-check` before every start, then
-`current/bin/python -m pile_controller`, started again whenever it exits (Restart=always).
+`current/bin/python -m pile_controller`, started again whenever it exits (Restart=always),
+and whatever it started killed with it (KillMode=control-group).
 """
 
 from __future__ import annotations
@@ -186,8 +187,13 @@ class Supervisor:
                     [str(self.root / "current/bin/python"), "-m", "pile_controller",
                      "--config", str(self.pile.config)],  # fmt: skip
                     stdout=log, stderr=log, env=self.env, cwd=self.root,
+                    start_new_session=True,  # its own group: the unit's cgroup
                 )  # fmt: skip
                 self.process.wait()
+                # KillMode=control-group: what the daemon started (an update's pip) dies with
+                # it, before the next start.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
                 time.sleep(0.1)
 
     def running(self, version: str, timeout: float = 30.0) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import random
+import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -38,12 +39,17 @@ class Built:
     workdir: Path
     base_wheel: Path
     deps: Path
+    base_root: Path  # scripts/install's layout with release BASE, copied for each test
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     workdir = tmp_path_factory.mktemp("releases")
-    return Built(workdir, rel.project_wheel(workdir), rel.deps(workdir / "deps"))
+    base_wheel, deps = rel.project_wheel(workdir), rel.deps(workdir / "deps")
+    wheel = rel.variant(base_wheel, BASE, workdir / "base")
+    archive = rel.wheelhouse([wheel], workdir / "base.tar.gz")[0]
+    rel.first_install(workdir / "opt", archive, deps)
+    return Built(workdir, base_wheel, deps, workdir / "opt")
 
 
 class Fleet:
@@ -62,7 +68,9 @@ class Fleet:
             options = ocpp_options(csms.url, payment_extra=update)
             self.pile = PileProcess(tmp / "pile", 1, connectors=1, **options)
         self.root = tmp / "opt"
-        rel.first_install(self.root, self.release(BASE)[0], built.deps)
+        # A virtualenv runs where it is copied when started as `bin/python -m` (its scripts'
+        # first lines name the old place; none is used): one install for the module.
+        shutil.copytree(built.base_root, self.root, symlinks=True)
         self.systemd = rel.Supervisor(self.pile, self.root, built.deps).start()
         self.systemd.running(BASE)
         if self.broker is not None:
