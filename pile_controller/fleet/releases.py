@@ -71,7 +71,7 @@ class Releases:
         keep = {self.current(), self._target("previous")}
         for release in (self.root / "releases").iterdir():
             if release.name not in keep:
-                shutil.rmtree(release, ignore_errors=True)
+                remove(release)
 
     def give_up(self) -> None:
         """The release on trial did not come online in time: the next start goes back."""
@@ -92,7 +92,7 @@ class Releases:
         keep = {self.current(), self._target("previous")}
         for release in (self.root / "releases").iterdir():
             if release.name not in keep and not (release / ".complete").exists():
-                shutil.rmtree(release, ignore_errors=True)
+                remove(release)
 
     # --- files, each replaced with one rename --------------------------------------------------
 
@@ -131,3 +131,14 @@ class Releases:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def remove(release: Path) -> None:
+    """Out of sight with one rename first: a crash in the middle of removing thousands of
+    files leaves a `.gone-*` folder (removed at the next start), never a release half there."""
+    gone = release if release.name.startswith(".") else release.with_name(f".gone-{release.name}")
+    try:
+        release.rename(gone)
+    except OSError:
+        return
+    shutil.rmtree(gone, ignore_errors=True)
