@@ -109,6 +109,13 @@ def fleet(tmp_path: Path, built: Built) -> Iterator[Fleet]:
     f.close()
 
 
+@pytest.fixture
+def ocpp_fleet(tmp_path: Path, built: Built, csms: Csms) -> Iterator[Fleet]:
+    f = Fleet(tmp_path, built, csms=csms)
+    yield f
+    f.close()
+
+
 def test_a_signed_release_is_installed_beside_switched_to_and_confirmed(fleet: Fleet) -> None:
     be = fleet.backend
     assert fleet.offer("1.1.0")["status"] == "Accepted"
@@ -258,53 +265,47 @@ def test_pilectl_update_installs_a_file_with_its_signature_beside_it(fleet: Flee
 
 
 def test_ocpp_signed_update_firmware_reports_against_its_request(
-    tmp_path: Path, built: Built, csms: Csms
+    ocpp_fleet: Fleet, csms: Csms
 ) -> None:
-    fleet = Fleet(tmp_path, built, csms=csms)
-    try:
-        archive, _, signature = fleet.release("1.1.0")
-        firmware = {
-            "location": fleet.files.url + archive.name,
-            "retrieveDateTime": "2026-01-01T00:00:00.000Z",  # the past: at once
-            "signingCertificate": "-----BEGIN CERTIFICATE-----\n(unused)",
-            "signature": signature,
-        }
-        answer = csms.call(call.SignedUpdateFirmware(request_id=7, firmware=firmware))
-        assert answer.status == "Accepted"
-        busy = csms.call(call.SignedUpdateFirmware(request_id=8, firmware=firmware))
-        assert busy.status == "Rejected"  # one update at a time
-        csms.wait("SignedFirmwareStatusNotification", status="Installed", timeout=60)
-        assert csms.calls("SignedFirmwareStatusNotification") == [
-            {"status": status, "requestId": 7}
-            for status in ("Downloading", "Downloaded", "Installing", "Installed")
-        ]
-        fleet.systemd.running("1.1.0")
-        boots = csms.calls("BootNotification")
-        assert [b["firmwareVersion"] for b in boots] == [BASE, "1.1.0"]
-    finally:
-        fleet.close()
+    fleet = ocpp_fleet
+    archive, _, signature = fleet.release("1.1.0")
+    firmware = {
+        "location": fleet.files.url + archive.name,
+        "retrieveDateTime": "2026-01-01T00:00:00.000Z",  # the past: at once
+        "signingCertificate": "-----BEGIN CERTIFICATE-----\n(unused)",
+        "signature": signature,
+    }
+    answer = csms.call(call.SignedUpdateFirmware(request_id=7, firmware=firmware))
+    assert answer.status == "Accepted"
+    busy = csms.call(call.SignedUpdateFirmware(request_id=8, firmware=firmware))
+    assert busy.status == "Rejected"  # one update at a time
+    csms.wait("SignedFirmwareStatusNotification", status="Installed", timeout=60)
+    assert csms.calls("SignedFirmwareStatusNotification") == [
+        {"status": status, "requestId": 7}
+        for status in ("Downloading", "Downloaded", "Installing", "Installed")
+    ]
+    fleet.systemd.running("1.1.0")
+    boots = csms.calls("BootNotification")
+    assert [b["firmwareVersion"] for b in boots] == [BASE, "1.1.0"]
 
 
 def test_ocpp_update_firmware_reads_the_signature_beside_the_release(
-    tmp_path: Path, built: Built, csms: Csms
+    ocpp_fleet: Fleet, csms: Csms
 ) -> None:
-    fleet = Fleet(tmp_path, built, csms=csms)
-    try:
-        archive, _, signature = fleet.release("1.1.0")
-        location = fleet.files.url + archive.name
-        retrieve = "2026-01-01T00:00:00.000Z"
-        csms.call(call.UpdateFirmware(location=location, retrieve_date=retrieve))
-        # No .sig beside it yet: unsigned, while a key is configured.
-        csms.wait("FirmwareStatusNotification", status="InstallationFailed", timeout=20)
-        Path(f"{archive}.sig").write_text(signature + "\n")
-        csms.call(call.UpdateFirmware(location=location, retrieve_date=retrieve))
-        csms.wait("FirmwareStatusNotification", status="Installed", timeout=60)
-        said = [c["status"] for c in csms.calls("FirmwareStatusNotification")]
-        assert said == ["Downloading", "Downloaded", "InstallationFailed",
-                        "Downloading", "Downloaded", "Installing", "Installed"]  # fmt: skip
-        assert "InvalidSignature" in fleet.pile.logs()  # the plain enum's word is coarser
-    finally:
-        fleet.close()
+    fleet = ocpp_fleet
+    archive, _, signature = fleet.release("1.1.0")
+    location = fleet.files.url + archive.name
+    retrieve = "2026-01-01T00:00:00.000Z"
+    csms.call(call.UpdateFirmware(location=location, retrieve_date=retrieve))
+    # No .sig beside it yet: unsigned, while a key is configured.
+    csms.wait("FirmwareStatusNotification", status="InstallationFailed", timeout=20)
+    Path(f"{archive}.sig").write_text(signature + "\n")
+    csms.call(call.UpdateFirmware(location=location, retrieve_date=retrieve))
+    csms.wait("FirmwareStatusNotification", status="Installed", timeout=60)
+    said = [c["status"] for c in csms.calls("FirmwareStatusNotification")]
+    assert said == ["Downloading", "Downloaded", "InstallationFailed",
+                    "Downloading", "Downloaded", "Installing", "Installed"]  # fmt: skip
+    assert "InvalidSignature" in fleet.pile.logs()  # the plain enum's word is coarser
 
 
 @pytest.mark.wall_clock("kill -9 at random instants of real downloads, installs and starts")
