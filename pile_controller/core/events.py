@@ -90,6 +90,9 @@ class DiagnosticsProgress:
     reason: str | None = None
 
 
+UPDATE_UNDER_WAY = ("Downloading", "Downloaded", "Installing")  # the rest end an update
+
+
 @dataclass(frozen=True)
 class FirmwareProgress:
     """How an update goes (CONTRACT 12): `Downloading`, `Downloaded`, `Installing`,
@@ -102,7 +105,7 @@ class FirmwareProgress:
 
     @property
     def over(self) -> bool:
-        return self.status not in ("Downloading", "Downloaded", "Installing")
+        return self.status not in UPDATE_UNDER_WAY
 
 
 PileEvent = EmergencyStop | RcdTrip | Tick | ClockStepped | LinkUp | LinkDown  # not a connector's

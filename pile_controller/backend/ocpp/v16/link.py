@@ -34,6 +34,7 @@ from pile_controller.backend.ocpp.v16.incoming import Incoming
 from pile_controller.backend.ocpp.websocket import Closed
 from pile_controller.config import Settings
 from pile_controller.core import commands as cmd
+from pile_controller.core.events import UPDATE_UNDER_WAY
 from pile_controller.core.times import iso, parse_iso
 from pile_controller.journal.store import Envelope
 from pile_controller.retry import RateLimit
@@ -44,7 +45,6 @@ ANSWERED_KEY = "ocpp16.answered_through"  # the seq up to which the CSMS answere
 TRANSACTIONS_KEPT = 64
 LIMITS_EVERY_S = 1.0  # charging profiles are looked at this often: the pilot follows within 1 s
 BOOT_RETRY_S = 60  # a Pending or Rejected boot whose answer gives no interval
-UNDER_WAY = ("Downloading", "Downloaded", "Installing")  # an update's statuses that are not its end
 
 
 class Ocpp16Link:
@@ -283,7 +283,7 @@ class Ocpp16Link:
                 facts[PROFILES_KEY] = self.profiles.saved()
         elif kind in ("diagnostics.status", "firmware.status"):
             if kind == "firmware.status":
-                key, over = messages.FIRMWARE_REQUEST_KEY, data["status"] not in UNDER_WAY
+                key, over = messages.FIRMWARE_REQUEST_KEY, data["status"] not in UPDATE_UNDER_WAY
                 action, body = messages.firmware_status(data["status"], self.port.recall(key))
             else:
                 key, over = messages.LOG_REQUEST_KEY, data["status"] != "Uploading"
