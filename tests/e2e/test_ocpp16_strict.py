@@ -91,6 +91,10 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
         answer = csms.call(method, params)
         assert "result" in answer, (method, answer)
     csms.wait("Heartbeat")
+    # No update runs: a triggered FirmwareStatusNotification says Idle.
+    trigger = csms.call("TriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
+    assert trigger["result"] == {"status": "Accepted"}
+    csms.wait("FirmwareStatusNotification", status="Idle")
     csms.wait("DiagnosticsStatusNotification", status="Uploaded")
     stop = csms.wait("StopTransaction", transactionId=tid)
     assert stop["meterStop"] - start["meterStart"] >= 3500

@@ -264,6 +264,10 @@ class Incoming:
             for c in [cid] if cid else list(self.port.connectors()):
                 self.link.send_next_sample(c)
             self.port.execute(self.quiet(cmd.Trigger("meter")))
+        elif what in ("FirmwareStatusNotification", "DiagnosticsStatusNotification"):
+            # What runs now, or Idle (1.6's word for nothing under way).
+            said = self.link.under_way.get(what, "Idle")
+            loop.create_task(self.link.quietly(self.link.session.call(what, {"status": said})))
         else:
             return {"status": "NotImplemented"}
         return {"status": "Accepted"}

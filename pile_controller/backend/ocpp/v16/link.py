@@ -43,6 +43,10 @@ log = logging.getLogger("pile_controller")
 TRANSACTIONS_KEY = "ocpp16.transactions"  # the pile's transaction id -> the CSMS's
 ANSWERED_KEY = "ocpp16.answered_through"  # the seq up to which the CSMS answered every message
 TRANSACTIONS_KEPT = 64
+PLAIN_NOTIFICATION = {
+    "firmware.status": "FirmwareStatusNotification",
+    "diagnostics.status": "DiagnosticsStatusNotification",
+}
 LIMITS_EVERY_S = 1.0  # charging profiles are looked at this often: the pilot follows within 1 s
 BOOT_RETRY_S = 60  # a Pending or Rejected boot whose answer gives no interval
 
@@ -65,6 +69,8 @@ class Ocpp16Link:
         self._work = asyncio.Event()
         self._statuses: list[int] = []
         self._told: dict[int, tuple[str, str]] = {}  # connector -> (status, errorCode) sent
+        # An update's or an upload's status while it runs, for TriggerMessage (else Idle).
+        self.under_way: dict[str, str] = {}
         self._forced_meter: set[int] = set()  # connectors whose next sample goes out regardless
         self._last_sample: dict[str, datetime] = {}  # transaction -> its last sample sent
         self._limits: dict[int, float | None] = {}
@@ -290,8 +296,12 @@ class Ocpp16Link:
                 action, body = messages.upload_status(data["status"], self.port.recall(key))
             with contextlib.suppress(rpc.RpcError):  # a progress report: not worth a retry
                 await self.session.call(action, body)
+            plain = PLAIN_NOTIFICATION[kind]
             if over:
                 facts[key] = ""  # the request is done: what comes next is another's
+                self.under_way.pop(plain, None)
+            else:
+                self.under_way[plain] = data["status"]
         else:
             self.port.acknowledged(envelope.seq)  # not OCPP's: it leaves the queue unsent
             return
