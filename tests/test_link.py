@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,13 @@ def test_a_burst_larger_than_the_socket_buffer_is_all_delivered(tmp_path: Path) 
     burst, size = 60, 256 * 1024
     with Broker(tmp_path / "broker") as broker:
         watcher = Backend(broker.port, "LINK").connect()
+        # Subscribed before the burst (paho subscribes on CONNACK, on its own thread): a probe
+        # on its topics comes back. Else the burst's first message could precede it.
+        deadline = time.monotonic() + 10
+        while not any(m.topic == "piles/LINK/probe" for m in watcher.snapshot()):
+            assert time.monotonic() < deadline, "the watcher never subscribed"
+            watcher.client.publish("piles/LINK/probe", b"{}", qos=1)
+            time.sleep(0.05)
 
         async def scenario() -> None:
             connected = asyncio.Event()
