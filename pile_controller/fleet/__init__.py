@@ -1,5 +1,7 @@
-"""Running a fleet (CONTRACT 12): diagnostics uploaded on request (`diagnostics.py`), the
-recent log they carry (`recent.py`)."""
+"""Running a fleet (CONTRACT 12): updates (`update.py`: a release checked by `release.py`,
+laid out by `releases.py`, confirmed or given up by `trial.py`), diagnostics uploaded on
+request (`diagnostics.py`, with the recent log of `recent.py`), both on `worker.py`'s
+threads."""
 
 from datetime import UTC, datetime
 

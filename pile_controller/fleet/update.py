@@ -31,7 +31,7 @@ from pile_controller.core import events as ev
 from pile_controller.core.commands import Update
 from pile_controller.fleet import release as checks
 from pile_controller.fleet.releases import Releases
-from pile_controller.technician.commands import on_a_daemon_thread
+from pile_controller.fleet.worker import on_a_daemon_thread
 
 log = logging.getLogger("pile_controller.update")
 TRIES = 3
@@ -81,11 +81,11 @@ async def carry_out(order: Update, pile: Pile) -> None:
     version = None
     try:
         say("Downloading")
-        archive, signature = await on_a_daemon_thread(lambda: download(order, incoming))
+        archive, signature = await on_a_daemon_thread(lambda: download(order, incoming), "update")
         say("Downloaded")
         # Hashing and checking tens of MB takes a Pi a second: off the loop, as the rest.
         release = await on_a_daemon_thread(
-            lambda: checks.verify(archive, order.sha256, signature, pile.public_key)
+            lambda: checks.verify(archive, order.sha256, signature, pile.public_key), "update"
         )
         version = release.version
         if version == releases.current():
@@ -93,7 +93,7 @@ async def carry_out(order: Update, pile: Pile) -> None:
             say("Installed", version)
             return
         say("Installing", version)
-        await on_a_daemon_thread(lambda: install(releases, release, incoming))
+        await on_a_daemon_thread(lambda: install(releases, release, incoming), "update")
         if pile.in_session():
             log.info("release %s installed; switching once no session runs", version)
         while pile.in_session():

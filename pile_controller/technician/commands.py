@@ -12,15 +12,13 @@ as any welded contactor is).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import shutil
-import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from hal.interfaces import Simulated
 from hal.interlock import Interlock
@@ -37,7 +35,6 @@ from pile_controller.service import policy
 from pile_controller.technician.control import RequestError, status_report
 
 log = logging.getLogger("pile_controller")
-T = TypeVar("T")
 
 
 class Technician:
@@ -145,6 +142,7 @@ class Technician:
         # Imported only when asked for: ftplib, urllib and tarfile have no place in a boot.
         from pile_controller.fleet import diagnostics, diagnostics_file
         from pile_controller.fleet.recent import RECENT
+        from pile_controller.fleet.worker import on_a_daemon_thread
 
         now = self.now()
         file = name or diagnostics_file(self.settings.pile.id, now)
@@ -166,7 +164,7 @@ class Technician:
             return len(data)
 
         try:
-            size = await on_a_daemon_thread(gather_and_upload)
+            size = await on_a_daemon_thread(gather_and_upload, "diagnostics")
         except (diagnostics.UploadError, OSError) as exc:
             log.warning("diagnostics to %s: upload failed: %s", url, exc)
             feed(ev.DiagnosticsProgress("UploadFailed", url, str(exc)[:200]))
@@ -242,31 +240,3 @@ class Technician:
         if free < policy.MIN_FREE_BYTES:
             return Check("disk", False, f"{mb} MB free in {state}, under {least} MB")
         return Check("disk", True, f"{mb} MB free in {state}")
-
-
-async def on_a_daemon_thread(work: Callable[[], T]) -> T:
-    """`work` on a thread of its own that the daemon's exit does not wait for: an upload to a
-    server that stalls (three tries of 30 s) must not hold a stop, a reset or an update's
-    restart, as `asyncio.to_thread` would (the loop's executor is joined at exit)."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[T] = loop.create_future()
-
-    def settle(result: T | None, error: BaseException | None) -> None:
-        if done.done():
-            return  # the waiting coroutine was cancelled (the daemon stopping)
-        if error is not None:
-            done.set_exception(error)
-        else:
-            done.set_result(result)  # type: ignore[arg-type]
-
-    def run() -> None:
-        result, error = None, None
-        try:
-            result = work()
-        except BaseException as exc:  # handed to the waiting coroutine, raised there
-            error = exc
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
-            loop.call_soon_threadsafe(settle, result, error)
-
-    threading.Thread(target=run, name="diagnostics", daemon=True).start()
-    return await done
