@@ -71,6 +71,7 @@ class Daemon:
         self._stopping = asyncio.Event()
         self._shutdown_reason = "Reboot"  # why running transactions stop when the daemon does
         self._tasks: set[asyncio.Task[None]] = set()  # background work (`_background`)
+        self.releases = Releases.running()  # None: not run from scripts/install's layout
         self.failure: str | None = None  # why the daemon stopped itself (systemd restarts it)
         self.held = HeldSamples()  # periodic meter samples, waiting for the next commit
         self.meters = MeterPolling(hardware, self.feed, clock)
@@ -276,9 +277,15 @@ class Daemon:
                     case fx.Note(connector=c, text=text):
                         log.warning("connector %d: %s", c, text, extra={"connector": c})
                     case fx.UploadDiagnostics(url=url, name=name):
-                        self._background(self._technician().diagnostics(url, name, self.feed))
+                        self._background(
+                            self._technician().diagnostics(url, name, self.feed),
+                            ev.DiagnosticsProgress("UploadFailed", url, "internal error"),
+                        )
                     case fx.InstallUpdate(update=order):
-                        self._background(self._update(order))
+                        self._background(
+                            self._update(order),
+                            ev.FirmwareProgress("InstallationFailed", None, "internal error"),
+                        )
             if published:
                 self.link.deliver()
             for c in shown:
@@ -295,26 +302,37 @@ class Daemon:
             self.pile.in_session,
             self._restart,
             self.settings.release_key,
-            Releases.running(),
+            self.releases,
             self.now,
         )
         await update.carry_out(order, pile)
 
     def _on_trial(self) -> None:
         """A release just updated to proves itself, or is switched back (fleet/trial.py)."""
-        if (releases := Releases.running()) is not None:
+        if self.releases is not None:
             confirm_s = self.settings.update.confirm_s
             online, busy = self._online, self.pile.in_session
             self._background(
-                trial.watch(releases, confirm_s, online, busy, self.feed, self._restart)
+                trial.watch(self.releases, confirm_s, online, busy, self.feed, self._restart)
             )
 
     def _online(self) -> bool:
         return all(check.ok for check in self._technician().software_checks())
 
-    def _background(self, work: Coroutine[Any, Any, None]) -> None:
-        """Work that takes its time beside the loop (an upload); kept until it ends."""
-        task = asyncio.get_running_loop().create_task(work)
+    def _background(self, work: Coroutine[Any, Any, None], failed: ev.Event | None = None) -> None:
+        """Work that takes its time beside the loop (an upload); kept until it ends. A bug in
+        it is logged as any bug is, and `failed` tells the core it is over (else the core
+        would refuse the next upload or update as Busy until a restart)."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                self._bugs.seen("background work", repr(work))
+                if failed is not None:
+                    self.feed(failed)
+
+        task = asyncio.get_running_loop().create_task(guarded())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
