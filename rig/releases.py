@@ -29,7 +29,7 @@ import threading
 import time
 import unittest.mock
 import zipfile
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import nacl.signing
@@ -38,8 +38,8 @@ from pile_controller.fleet import release as checks
 from pile_controller.fleet.releases import Releases
 from pile_controller.fleet.update import install
 from pile_controller.technician.cli import CliError
-from rig.broker import free_port
 from rig.pile import PileProcess
+from rig.uploads import HttpServer
 
 SOURCE = Path(__file__).resolve().parent.parent
 OPERATOR = nacl.signing.SigningKey(bytes(range(32)))  # the operator's release key, for tests
@@ -138,20 +138,13 @@ def first_install(root: Path, archive: Path, deps: Path) -> str:
     return release.version
 
 
-class Served:
+class Served(HttpServer):
     """Releases on an HTTP server on loopback: GET serves the files of `folder`."""
 
     def __init__(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
-        handler = functools.partial(Quiet, directory=str(folder))
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(functools.partial(Quiet, directory=str(folder)))
 
 
 class Quiet(SimpleHTTPRequestHandler):

@@ -1,16 +1,31 @@
-"""Where a pile uploads its diagnostics in the tests: an HTTP server on loopback that keeps
-every PUT and POST body, and an FTP server (pyftpdlib) writing into a folder."""
+"""Servers on loopback a pile uploads to in the tests: an HTTP server that keeps every PUT and
+POST body, and an FTP server (pyftpdlib) writing into a folder; `HttpServer` is also what the
+update tests' releases are served from (rig/releases.py)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from rig.broker import free_port
 
 
-class HttpUploads:
+class HttpServer:
+    """A ThreadingHTTPServer on a free loopback port, in a thread of its own."""
+
+    def __init__(self, handler: Callable[..., BaseHTTPRequestHandler]):
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class HttpUploads(HttpServer):
     def __init__(self, status: int = 201):
         self.received: list[tuple[str, str, bytes]] = []  # (method, path, body)
         self.status = status
@@ -28,13 +43,7 @@ class HttpUploads:
             def log_message(self, *_: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 class FtpUploads:
