@@ -80,6 +80,7 @@ def open_transaction(c: Connector) -> None:
         last_sample_at=c.now,
         power_w=reading.power_w,
         meter=reading.meter.as_json() if reading.meter else None,
+        cap=auth.cap,
     )
     c.transaction = tx
     c.publish(
@@ -128,6 +129,8 @@ def meter_reading(c: Connector, reading: ev.Reading) -> None:
         interval = timedelta(seconds=c.ctx.settings.metering.interval_s)
         if tx.stop_reason is not None:
             finish(c)
+        elif reached := tx.limit_reached():
+            request_stop(c, reached)  # the relay opens now; the next reading bills it
         elif c.now - tx.last_sample_at >= interval:
             tx.last_sample_at = c.now
             meter_values(c, "Sample.Periodic", c.now)

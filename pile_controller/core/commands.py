@@ -8,6 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from pile_controller.core.tariff import Tariff
+from pile_controller.core.transaction import Cap
 
 
 class ReplyStatus(StrEnum):
@@ -51,6 +52,7 @@ class RemoteStart:
     connector: int  # 0: any that can start now (OCPP), a plugged vehicle's first
     id_token: str
     reservation_id: str | None = None
+    cap: Cap | None = None  # what the driver approved (CONTRACT 12)
 
 
 @dataclass(frozen=True)

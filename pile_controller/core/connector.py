@@ -37,7 +37,7 @@ from pile_controller.core.states import (
     Trigger,
 )
 from pile_controller.core.tariff import FREE, Tariff
-from pile_controller.core.transaction import Transaction, transaction_ids
+from pile_controller.core.transaction import Cap, Transaction, transaction_ids
 
 if TYPE_CHECKING:
     from pile_controller.config import Settings
@@ -75,6 +75,7 @@ class Authorization:
     id_token: str
     reservation_id: str | None
     plug_by: datetime  # a remote start must be followed by a plug-in before this
+    cap: Cap | None = None
 
 
 class Connector:
@@ -273,6 +274,7 @@ class Connector:
             start.id_token,
             reservation_id,
             now + timedelta(seconds=self.ctx.settings.pile.plug_timeout_s),
+            start.cap,
         )
         self.step(Trigger.AUTHORIZE)
         if self.plugged:

@@ -41,9 +41,9 @@ MINOR_UNITS = {
 WH_PER_KWH = Decimal(1000)
 
 
-def round_money(amount: Decimal, currency: str) -> Decimal:
+def round_money(amount: Decimal, currency: str, rounding: str = ROUND_HALF_UP) -> Decimal:
     quantum = Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
-    return amount.quantize(quantum, rounding=ROUND_HALF_UP)
+    return amount.quantize(quantum, rounding=rounding)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,35 @@ def transaction_ids(pile_id: str) -> Callable[[], str]:
     """The pile's transaction ids: its own id, then 64 random bits (unique across restarts
     without a counter to journal)."""
     return lambda: f"{pile_id}-{uuid.uuid4().hex[:16]}"
+
+
+@dataclass(frozen=True)
+class Cap:
+    """What the driver approved (CONTRACT 12): the session stops at the first reading that
+    reaches either, and the bill never passes `max_cost` nor prices energy past `max_energy_wh`
+    (what one meter poll overshoots is the operator's)."""
+
+    max_cost: Decimal | None = None
+    max_energy_wh: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_cost is not None and self.max_cost <= 0:
+            raise ValueError("max_cost must be above zero")
+        if self.max_energy_wh is not None and self.max_energy_wh <= 0:
+            raise ValueError("max_energy_wh must be above zero")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "max_cost": None if self.max_cost is None else str(self.max_cost),
+            "max_energy_wh": self.max_energy_wh,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any] | None) -> Cap | None:
+        if d is None:
+            return None
+        cost = d["max_cost"]
+        return cls(None if cost is None else Decimal(cost), d["max_energy_wh"])
 
 
 @dataclass
@@ -44,6 +73,7 @@ class Transaction:
     # journaled: the next word after a restart shows again).
     shown_cost: Decimal | None = None
     price_text: str | None = None
+    cap: Cap | None = None
 
     @property
     def energy_wh(self) -> int:
@@ -58,16 +88,38 @@ class Transaction:
         return self.finished and self.settled is None
 
     def metered(self, register_wh: int, power_w: float, at: datetime, zone: ZoneInfo) -> None:
-        """A new reading: the energy since the last one is priced at the period it fell in."""
-        self.cost += self.tariff.cost_of(register_wh - self.meter_last_wh, at, zone)
+        """A new reading: the energy since the last one is priced at the period it fell in
+        (none of it past an energy cap)."""
+        energy = self._billable(register_wh) - self._billable(self.meter_last_wh)
+        self.cost += self.tariff.cost_of(energy, at, zone)
         self.meter_last_wh = register_wh
         self.power_w = power_w
+
+    def _billable(self, register_wh: int) -> int:
+        if self.cap is None or self.cap.max_energy_wh is None:
+            return register_wh
+        return min(register_wh, self.meter_start_wh + self.cap.max_energy_wh)
+
+    def limit_reached(self) -> str | None:
+        """The stop reason once the driver's cap is reached, else None."""
+        cap = self.cap
+        if cap is None:
+            return None
+        if cap.max_energy_wh is not None and self.energy_wh >= cap.max_energy_wh:
+            return "EnergyLimitReached"
+        if cap.max_cost is not None and self.cost >= cap.max_cost:
+            return "CostLimitReached"
+        return None
 
     def close(self, now: datetime) -> None:
         """Ends it on the last reading; the running cost is rounded, once, into the bill."""
         self.stopped_at = now
         self.power_w = 0.0
         self.amount = round_money(self.cost, self.tariff.currency)
+        if self.cap is not None and self.cap.max_cost is not None:
+            # Never more than approved: a cap in finer units than the currency's rounds down.
+            most = round_money(self.cap.max_cost, self.tariff.currency, ROUND_DOWN)
+            self.amount = min(self.amount, most)
 
     def stopped_event(
         self, pile_id: str, connector: int, at: datetime, sign: Callable[[dict[str, Any]], str]
@@ -95,6 +147,8 @@ class Transaction:
         }
         if self.meter is not None:  # none only for a session journaled before receipts had it
             facts["meter"] = self.meter
+        if self.cap is not None:  # why the bill may be less than the energy's price
+            facts["cap"] = self.cap.as_json()
         return TransactionStopped(
             connector,
             at,
@@ -126,6 +180,7 @@ class Transaction:
             "qr_payload": self.qr_payload,
             "settled": self.settled,
             "meter": self.meter,
+            "cap": self.cap.as_json() if self.cap else None,
         }
 
     @classmethod
@@ -146,6 +201,7 @@ class Transaction:
             qr_payload=d["qr_payload"],
             settled=d["settled"],
             meter=d.get("meter"),
+            cap=Cap.from_json(d.get("cap")),
         )
 
     def payment_url(self, template: str, pile_id: str, connector: int) -> str:

@@ -81,8 +81,15 @@ def check(text: str, key: bytes, pile: str | None = None) -> str:
         if isinstance(meter, dict)
         else "meter not named"
     )
+    cap = receipt.get("cap")
+    approved = (
+        f" (the driver's cap: {cap.get('max_cost')} {cost.get('currency')}, "
+        f"{cap.get('max_energy_wh')} Wh)"
+        if isinstance(cap, dict)
+        else ""
+    )
     return (
         f"receipt OK: pile {receipt.get('pile')} connector {receipt.get('connector')}, "
         f"transaction {receipt['transaction_id']}, {energy} Wh ({measured}), "
-        f"{cost.get('total')} {cost.get('currency')}"
+        f"{cost.get('total')} {cost.get('currency')}{approved}"
     )

@@ -14,6 +14,7 @@ from pile_controller.backend.mqtt import schemas
 from pile_controller.core import commands as cmd
 from pile_controller.core.tariff import Tariff
 from pile_controller.core.times import parse_iso
+from pile_controller.core.transaction import Cap
 from pile_controller.signing import verify
 
 
@@ -153,7 +154,11 @@ def build(name: str, m: dict[str, Any]) -> cmd.Command:
         case "cancel_reservation":
             return cmd.CancelReservation(m["reservation_id"])
         case "start":
-            return cmd.RemoteStart(m["connector"], m["id_token"], m.get("reservation_id"))
+            cap = None
+            if "max_cost" in m or "max_energy_wh" in m:
+                cost = m.get("max_cost")
+                cap = Cap(None if cost is None else Decimal(cost), m.get("max_energy_wh"))
+            return cmd.RemoteStart(m["connector"], m["id_token"], m.get("reservation_id"), cap)
         case "stop":
             return cmd.RemoteStop(m["transaction_id"])
         case "payment":
