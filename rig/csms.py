@@ -107,6 +107,9 @@ class Station(ChargePoint):
 
 
 class Csms:
+    subprotocol = "ocpp1.6"
+    station_class: type[Any] = Station
+
     def __init__(
         self,
         port: int | None = None,
@@ -125,7 +128,7 @@ class Csms:
         self.id_tag_status = "Accepted"
         self.refuse_statuses = False  # answer every StatusNotification with a CALLERROR
         self.transaction_ids = itertools.count(1001)
-        self.station: Station | None = None
+        self.station: Any = None
         self.listeners: list[Callable[[str, list[Any]], None]] = []  # (direction, frame)
         self.loop = asyncio.new_event_loop()
         self._server: Any = None
@@ -142,7 +145,7 @@ class Csms:
             self._connected,
             "127.0.0.1",
             self.port,
-            subprotocols=[Subprotocol("ocpp1.6")],
+            subprotocols=[Subprotocol(self.subprotocol)],
             process_request=self._check if self.password else None,
             ssl=self.tls,
         )
@@ -158,7 +161,7 @@ class Csms:
 
     async def _connected(self, ws: Any) -> None:
         self.paths.append(ws.request.path)
-        station = Station(
+        station = self.station_class(
             ws.request.path.rsplit("/", 1)[-1], Recording(ws, self._log), response_timeout=5
         )
         station.csms = self

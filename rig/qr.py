@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -27,3 +28,17 @@ def decode_qr(picture: Image.Image | Path) -> list[str]:
             check=False,
         )
     return run.stdout.splitlines()
+
+
+def shows(png: Path, payload: str | None, timeout: float = 10.0) -> None:
+    """Waits until the screen file shows a QR code reading exactly `payload` (None: no code)."""
+    deadline = time.monotonic() + timeout
+    wanted = [payload] if payload is not None else []
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        if png.exists():
+            seen = decode_qr(png)
+            if seen == wanted:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"{png.name} shows {seen}, not {wanted}")

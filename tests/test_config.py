@@ -410,20 +410,6 @@ def test_an_mqtt_pile_still_needs_its_broker(tmp_path: Path) -> None:
     ]
 
 
-def test_the_daemon_says_in_one_line_that_it_does_not_speak_ocpp_2_yet(tmp_path: Path) -> None:
-    (tmp_path / "c.toml").write_text(
-        CONTRACT_EXAMPLE.replace(
-            "[backend]\n", OCPP_BACKEND.replace("ocpp1.6", "ocpp2.0.1")
-        ).replace("[hal]", '[ocpp]\nurl = "ws://127.0.0.1:9/ocpp"\n\n[hal]')
-    )
-    run = pile_controller("--config", str(tmp_path / "c.toml"))
-    assert run.returncode == 1
-    assert run.stderr == (
-        'pile-controller: backend.protocol: "ocpp2.0.1" is not in this version yet '
-        '(it speaks "mqtt" and "ocpp1.6")\n'
-    )
-
-
 def test_an_unreadable_password_file_stops_the_start_naming_the_key(tmp_path: Path) -> None:
     (tmp_path / "pw").write_text("")
     (tmp_path / "c.toml").write_text(

@@ -94,7 +94,7 @@ class Port(Protocol):
 
 class Link(Protocol):
     role: str  # what it links to, as a technician names it: "broker", "csms"
-    protocol: str  # backend.protocol: "mqtt", "ocpp1.6"
+    protocol: str  # backend.protocol: "mqtt", "ocpp1.6", "ocpp2.0.1"
 
     @property
     def peer(self) -> str:
@@ -131,6 +131,6 @@ class Link(Protocol):
         """Say goodbye, and stop reconnecting."""
         ...
 
-    def csms_transaction(self, transaction_id: str | None) -> int | None:
+    def csms_transaction(self, transaction_id: str | None) -> int | str | None:
         """OCPP: the CSMS's id of the pile's transaction, once it is known (MQTT: None)."""
         ...

@@ -166,11 +166,13 @@ def final_cost(c: Connector, amount: Decimal, qr_payload: str | None) -> None:
     assert tx is not None and tx.unpaid
     # Written as the pile writes money (9.5 -> 9.50) where that is the same amount.
     rounded = round_money(amount, tx.tariff.currency)
-    tx.amount = rounded if rounded == amount else amount
-    if amount == 0:
+    tx.amount = tx.capped(rounded if rounded == amount else amount)
+    if tx.amount == 0:
         settle(c, "Free")
         return
-    ask_payment(c, qr_payload or tx.qr_payload or "")
+    # Without the backend's own code, the pile's, for the new amount.
+    template = c.ctx.settings.payment.url_template
+    ask_payment(c, qr_payload or tx.payment_url(template, c.ctx.settings.pile.id, c.id))
     c.emit(Redraw(c.id))
 
 

@@ -115,11 +115,14 @@ class Transaction:
         """Ends it on the last reading; the running cost is rounded, once, into the bill."""
         self.stopped_at = now
         self.power_w = 0.0
-        self.amount = round_money(self.cost, self.tariff.currency)
-        if self.cap is not None and self.cap.max_cost is not None:
-            # Never more than approved: a cap in finer units than the currency's rounds down.
-            most = round_money(self.cap.max_cost, self.tariff.currency, ROUND_DOWN)
-            self.amount = min(self.amount, most)
+        self.amount = self.capped(round_money(self.cost, self.tariff.currency))
+
+    def capped(self, amount: Decimal) -> Decimal:
+        """`amount`, or what the driver approved if that is less (whoever priced it)."""
+        if self.cap is None or self.cap.max_cost is None:
+            return amount
+        # A cap in finer units than the currency's rounds down: never more than approved.
+        return min(amount, round_money(self.cap.max_cost, self.tariff.currency, ROUND_DOWN))
 
     def stopped_event(
         self, pile_id: str, connector: int, at: datetime, sign: Callable[[dict[str, Any]], str]

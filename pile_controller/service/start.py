@@ -50,6 +50,10 @@ def assemble(
         from pile_controller.backend.ocpp.v16.link import Ocpp16Link
 
         link = Ocpp16Link(settings, tls, password)
+    elif settings.backend.protocol == "ocpp2.0.1":
+        from pile_controller.backend.ocpp.v201.link import Ocpp201Link
+
+        link = Ocpp201Link(settings, tls, password)
     else:
         from pile_controller.backend.mqtt.link import MqttLink
         from pile_controller.backend.mqtt.messages import Birth
@@ -63,13 +67,6 @@ def link_credentials(settings: config.Settings) -> tuple[ssl.SSLContext | None, 
     key of a file that cannot be used)."""
     if settings.backend.protocol == "mqtt":
         return link_tls.context(settings.backend.tls), None
-    if settings.backend.protocol == "ocpp2.0.1":  # CONTRACT 11: its link is to come
-        raise config.ConfigError(
-            [
-                'backend.protocol: "ocpp2.0.1" is not in this version yet '
-                '(it speaks "mqtt" and "ocpp1.6")'
-            ]
-        )
     from pile_controller.backend.ocpp.security import credentials
 
     assert settings.ocpp is not None

@@ -14,6 +14,7 @@ from pile_controller.backend.mqtt.schemas import first_error
 from rig.backend import Backend
 from rig.broker import BROKERS, Broker
 from rig.csms import Csms
+from rig.csms201 import Csms201
 from rig.pile import PileProcess
 from tests.e2e.ocpp_rig import ocpp_options
 
@@ -103,6 +104,30 @@ def csms() -> Iterator[Csms]:
     server = Csms().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def csms201() -> Iterator[Csms201]:
+    """The mobilityhouse `ocpp` library's v201 as a CSMS, on loopback."""
+    server = Csms201().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ocpp201_pile(
+    tmp_path: Path, csms201: Csms201, request: pytest.FixtureRequest
+) -> Iterator[PileProcess]:
+    """A two-connector pile speaking OCPP 2.0.1 to `csms201`, booted, its screens as PNG files
+    (`screen-N.png` in its state folder)."""
+    options = ocpp_options(csms201.url, protocol="ocpp2.0.1", display="png")
+    pile = PileProcess(tmp_path, 1, connectors=2, **options).start()
+    csms201.wait_connected()
+    yield pile
+    logs = pile.logs()
+    pile.stop()
+    if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
+        print(f"--- daemon log ---\n{logs}")
 
 
 @pytest.fixture

@@ -11,11 +11,13 @@ from rig.csms import Csms
 from rig.pile import PileProcess
 
 
-def ocpp_options(url: str, extra: str = "", **options: Any) -> dict[str, Any]:
+def ocpp_options(
+    url: str, extra: str = "", protocol: str = "ocpp1.6", **options: Any
+) -> dict[str, Any]:
     """PileProcess options for a pile whose CSMS is at `url` (`extra`: more [ocpp] lines)."""
     return {
         **options,
-        "backend_extra": f'protocol = "ocpp1.6"\n\n[ocpp]\nurl = "{url}"\n{extra}',
+        "backend_extra": f'protocol = "{protocol}"\n\n[ocpp]\nurl = "{url}"\n{extra}',
     }
 
 

@@ -2,27 +2,11 @@
 the start code, then the payment code from the template, then the backend's own payload; and
 no start code while the pile is cut off from its backend."""
 
-import time
-from pathlib import Path
 from typing import Any
 
-from rig.qr import decode_qr
+from rig.qr import shows
 
 START = "https://app.example.com/start?pile=PILE-T1&c=1"
-
-
-def shows(png: Path, payload: str | None, timeout: float = 10.0) -> None:
-    """Waits until the screen file shows a QR code reading exactly `payload` (None: no code)."""
-    deadline = time.monotonic() + timeout
-    wanted = [payload] if payload is not None else []
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        if png.exists():
-            seen = decode_qr(png)
-            if seen == wanted:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"{png.name} shows {seen}, not {wanted}")
 
 
 def test_the_screen_follows_the_session(make_rig: Any) -> None:

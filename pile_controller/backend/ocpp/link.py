@@ -18,11 +18,13 @@ import json
 import logging
 import ssl
 from collections.abc import Awaitable
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from pile_controller.backend.link import Port, Request
 from pile_controller.backend.ocpp import rpc
 from pile_controller.backend.ocpp.session import Session
+from pile_controller.backend.ocpp.smart import JOURNAL_KEY as PROFILES_KEY
 from pile_controller.backend.ocpp.smart import Profiles, Running
 from pile_controller.backend.ocpp.websocket import Closed
 from pile_controller.config import Settings
@@ -30,6 +32,9 @@ from pile_controller.core import commands as cmd
 from pile_controller.core.times import parse_iso
 from pile_controller.journal.store import Envelope
 from pile_controller.retry import RateLimit
+
+if TYPE_CHECKING:
+    from pile_controller.backend.ocpp.calls import Calls
 
 log = logging.getLogger("pile_controller")
 LIMITS_EVERY_S = 1.0  # charging profiles are looked at this often: the pilot follows within 1 s
@@ -64,7 +69,9 @@ class OcppLink:
         self._limits: dict[int, float | None] = {}
         self._boot_refusals = RateLimit(every_s=60.0)  # a CSMS answering Pending or Rejected
         self._status_refusals = RateLimit(every_s=60.0)
-        self.profiles = Profiles(None)
+        self.incoming: Calls
+        self.forced_meter: set[int] = set()  # connectors whose next sample goes out regardless
+        self.last_sample: dict[str, datetime] = {}  # transaction -> its last sample sent
 
     # --- what a version says -----------------------------------------------------------------
 
@@ -88,15 +95,20 @@ class OcppLink:
         """(attempts, seconds between them) for a transaction message the CSMS refuses."""
         raise NotImplementedError
 
-    async def send_events(self, batch: list[Envelope], events: list[dict[str, Any]]) -> None:
-        """Sends what of the journal's `batch` is OCPP's, acknowledging each event."""
+    async def samples(self, envelopes: list[Envelope], events: list[dict[str, Any]]) -> None:
+        """A transaction's periodic samples, in a row in the queue: one message, one answer,
+        one commit (a connector's samples are committed in a row: journal/samples.py)."""
         raise NotImplementedError
 
-    def running(self, cid: int) -> Running | None:
-        """Connector `cid`'s running transaction as a charging profile sees it (0: none)."""
+    async def event(self, envelope: Envelope, event: dict[str, Any]) -> None:
+        """Any other journaled event: its message if it is OCPP's; acknowledged either way."""
         raise NotImplementedError
 
-    def quiet(self, command: cmd.Command) -> Request:
+    def csms_transaction(self, transaction_id: str | None) -> int | str | None:
+        raise NotImplementedError
+
+    def sample_interval(self) -> int:
+        """Seconds between a transaction's periodic samples sent (0: none)."""
         raise NotImplementedError
 
     # --- the Link interface ------------------------------------------------------------------
@@ -115,6 +127,7 @@ class OcppLink:
 
     def attach(self, port: Port) -> None:
         self.port = port
+        self.profiles = Profiles(port.recall(PROFILES_KEY))
 
     async def run(self) -> None:
         limits = asyncio.create_task(self._follow_profiles())
@@ -124,7 +137,34 @@ class OcppLink:
             limits.cancel()
 
     def handle(self, call: rpc.Call) -> Any:
-        raise NotImplementedError
+        return self.incoming.handle(call)
+
+    def quiet(self, command: cmd.Command) -> Request:
+        return self.incoming.quiet(command)
+
+    def send_next_sample(self, connector: int) -> None:
+        """The connector's next periodic sample goes out whatever the interval (a
+        TriggerMessage)."""
+        self.forced_meter.add(connector)
+
+    def due(self, event: dict[str, Any], last: datetime | None) -> bool:
+        """Whether a periodic sample goes out: those the CSMS triggered always, the others
+        every `sample_interval()` after the `last` sent."""
+        if event["connector"] in self.forced_meter:
+            self.forced_meter.discard(event["connector"])
+            return True
+        interval = self.sample_interval()
+        if interval == 0:
+            return False
+        return last is None or (parse_iso(event["ts"]) - last).total_seconds() >= interval - 0.5
+
+    def running(self, cid: int) -> Running | None:
+        """Connector `cid`'s running transaction as a charging profile sees it (0: none)."""
+        connector = self.port.connectors().get(cid)
+        tx = connector.transaction if connector else None
+        if tx is None or tx.finished:
+            return None
+        return Running(tx.started_at, self.csms_transaction(tx.transaction_id))
 
     def deliver(self) -> None:
         self._work.set()
@@ -211,9 +251,17 @@ class OcppLink:
         while True:
             self._work.clear()
             batch = self.port.undelivered(after, BATCH)
+            events = [json.loads(e.payload) for e in batch]
+            i = 0
+            while i < len(batch):
+                n = periodic_in_a_row(events, i)
+                if n:
+                    await self.samples(batch[i : i + n], events[i : i + n])
+                else:
+                    await self.event(batch[i], events[i])
+                i += n or 1
+                after = batch[i - 1].seq
             if batch:
-                await self.send_events(batch, [json.loads(e.payload) for e in batch])
-                after = batch[-1].seq
                 continue
             while self._statuses:
                 await self._send_status(self._statuses.pop(0))

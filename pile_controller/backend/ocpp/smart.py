@@ -24,7 +24,7 @@ class Running:
     """A connector's running transaction, as a profile sees it."""
 
     started_at: datetime
-    transaction_id: int | None  # the CSMS's id, once known
+    transaction_id: int | str | None  # the CSMS's id (1.6, once known; 2.0.1: the pile's)
 
 
 class Profiles:

@@ -5,23 +5,28 @@ journal has their effects; configuration, profiles and triggers are the link's o
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 from collections.abc import Callable
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from pile_controller.backend.link import Answer, Request
 from pile_controller.backend.ocpp import rpc
+from pile_controller.backend.ocpp.calls import (
+    APPOINTMENT_CODE,
+    Calls,
+    accepted,
+    availability_status,
+    data_of,
+    money,
+    parse_time,
+    reservation_status,
+    started_by,
+)
 from pile_controller.backend.ocpp.session import Deferred
 from pile_controller.backend.ocpp.smart import JOURNAL_KEY as PROFILES_KEY
 from pile_controller.backend.ocpp.smart import schedule_payload
 from pile_controller.backend.ocpp.v16.configuration import JOURNAL_KEY as CONFIG_KEY
 from pile_controller.backend.ocpp.v16.messages import FIRMWARE_REQUEST_KEY, LOG_REQUEST_KEY
 from pile_controller.core import commands as cmd
-from pile_controller.core.connector import Connector
 from pile_controller.core.times import parse_iso
 from pile_controller.fleet import diagnostics_file
 
@@ -31,14 +36,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("pile_controller")
 ACCEPTED, REJECTED = {"status": "Accepted"}, {"status": "Rejected"}
 COSTMSG = "org.openchargealliance.costmsg"  # California Pricing
-APPOINTMENT_CODE = re.compile(r"[0-9]{4,12}")
 
 
-class Incoming:
+class Incoming(Calls):
     def __init__(self, link: Ocpp16Link):
-        self.link = link
-        self.port = link.port
-        self.handlers: dict[str, Callable[[rpc.Call], dict[str, Any] | Deferred]] = {
+        super().__init__(link, link.port)
+        self.link: Ocpp16Link = link
+        self.handlers = {
             "RemoteStartTransaction": self.remote_start,
             "RemoteStopTransaction": self.remote_stop,
             "ReserveNow": self.reserve_now,
@@ -60,34 +64,7 @@ class Incoming:
             "SignedUpdateFirmware": self.signed_update_firmware,
         }
 
-    def handle(self, call: rpc.Call) -> dict[str, Any] | Deferred:
-        handler = self.handlers.get(call.action)
-        if handler is None:
-            raise rpc.RpcError("NotSupported", f"{call.action} is not supported by this pile")
-        return handler(call)
-
     # --- through the core ------------------------------------------------------------------
-
-    def _execute(
-        self,
-        call: rpc.Call,
-        command: cmd.Command,
-        status: Callable[[cmd.Reply], str],
-        result: Callable[[cmd.Reply], dict[str, Any]] | None = None,
-    ) -> Deferred:
-        """Runs `command` through the core; `{"status": status(reply)}` (or `result(reply)`)
-        is the CALLRESULT, sent once the journal has the command's effects."""
-
-        def answer(reply: cmd.Reply) -> Answer:
-            body = result(reply) if result else {"status": status(reply)}
-            return Answer(json.dumps(body), lambda: self.link.session.send_result(call.id, body))
-
-        self.port.execute(Request(command, None, answer))
-        return Deferred()
-
-    def quiet(self, command: cmd.Command) -> Request:
-        """A command of the link's own (a profile's limit, a refused start): nobody to answer."""
-        return Request(command, None, lambda reply: Answer("", lambda: None))
 
     def remote_start(self, call: rpc.Call) -> dict[str, Any] | Deferred:
         p = call.payload
@@ -98,9 +75,9 @@ class Incoming:
         profile = p.get("chargingProfile")
         if profile is not None and profile["chargingProfilePurpose"] != "TxProfile":
             return {"status": "Rejected"}
-        deferred = self._execute(call, cmd.RemoteStart(cid, tag), _accepted)
+        deferred = self._execute(call, cmd.RemoteStart(cid, tag), accepted)
         if profile is not None:  # the transaction's profile, on the connector that took it
-            started = next((c.id for c in connectors.values() if _started_by(c, tag)), None)
+            started = next((c.id for c in connectors.values() if started_by(c, tag)), None)
             if started is not None:
                 self._install(started, profile)
         return deferred
@@ -109,7 +86,7 @@ class Incoming:
         tid = self.link.pile_transaction(call.payload["transactionId"])
         if tid is None:
             return {"status": "Rejected"}
-        return self._execute(call, cmd.RemoteStop(tid), _accepted)
+        return self._execute(call, cmd.RemoteStop(tid), accepted)
 
     def reserve_now(self, call: rpc.Call) -> dict[str, Any] | Deferred:
         p = call.payload
@@ -121,18 +98,18 @@ class Incoming:
         except ValueError:
             raise rpc.RpcError("PropertyConstraintViolation", "expiryDate is not a time") from None
         reserve = cmd.Reserve(p["connectorId"], str(p["reservationId"]), code, code, expires)
-        return self._execute(call, reserve, _reservation_status)
+        return self._execute(call, reserve, reservation_status)
 
     def cancel_reservation(self, call: rpc.Call) -> Deferred:
         command = cmd.CancelReservation(str(call.payload["reservationId"]))
-        return self._execute(call, command, _accepted)
+        return self._execute(call, command, accepted)
 
     def change_availability(self, call: rpc.Call) -> dict[str, Any] | Deferred:
         p = call.payload
         if p["connectorId"] != 0 and p["connectorId"] not in self.port.connectors():
             return {"status": "Rejected"}
         command = cmd.SetAvailability(p["connectorId"], p["type"] == "Operative")
-        return self._execute(call, command, _availability_status)
+        return self._execute(call, command, availability_status)
 
     def unlock(self, call: rpc.Call) -> dict[str, Any] | Deferred:
         cid = call.payload["connectorId"]
@@ -153,35 +130,35 @@ class Incoming:
             return {"status": "UnknownVendorId"}
         if message != "PaymentSettled":
             return {"status": "UnknownMessageId"}
-        data = _data(p.get("data"))
+        data = data_of(p.get("data"))
         tid = self.link.pile_transaction(data.get("transactionId", -1))
-        amount = _money(data.get("amount"))
+        amount = money(data.get("amount"))
         if tid is None or amount is None:
             return {"status": "Rejected"}
-        return self._execute(call, cmd.Payment(tid, "paid", amount), _accepted)
+        return self._execute(call, cmd.Payment(tid, "paid", amount), accepted)
 
     def _cost_message(
         self, call: rpc.Call, message: str | None, raw: Any
     ) -> dict[str, Any] | Deferred:
-        data = _data(raw)
+        data = data_of(raw)
         if message == "FinalCost":
             tid = self.link.pile_transaction(data.get("transactionId", -1))
-            cost = _money(data.get("cost"))
+            cost = money(data.get("cost"))
             if tid is None or cost is None:
                 return {"status": "Rejected"}
             qr = data.get("qrCodeText") if isinstance(data.get("qrCodeText"), str) else None
-            return self._execute(call, cmd.Payment(tid, "final", cost, qr), _accepted)
+            return self._execute(call, cmd.Payment(tid, "final", cost, qr), accepted)
         if message == "RunningCost":
             tid = self.link.pile_transaction(data.get("transactionId", -1))
-            cost = _money(data.get("cost"))
+            cost = money(data.get("cost"))
             if tid is None or cost is None:
                 return {"status": "Rejected"}
-            return self._execute(call, cmd.ShowPrice(tid, None, cost, None), _accepted)
+            return self._execute(call, cmd.ShowPrice(tid, None, cost, None), accepted)
         if message == "SetUserPrice":
             token, text = data.get("idToken"), data.get("priceText")
             if not isinstance(token, str) or not isinstance(text, str) or not text:
                 return {"status": "Rejected"}
-            return self._execute(call, cmd.ShowPrice(None, token, None, text[:120]), _accepted)
+            return self._execute(call, cmd.ShowPrice(None, token, None, text[:120]), accepted)
         return {"status": "UnknownMessageId"}
 
     def get_diagnostics(self, call: rpc.Call) -> Deferred:
@@ -190,7 +167,7 @@ class Incoming:
         name = diagnostics_file(self.link.settings.pile.id, self.port.now())
         order = cmd.Diagnostics(call.payload["location"], name)
         answer = self._requested(call, LOG_REQUEST_KEY, "", {"fileName": name}, {})
-        return self._execute(call, order, _accepted, answer)
+        return self._execute(call, order, accepted, answer)
 
     def get_log(self, call: rpc.Call) -> Deferred:
         """The security whitepaper's GetLog: the same archive as GetDiagnostics (either log
@@ -198,17 +175,17 @@ class Incoming:
         p = call.payload
         name = diagnostics_file(self.link.settings.pile.id, self.port.now())
         order = cmd.Diagnostics(p["log"]["remoteLocation"], name)
-        accepted = {"status": "Accepted", "filename": name}
-        answer = self._requested(call, LOG_REQUEST_KEY, str(p["requestId"]), accepted, REJECTED)
-        return self._execute(call, order, _accepted, answer)
+        taken = {"status": "Accepted", "filename": name}
+        answer = self._requested(call, LOG_REQUEST_KEY, str(p["requestId"]), taken, REJECTED)
+        return self._execute(call, order, accepted, answer)
 
     def update_firmware(self, call: rpc.Call) -> Deferred:
         """The release at `location`, its signature at `location` + ".sig" (plain 1.6 carries
         none); answered with nothing, as 1.6 says, even when another update runs (logged)."""
         p = call.payload
-        order = cmd.Update(p["location"], retrieve_at=_time(p["retrieveDate"]))
+        order = cmd.Update(p["location"], retrieve_at=parse_time(p["retrieveDate"]))
         answer = self._requested(call, FIRMWARE_REQUEST_KEY, "", {}, {})
-        return self._execute(call, order, _accepted, answer)
+        return self._execute(call, order, accepted, answer)
 
     def signed_update_firmware(self, call: rpc.Call) -> Deferred:
         """The whitepaper's SignedUpdateFirmware: `firmware.signature` is the operator's
@@ -218,11 +195,11 @@ class Incoming:
         order = cmd.Update(
             firmware["location"],
             signature=firmware["signature"],
-            retrieve_at=_time(firmware["retrieveDateTime"]),
+            retrieve_at=parse_time(firmware["retrieveDateTime"]),
         )
         request = str(p["requestId"])
         answer = self._requested(call, FIRMWARE_REQUEST_KEY, request, ACCEPTED, REJECTED)
-        return self._execute(call, order, _accepted, answer)
+        return self._execute(call, order, accepted, answer)
 
     def _requested(
         self,
@@ -300,13 +277,6 @@ class Incoming:
             return {"status": "Rejected"}  # a transaction's profile, and none runs there
         return {"status": "Accepted" if self._install(cid, profile) else "Rejected"}
 
-    def _install(self, cid: int, profile: dict[str, Any]) -> bool:
-        if not self.link.profiles.install(cid, profile):
-            return False
-        self.port.remember({PROFILES_KEY: self.link.profiles.saved()})
-        self.link.apply_profiles()
-        return True
-
     def clear_charging_profile(self, call: rpc.Call) -> dict[str, Any]:
         p = call.payload
         removed = self.link.profiles.clear(
@@ -334,53 +304,3 @@ class Incoming:
             "scheduleStart": schedule["startSchedule"],
             "chargingSchedule": schedule,
         }
-
-
-def _started_by(c: Connector, tag: str) -> bool:
-    """Whether `tag` started `c`: authorized, waiting for the vehicle, or already charging."""
-    if c.authorization is not None:
-        return c.authorization.id_token == tag
-    tx = c.transaction
-    return tx is not None and not tx.finished and tx.id_token == tag
-
-
-def _time(text: str) -> datetime:
-    try:
-        return parse_iso(text)
-    except ValueError:
-        raise rpc.RpcError("FormationViolation", f"{text!r} is not a date-time") from None
-
-
-def _accepted(reply: cmd.Reply) -> str:
-    return "Accepted" if reply.status is cmd.ReplyStatus.ACCEPTED else "Rejected"
-
-
-def _reservation_status(reply: cmd.Reply) -> str:
-    """ReserveNow's answers are the core's own: Accepted, Occupied, Faulted, Unavailable,
-    Rejected."""
-    return "Rejected" if reply.status is cmd.ReplyStatus.SCHEDULED else str(reply.status)
-
-
-def _availability_status(reply: cmd.Reply) -> str:
-    if reply.status is cmd.ReplyStatus.SCHEDULED:
-        return "Scheduled"
-    return _accepted(reply)
-
-
-def _data(raw: Any) -> dict[str, Any]:
-    """A DataTransfer's `data`: a JSON string by the whitepapers (an object is taken too)."""
-    if isinstance(raw, dict):
-        return raw
-    try:
-        data = json.loads(raw) if isinstance(raw, str) else None
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _money(raw: Any) -> Decimal | None:
-    try:
-        amount = Decimal(str(raw))
-    except (InvalidOperation, ValueError):
-        return None
-    return amount if amount.is_finite() and amount >= 0 else None

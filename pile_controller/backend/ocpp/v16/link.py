@@ -12,14 +12,12 @@ import contextlib
 import json
 import logging
 import ssl
-from datetime import datetime
 from typing import Any
 
-from pile_controller.backend.link import Port, Request
+from pile_controller.backend.link import Port
 from pile_controller.backend.ocpp import rpc
-from pile_controller.backend.ocpp.link import OcppLink, periodic_in_a_row
+from pile_controller.backend.ocpp.link import OcppLink
 from pile_controller.backend.ocpp.smart import JOURNAL_KEY as PROFILES_KEY
-from pile_controller.backend.ocpp.smart import Profiles, Running
 from pile_controller.backend.ocpp.v16 import messages
 from pile_controller.backend.ocpp.v16.configuration import JOURNAL_KEY as CONFIG_KEY
 from pile_controller.backend.ocpp.v16.configuration import Configuration
@@ -51,22 +49,13 @@ class Ocpp16Link(OcppLink):
         super().__init__(settings, rpc.Schemas("v16"), tls, password)
         # An update's or an upload's status while it runs, for TriggerMessage (else Idle).
         self.under_way: dict[str, str] = {}
-        self._forced_meter: set[int] = set()  # connectors whose next sample goes out regardless
-        self._last_sample: dict[str, datetime] = {}  # transaction -> its last sample sent
 
     def attach(self, port: Port) -> None:
         super().attach(port)
         self.configuration = Configuration(self.settings, port.recall(CONFIG_KEY))
-        self.profiles = Profiles(port.recall(PROFILES_KEY))
         saved = port.recall(TRANSACTIONS_KEY)
         self.transaction_ids: dict[str, int] = json.loads(saved) if saved else {}
         self.incoming = Incoming(self)
-
-    def handle(self, call: rpc.Call) -> Any:
-        return self.incoming.handle(call)
-
-    def quiet(self, command: cmd.Command) -> Request:
-        return self.incoming.quiet(command)
 
     def csms_transaction(self, transaction_id: str | None) -> int | None:
         return self.transaction_ids.get(transaction_id) if transaction_id else None
@@ -100,38 +89,16 @@ class Ocpp16Link(OcppLink):
             body = messages.status(connectors[cid], now)
         return body, (body["status"], body["errorCode"])
 
-    def send_next_sample(self, connector: int) -> None:
-        """The connector's next periodic sample goes out whatever the interval (a
-        TriggerMessage)."""
-        self._forced_meter.add(connector)
-
-    def running(self, cid: int) -> Running | None:
-        connector = self.port.connectors().get(cid)
-        tx = connector.transaction if connector else None
-        if tx is None or tx.finished:
-            return None
-        return Running(tx.started_at, self.csms_transaction(tx.transaction_id))
-
     # --- the queue ---------------------------------------------------------------------------
 
-    async def send_events(self, batch: list[Envelope], events: list[dict[str, Any]]) -> None:
-        i = 0
-        while i < len(batch):
-            n = periodic_in_a_row(events, i)
-            if n:
-                await self._samples(batch[i : i + n], events[i : i + n])
-            else:
-                await self._transaction_message(batch[i], events[i])
-            i += n or 1
-
-    async def _samples(self, envelopes: list[Envelope], events: list[dict[str, Any]]) -> None:
+    async def samples(self, envelopes: list[Envelope], events: list[dict[str, Any]]) -> None:
         """A transaction's periodic samples, in a row in the queue: one MeterValues with those
         `MeterValueSampleInterval` wants, one answer, one commit (a connector's samples are
         committed in a row: journal/samples.py)."""
         tid = events[0]["data"]["transaction_id"]
-        last, wanted = self._last_sample.get(tid), []
+        last, wanted = self.last_sample.get(tid), []
         for event in events:
-            if self._wanted(event, last):
+            if self.due(event, last):
                 wanted.append(event)
                 last = parse_iso(event["ts"])
         csms_id = self.csms_transaction(tid)
@@ -140,12 +107,12 @@ class Ocpp16Link(OcppLink):
             await self.transaction_call(
                 "MeterValues", messages.meter_values(wanted, csms_id, sampled)
             )
-            self._last_sample[tid] = parse_iso(wanted[-1]["ts"])
+            self.last_sample[tid] = parse_iso(wanted[-1]["ts"])
             self.answered(envelopes[-1])
         for envelope in envelopes:  # those not sent leave the queue unsent
             self.port.acknowledged(envelope.seq)
 
-    async def _transaction_message(self, envelope: Envelope, event: dict[str, Any]) -> None:
+    async def event(self, envelope: Envelope, event: dict[str, Any]) -> None:
         data, kind = event["data"], event["type"]
         tid = data.get("transaction_id")
         # A start is never counted answered without its transactionId kept.
@@ -166,7 +133,7 @@ class Ocpp16Link(OcppLink):
                 )
             else:
                 log.error("transaction %s was never started at the CSMS: its stop is not sent", tid)
-            self._last_sample.pop(tid, None)
+            self.last_sample.pop(tid, None)
             if self.profiles.end_transaction(event["connector"]):
                 facts[PROFILES_KEY] = self.profiles.saved()
         elif kind in ("diagnostics.status", "firmware.status"):
@@ -192,16 +159,8 @@ class Ocpp16Link(OcppLink):
             log.warning("CSMS refused the start of %s: stopping it", tid)
             self.port.execute(self.quiet(cmd.RemoteStop(tid, "DeAuthorized")))
 
-    def _wanted(self, event: dict[str, Any], last: datetime | None) -> bool:
-        """A periodic sample goes out every `MeterValueSampleInterval` after the `last` sent
-        (0: none); those the CSMS triggered always."""
-        if event["connector"] in self._forced_meter:
-            self._forced_meter.discard(event["connector"])
-            return True
-        interval = self.configuration.number("MeterValueSampleInterval")
-        if interval == 0:
-            return False
-        return last is None or (parse_iso(event["ts"]) - last).total_seconds() >= interval - 0.5
+    def sample_interval(self) -> int:
+        return self.configuration.number("MeterValueSampleInterval")
 
     def _started(self, tid: str, answer: dict[str, Any]) -> str:
         """Keeps the CSMS's id of transaction `tid`; the ids to journal."""

@@ -1,0 +1,119 @@
+"""What the CSMS's CALLs have in common whatever the OCPP version: a handler per action (an
+action the pile does not take is `NotSupported`), backend commands run through the core and
+answered once the journal has their effects, and the small readings of a payload both versions
+make (a money amount, a DataTransfer's data, a time)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from pile_controller.backend.link import Answer, Port, Request
+from pile_controller.backend.ocpp import rpc
+from pile_controller.backend.ocpp.session import Deferred
+from pile_controller.backend.ocpp.smart import JOURNAL_KEY as PROFILES_KEY
+from pile_controller.core import commands as cmd
+from pile_controller.core.connector import Connector
+from pile_controller.core.times import parse_iso
+
+if TYPE_CHECKING:
+    from pile_controller.backend.ocpp.link import OcppLink
+
+log = logging.getLogger("pile_controller")
+APPOINTMENT_CODE = re.compile(r"[0-9]{4,12}")
+Handler = Callable[[rpc.Call], "dict[str, Any] | Deferred"]
+
+
+class Calls:
+    def __init__(self, link: OcppLink, port: Port):
+        self.link, self.port = link, port
+        self.handlers: dict[str, Handler] = {}
+
+    def handle(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        handler = self.handlers.get(call.action)
+        if handler is None:
+            raise rpc.RpcError("NotSupported", f"{call.action} is not supported by this pile")
+        return handler(call)
+
+    def _execute(
+        self,
+        call: rpc.Call,
+        command: cmd.Command,
+        status: Callable[[cmd.Reply], str],
+        result: Callable[[cmd.Reply], dict[str, Any]] | None = None,
+    ) -> Deferred:
+        """Runs `command` through the core; `{"status": status(reply)}` (or `result(reply)`)
+        is the CALLRESULT, sent once the journal has the command's effects."""
+
+        def answer(reply: cmd.Reply) -> Answer:
+            body = result(reply) if result else {"status": status(reply)}
+            return Answer(json.dumps(body), lambda: self.link.session.send_result(call.id, body))
+
+        self.port.execute(Request(command, None, answer))
+        return Deferred()
+
+    def quiet(self, command: cmd.Command) -> Request:
+        """A command of the link's own (a profile's limit, a refused start): nobody to answer."""
+        return Request(command, None, lambda reply: Answer("", lambda: None))
+
+    def _install(self, cid: int, profile: dict[str, Any]) -> bool:
+        if not self.link.profiles.install(cid, profile):
+            return False
+        self.port.remember({PROFILES_KEY: self.link.profiles.saved()})
+        self.link.apply_profiles()
+        return True
+
+
+def started_by(c: Connector, tag: str) -> bool:
+    """Whether `tag` started `c`: authorized, waiting for the vehicle, or already charging."""
+    if c.authorization is not None:
+        return c.authorization.id_token == tag
+    tx = c.transaction
+    return tx is not None and not tx.finished and tx.id_token == tag
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise rpc.RpcError("FormationViolation", f"{text!r} is not a date-time") from None
+
+
+def accepted(reply: cmd.Reply) -> str:
+    return "Accepted" if reply.status is cmd.ReplyStatus.ACCEPTED else "Rejected"
+
+
+def reservation_status(reply: cmd.Reply) -> str:
+    """ReserveNow's answers are the core's own: Accepted, Occupied, Faulted, Unavailable,
+    Rejected."""
+    return "Rejected" if reply.status is cmd.ReplyStatus.SCHEDULED else str(reply.status)
+
+
+def availability_status(reply: cmd.Reply) -> str:
+    if reply.status is cmd.ReplyStatus.SCHEDULED:
+        return "Scheduled"
+    return accepted(reply)
+
+
+def data_of(raw: Any) -> dict[str, Any]:
+    """A DataTransfer's `data`: a JSON string by the whitepapers (an object is taken too)."""
+    if isinstance(raw, dict):
+        return raw
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def money(raw: Any) -> Decimal | None:
+    try:
+        amount = Decimal(str(raw))
+    except (InvalidOperation, ValueError):
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None

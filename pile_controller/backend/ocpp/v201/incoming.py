@@ -1,0 +1,434 @@
+"""The CSMS's CALLs to the pile in OCPP 2.0.1 (CONTRACT 11), each already checked against its
+schema: those that are backend commands become the same core commands as MQTT's and 1.6's and
+are answered after the journal has their effects; the device model, display messages,
+profiles and triggers are the link's own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from pile_controller.backend.ocpp import rpc
+from pile_controller.backend.ocpp.calls import (
+    APPOINTMENT_CODE,
+    Calls,
+    accepted,
+    availability_status,
+    data_of,
+    money,
+    parse_time,
+    reservation_status,
+    started_by,
+)
+from pile_controller.backend.ocpp.session import Deferred
+from pile_controller.backend.ocpp.smart import JOURNAL_KEY as PROFILES_KEY
+from pile_controller.backend.ocpp.smart import schedule_payload
+from pile_controller.backend.ocpp.v201 import messages
+from pile_controller.backend.ocpp.v201.device_model import JOURNAL_KEY as VARIABLES_KEY
+from pile_controller.backend.ocpp.v201.display import JOURNAL_KEY as DISPLAY_KEY
+from pile_controller.core import commands as cmd
+from pile_controller.core.pile import SESSION
+from pile_controller.core.times import iso
+from pile_controller.core.transaction import Cap
+
+if TYPE_CHECKING:
+    from pile_controller.backend.ocpp.v201.link import Ocpp201Link
+
+log = logging.getLogger("pile_controller")
+ACCEPTED, REJECTED = {"status": "Accepted"}, {"status": "Rejected"}
+# 2.0.1's profile purposes as the profiles (smart.py, written for 1.6) name them.
+PURPOSE = {
+    "ChargingStationMaxProfile": "ChargePointMaxProfile",
+    "TxDefaultProfile": "TxDefaultProfile",
+    "TxProfile": "TxProfile",
+}
+REPORT_ITEMS = 32  # reportData per NotifyReport (DeviceDataCtrlr.ItemsPerMessage)
+
+
+def rejected(reason: str) -> dict[str, Any]:
+    return {"status": "Rejected", "statusInfo": {"reasonCode": reason}}
+
+
+class Incoming(Calls):
+    def __init__(self, link: Ocpp201Link):
+        super().__init__(link, link.port)
+        self.link: Ocpp201Link = link
+        self.handlers = {
+            "RequestStartTransaction": self.request_start,
+            "RequestStopTransaction": self.request_stop,
+            "ReserveNow": self.reserve_now,
+            "CancelReservation": self.cancel_reservation,
+            "ChangeAvailability": self.change_availability,
+            "UnlockConnector": self.unlock,
+            "DataTransfer": self.data_transfer,
+            "CostUpdated": self.cost_updated,
+            "SetDisplayMessage": self.set_display_message,
+            "GetDisplayMessages": self.get_display_messages,
+            "ClearDisplayMessage": self.clear_display_message,
+            "TriggerMessage": self.trigger,
+            "Reset": self.reset,
+            "ClearCache": lambda call: ACCEPTED,  # no cache of idTokens to clear
+            "GetVariables": self.get_variables,
+            "SetVariables": self.set_variables,
+            "GetBaseReport": self.get_base_report,
+            "SetChargingProfile": self.set_charging_profile,
+            "ClearChargingProfile": self.clear_charging_profile,
+            "GetCompositeSchedule": self.composite_schedule,
+        }
+
+    # --- through the core --------------------------------------------------------------------
+
+    def request_start(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        p = call.payload
+        cid = p.get("evseId", 0)  # none: the core chooses
+        if cid != 0 and cid not in self.port.connectors():
+            return rejected("UnknownEvse")
+        profile = p.get("chargingProfile")
+        if profile is not None and profile["chargingProfilePurpose"] != "TxProfile":
+            return rejected("InvalidProfile")
+        try:
+            cap = self._cap(p.get("customData"))
+        except ValueError as exc:
+            log.warning("RequestStartTransaction refused: %s", exc)
+            return rejected("InvalidValue")
+        start = cmd.RemoteStart(cid, p["idToken"]["idToken"], cap=cap)
+        if self.link.variables.value("AuthCtrlr", "AuthorizeRemoteStart") == "true":
+            asyncio.get_running_loop().create_task(self._authorize_then(call, start))
+            return Deferred()
+        return self._start(call, start)
+
+    def _start(self, call: rpc.Call, start: cmd.RemoteStart) -> Deferred:
+        p = call.payload
+
+        def answer(reply: cmd.Reply) -> dict[str, Any]:
+            if reply.status is not cmd.ReplyStatus.ACCEPTED:
+                return REJECTED
+            took = [c for c in self.port.connectors().values() if started_by(c, start.id_token)]
+            if took:
+                self.link.remote_started(took[0].id, p)
+                if "chargingProfile" in p:  # the transaction's profile, on the connector
+                    self._install(took[0].id, self._as_profile(p["chargingProfile"]))
+            return ACCEPTED
+
+        return self._execute(call, start, accepted, answer)
+
+    async def _authorize_then(self, call: rpc.Call, start: cmd.RemoteStart) -> None:
+        """AuthCtrlr.AuthorizeRemoteStart: the idToken is authorized before it starts."""
+        try:
+            said = await self.link.session.call("Authorize", {"idToken": call.payload["idToken"]})
+        except (rpc.RpcError, TimeoutError, OSError) as exc:
+            log.warning("Authorize before a remote start failed: %s", exc)
+            said = {"idTokenInfo": {"status": "Unknown"}}
+        except Exception:  # the connection closed: the CSMS asks again
+            return
+        if said["idTokenInfo"]["status"] != "Accepted":
+            self.link.session.send_result(call.id, REJECTED)
+            return
+        self._start(call, start)
+
+    def _cap(self, custom: dict[str, Any] | None) -> Cap | None:
+        """The driver's cap: 2.1's `transactionLimit` in `customData` of our vendorId."""
+        if not custom or custom.get("vendorId") != self.link.ocpp.vendor_id:
+            return None
+        limit = custom.get("transactionLimit")
+        if limit is None:
+            return None
+        if not isinstance(limit, dict):
+            raise ValueError("transactionLimit is not an object")
+        cost, energy = limit.get("maxCost"), limit.get("maxEnergy")
+        try:
+            max_cost = None if cost is None else Decimal(str(cost))
+        except InvalidOperation:
+            raise ValueError(f"maxCost {cost!r} is not a number") from None
+        if energy is not None and not isinstance(energy, int | float):
+            raise ValueError(f"maxEnergy {energy!r} is not a number")
+        max_energy = None if energy is None else int(energy)
+        if max_cost is None and max_energy is None:
+            return None
+        if max_cost is not None and not max_cost.is_finite():
+            raise ValueError(f"maxCost {cost!r} is not a number")
+        return Cap(max_cost, max_energy)  # ValueError for zero or below
+
+    def request_stop(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        c = self.link.holding(call.payload["transactionId"])
+        if c is None or c.transaction is None:
+            return REJECTED
+        return self._execute(call, cmd.RemoteStop(c.transaction.transaction_id), accepted)
+
+    def reserve_now(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        p = call.payload
+        token = p["idToken"]
+        code = token["idToken"]
+        if token["type"] != "KeyCode" or not APPOINTMENT_CODE.fullmatch(code):
+            return REJECTED  # the idToken is the appointment code typed at the pile
+        expires = parse_time(p["expiryDateTime"])
+        reserve = cmd.Reserve(p.get("evseId", 0), str(p["id"]), code, code, expires)
+        return self._execute(call, reserve, reservation_status)
+
+    def cancel_reservation(self, call: rpc.Call) -> Deferred:
+        command = cmd.CancelReservation(str(call.payload["reservationId"]))
+        return self._execute(call, command, accepted)
+
+    def change_availability(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        p = call.payload
+        cid = p.get("evse", {}).get("id", 0)
+        if cid != 0 and cid not in self.port.connectors():
+            return REJECTED
+        command = cmd.SetAvailability(cid, p["operationalStatus"] == "Operative")
+        return self._execute(call, command, availability_status)
+
+    def unlock(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        p = call.payload
+        c = self.port.connectors().get(p["evseId"])
+        if c is None or p["connectorId"] != c.id:
+            return {"status": "UnknownConnector"}
+        if c.transaction is not None and not c.transaction.finished:
+            return {"status": "OngoingAuthorizedTransaction"}
+        return self._execute(
+            call,
+            cmd.Unlock(c.id, how="ReleasedByBackend"),
+            lambda r: "Unlocked" if r.status is cmd.ReplyStatus.ACCEPTED else "UnlockFailed",
+        )
+
+    def data_transfer(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        p = call.payload
+        if p["vendorId"] != self.link.ocpp.vendor_id:
+            return {"status": "UnknownVendorId"}
+        if p.get("messageId") != "PaymentSettled":
+            return {"status": "UnknownMessageId"}
+        data = data_of(p.get("data"))
+        c = self.link.holding(str(data.get("transactionId")))
+        amount = money(data.get("amount"))
+        if c is None or c.transaction is None or amount is None:
+            return REJECTED
+        return self._execute(
+            call, cmd.Payment(c.transaction.transaction_id, "paid", amount), accepted
+        )
+
+    def cost_updated(self, call: rpc.Call) -> dict[str, Any]:
+        c = self.link.holding(call.payload["transactionId"])
+        cost = money(call.payload["totalCost"])
+        if c is not None and c.transaction is not None and cost is not None:
+            self.cost(c.transaction.transaction_id, cost)
+        return {}
+
+    def cost(self, tid: str, total: Decimal) -> None:
+        """The CSMS's cost of `tid`: the running cost on the screen, or once it has ended,
+        the bill (the driver pays it; the core keeps it within the driver's cap)."""
+        c = self.link.holding(messages.wire_id(tid))
+        tx = c.transaction if c else None
+        if tx is None or total < 0:
+            return
+        if not tx.finished:
+            self.port.execute(self.quiet(cmd.ShowPrice(tid, None, total, None)))
+        elif tx.unpaid:
+            self.port.execute(self.quiet(cmd.Payment(tid, "final", total)))
+
+    def set_display_message(self, call: rpc.Call) -> dict[str, Any] | Deferred:
+        message = call.payload["message"]
+        content = message["message"]
+        tied = message.get("transactionId")
+        c = self.link.holding(tied) if tied is not None else None
+        if tied is not None and c is None:
+            return {"status": "UnknownTransaction"}
+        if not self.link.display.set(message):
+            return REJECTED  # as many as DisplayMessageCtrlr.DisplayMessages says
+        self.port.remember({DISPLAY_KEY: self.link.display.saved()})
+        tx = c.transaction if c else None
+        if tx is None:
+            return ACCEPTED
+        if content["format"] == "URI":
+            if tx.unpaid and tx.amount is not None:  # the payment QR code, now
+                self.show_payment_uri(tx.transaction_id, content["content"])
+        elif not tx.finished:  # a message of the running session: on its charging screen
+            text = content["content"][:120]
+            self.port.execute(self.quiet(cmd.ShowPrice(tx.transaction_id, None, None, text)))
+        return ACCEPTED
+
+    def show_payment_uri(self, tid: str, uri: str) -> None:
+        c = self.link.holding(messages.wire_id(tid))
+        tx = c.transaction if c else None
+        if tx is not None and tx.unpaid and tx.amount is not None:
+            self.port.execute(self.quiet(cmd.Payment(tid, "pending", tx.amount, uri[:1024])))
+
+    def get_display_messages(self, call: rpc.Call) -> dict[str, Any]:
+        p = call.payload
+        found = self.link.display.matching(p.get("id"), p.get("priority"), p.get("state"))
+        if not found:
+            return {"status": "Unknown"}
+        body = {"requestId": p["requestId"], "messageInfo": found}
+        self._later("NotifyDisplayMessages", body)
+        return ACCEPTED
+
+    def clear_display_message(self, call: rpc.Call) -> dict[str, Any]:
+        if not self.link.display.clear(call.payload["id"]):
+            return {"status": "Unknown"}
+        self.port.remember({DISPLAY_KEY: self.link.display.saved()})
+        return ACCEPTED
+
+    # --- the link's own ----------------------------------------------------------------------
+
+    def _later(self, action: str, body: dict[str, Any]) -> None:
+        """A CALL the CSMS asked for, sent once the answer is out (beside the queue)."""
+        call = self.link.session.call(action, body)
+        asyncio.get_running_loop().create_task(self.link.quietly(call))
+
+    def trigger(self, call: rpc.Call) -> dict[str, Any]:
+        p = call.payload
+        what, cid = p["requestedMessage"], p.get("evse", {}).get("id")
+        connectors = self.port.connectors()
+        if cid is not None and cid not in connectors:
+            return REJECTED
+        chosen = [cid] if cid else list(connectors)
+        if what == "StatusNotification":
+            for c in chosen:
+                self.link.status(c, again=True)
+        elif what == "Heartbeat":
+            asyncio.get_running_loop().create_task(self.link.quietly(self.link.heartbeat()))
+        elif what == "BootNotification":
+            self._later("BootNotification", self.link.boot())
+        elif what == "MeterValues":
+            for c in chosen:
+                self._meter_values(c)
+        elif what == "TransactionEvent":
+            running = [c for c in chosen if self.link.running(c) is not None]
+            if not running:
+                return REJECTED
+            for c in running:
+                self.link.send_next_sample(c)
+            self.port.execute(self.quiet(cmd.Trigger("meter")))
+        else:
+            return {"status": "NotImplemented"}
+        return ACCEPTED
+
+    def _meter_values(self, cid: int) -> None:
+        """MeterValues of the connector's meter now, outside any transaction's messages."""
+        c = self.port.connectors()[cid]
+        r = c.reading
+        if r is None or not c.meter_is_fresh(self.port.now()):
+            return  # a dead meter's last reading is never sent as if it were new
+        data = {
+            "energy_register_wh": r.energy_register_wh,
+            "power_w": r.power_w,
+            "current_a": r.current_a,
+            "voltage_v": r.voltage_v,
+        }
+        measurands = self.link.variables.value("SampledDataCtrlr", "TxUpdatedMeasurands")
+        value = {
+            "timestamp": iso(self.port.now()),
+            "sampledValue": messages.sampled_values(data, "Trigger", measurands),
+        }
+        self._later("MeterValues", {"evseId": cid, "meterValue": [value]})
+
+    def reset(self, call: rpc.Call) -> dict[str, Any]:
+        """Immediate: running sessions stop (ImmediateReset) and the daemon exits for systemd
+        to start it again. OnIdle: once no session runs."""
+        if call.payload.get("evseId") is not None:
+            return rejected("NotSupported")  # an EVSE alone is not reset
+        if call.payload["type"] == "Immediate":
+            asyncio.get_running_loop().call_soon(self.port.restart, "HardReset")
+            return ACCEPTED
+        busy = any(c.state in SESSION for c in self.port.connectors().values())
+        asyncio.get_running_loop().create_task(self._reset_when_idle())
+        return {"status": "Scheduled" if busy else "Accepted"}
+
+    async def _reset_when_idle(self) -> None:
+        while any(c.state in SESSION for c in self.port.connectors().values()):
+            await asyncio.sleep(1.0)
+        self.port.restart("SoftReset")
+
+    def get_variables(self, call: rpc.Call) -> dict[str, Any]:
+        results = [self.link.variables.get(r) for r in call.payload["getVariableData"]]
+        return {"getVariableResult": results}
+
+    def set_variables(self, call: rpc.Call) -> dict[str, Any]:
+        results = [self.link.variables.set(r) for r in call.payload["setVariableData"]]
+        if any(r["attributeStatus"] == "Accepted" for r in results):
+            self.port.remember({VARIABLES_KEY: self.link.variables.saved()})
+        return {"setVariableResult": results}
+
+    def get_base_report(self, call: rpc.Call) -> dict[str, Any]:
+        p = call.payload
+        data = list(self.link.variables.report(p["reportBase"]))
+        if not data:
+            return {"status": "EmptyResultSet"}
+        generated = iso(self.port.now())
+        chunks = [data[i : i + REPORT_ITEMS] for i in range(0, len(data), REPORT_ITEMS)]
+        for n, chunk in enumerate(chunks):
+            body = {
+                "requestId": p["requestId"],
+                "generatedAt": generated,
+                "seqNo": n,
+                "tbc": n < len(chunks) - 1,
+                "reportData": chunk,
+            }
+            self._later("NotifyReport", body)
+        return ACCEPTED
+
+    def set_charging_profile(self, call: rpc.Call) -> dict[str, Any]:
+        cid, profile = call.payload["evseId"], call.payload["chargingProfile"]
+        purpose = profile["chargingProfilePurpose"]
+        if purpose not in PURPOSE or (cid != 0 and cid not in self.port.connectors()):
+            return REJECTED
+        if (purpose == "ChargingStationMaxProfile") != (cid == 0) and purpose != "TxDefaultProfile":
+            return REJECTED
+        if purpose == "TxProfile" and self.link.running(cid) is None:
+            return REJECTED  # a transaction's profile, and none runs there
+        return ACCEPTED if self._install(cid, self._as_profile(profile)) else REJECTED
+
+    def _as_profile(self, profile: dict[str, Any]) -> dict[str, Any]:
+        """A 2.0.1 profile as the profiles keep them (1.6's shape): its first schedule."""
+        schedule = {
+            k: v
+            for k, v in profile["chargingSchedule"][0].items()
+            if k in ("startSchedule", "duration", "chargingRateUnit", "chargingSchedulePeriod")
+        }
+        kept = {
+            "chargingProfileId": profile["id"],
+            "stackLevel": profile["stackLevel"],
+            "chargingProfilePurpose": PURPOSE[profile["chargingProfilePurpose"]],
+            "chargingProfileKind": profile["chargingProfileKind"],
+            "chargingSchedule": schedule,
+        }
+        for key in ("recurrencyKind", "validFrom", "validTo", "transactionId"):
+            if key in profile:
+                kept[key] = profile[key]
+        return kept
+
+    def clear_charging_profile(self, call: rpc.Call) -> dict[str, Any]:
+        p = call.payload
+        criteria = p.get("chargingProfileCriteria", {})
+        purpose = criteria.get("chargingProfilePurpose")
+        removed = self.link.profiles.clear(
+            p.get("chargingProfileId"),
+            criteria.get("evseId"),
+            PURPOSE.get(purpose, purpose) if purpose else None,
+            criteria.get("stackLevel"),
+        )
+        if removed:
+            self.port.remember({PROFILES_KEY: self.link.profiles.saved()})
+            self.link.apply_profiles()
+        return {"status": "Accepted" if removed else "Unknown"}
+
+    def composite_schedule(self, call: rpc.Call) -> dict[str, Any]:
+        p = call.payload
+        cid, duration = p["evseId"], p["duration"]
+        if cid != 0 and cid not in self.port.connectors():
+            return REJECTED
+        now = self.port.now()
+        periods = self.link.profiles.composite(cid, now, duration, self.link.running(cid))
+        if not periods:
+            return REJECTED
+        schedule = schedule_payload(periods, now, duration)
+        return {
+            "status": "Accepted",
+            "schedule": {
+                "evseId": cid,
+                "duration": duration,
+                "scheduleStart": schedule["startSchedule"],
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": schedule["chargingSchedulePeriod"],
+            },
+        }
