@@ -1,6 +1,7 @@
 """The second central system we did not write: npm's `ocpp-rpc` in strict mode
 (tests/partners/ocpp-rpc/csms.js, on Debian's Node), which checks every message in both
-directions against the official OCPP 1.6 schemas and names a breach as OCPP 1.6 does. Run as a
+directions against the official schemas of its OCPP version (1.6 or 2.0.1) and names a breach as
+that version does. Run as a
 process; it tells us every frame and every breach in JSON lines."""
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ HERE = Path(__file__).resolve().parent.parent / "tests" / "partners" / "ocpp-rpc
 
 
 class StrictCsms:
-    def __init__(self) -> None:
+    def __init__(self, protocol: str = "ocpp1.6") -> None:
+        self.protocol = protocol  # the OCPP version whose schemas it checks
         self.port = free_port()
         self.url = f"ws://127.0.0.1:{self.port}/ocpp"
         self.frames: list[tuple[bool, list[Any]]] = []  # (outbound from the CSMS, frame)
@@ -33,7 +35,7 @@ class StrictCsms:
 
     def start(self) -> StrictCsms:
         self.process = subprocess.Popen(
-            ["node", str(HERE / "csms.js"), str(self.port)],
+            ["node", str(HERE / "csms.js"), str(self.port), self.protocol],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -1,5 +1,6 @@
 // A central system of a few lines on ocpp-rpc in strict mode: every message in both directions is
-// checked against the official OCPP 1.6 JSON schemas, a breach answered with the 1.6 error name.
+// checked against the official OCPP JSON schemas of the version it speaks (argv[3]: ocpp1.6, the
+// default, or ocpp2.0.1), a breach answered with that version's error name.
 // Real central systems are stricter still, so are we: a date-time with more than three decimals
 // is a breach too. It speaks JSON lines: on stdout every frame and every breach, on stdin the
 // CALLs a test sends the connected pile ({"ref", "method", "params"}), answered on stdout.
@@ -21,7 +22,8 @@ function badTimes(value, path, found) {
   return found;
 }
 
-const server = new RPCServer({ protocols: ['ocpp1.6'], strictMode: true });
+const protocol = process.argv[3] || 'ocpp1.6';
+const server = new RPCServer({ protocols: [protocol], strictMode: true });
 server.on('client', (client) => {
   pile = client;
   say({ event: 'connected', identity: client.identity });
@@ -39,6 +41,15 @@ server.on('client', (client) => {
   client.handle('BootNotification', () => ({ status: 'Accepted', interval: 300, currentTime: now() }));
   client.handle('Heartbeat', () => ({ currentTime: now() }));
   client.handle('StatusNotification', () => ({}));
+  if (protocol === 'ocpp2.0.1') {
+    client.handle('Authorize', () => ({ idTokenInfo: { status: 'Accepted' } }));
+    client.handle('TransactionEvent', ({ params }) => (params.eventType === 'Ended' ? { totalCost: 2.5 } : {}));
+    for (const notification of ['MeterValues', 'NotifyReport', 'NotifyDisplayMessages',
+      'ReservationStatusUpdate', 'FirmwareStatusNotification', 'LogStatusNotification']) {
+      client.handle(notification, () => ({}));
+    }
+    return;
+  }
   client.handle('Authorize', () => ({ idTagInfo: { status: 'Accepted' } }));
   client.handle('StartTransaction', () => ({ transactionId: ++transactionId, idTagInfo: { status: 'Accepted' } }));
   client.handle('MeterValues', () => ({}));
