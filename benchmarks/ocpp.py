@@ -33,13 +33,16 @@ from pile_controller.journal.store import Store
 from rig.backend import Backend
 from rig.broker import Broker
 from rig.csms import Csms
+from rig.csms201 import Csms201
 from rig.pile import PileProcess
 from tests.e2e.ocpp_rig import ocpp_options
 
 REPLAYED = 10_000
 
 
-def boot_to_accepted(workdir: Path, csms: Csms, runs: int, prefix: list[str] | None) -> list[float]:
+def boot_to_accepted(
+    workdir: Path, csms: Csms, runs: int, prefix: list[str] | None, protocol: str = "ocpp1.6"
+) -> list[float]:
     cache_bytecode()
     times = []
     for i in range(runs):
@@ -55,7 +58,8 @@ def boot_to_accepted(workdir: Path, csms: Csms, runs: int, prefix: list[str] | N
                 accepted.append(time.monotonic())
 
         csms.listeners[:] = [seen]
-        pile = PileProcess(workdir / f"boot{i}", 1, connectors=2, **ocpp_options(csms.url))
+        options = ocpp_options(csms.url, protocol=protocol)
+        pile = PileProcess(workdir / f"boot{i}", 1, connectors=2, **options)
         started = time.monotonic()
         pile.start(prefix=prefix)
         deadline = time.monotonic() + 10
@@ -188,10 +192,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--boots", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=60.0, help="the charging window")
+    parser.add_argument(
+        "--protocol",
+        choices=("ocpp1.6", "ocpp2.0.1"),
+        default="ocpp1.6",
+        help="ocpp2.0.1: the boot figures only, so far",
+    )
     args = parser.parse_args()
     ms = 1000.0
     served, meters = served_meters()
-    csms = Csms().start()
+    csms = Csms201().start() if args.protocol == "ocpp2.0.1" else Csms().start()
     try:
         with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp, Broker(Path(tmp) / "b") as broker:
             workdir = Path(tmp)
@@ -200,13 +210,17 @@ def main() -> None:
                 if quota and prefix is None:
                     print("boot at 25 % of a core: no cgroup can be made here")
                     continue
-                boots = boot_to_accepted(workdir / f"q{quota}", csms, args.boots, prefix)
+                boots = boot_to_accepted(
+                    workdir / f"q{quota}", csms, args.boots, prefix, args.protocol
+                )
                 print(
-                    f"ocpp boot to BootNotification accepted"
+                    f"{args.protocol} boot to BootNotification accepted"
                     f"{f' at {quota} % of a core' if quota else ''}: median "
                     f"{statistics.median(boots) * ms:.0f} ms, max {max(boots) * ms:.0f} ms "
                     f"({args.boots} boots)"
                 )
+            if args.protocol == "ocpp2.0.1":
+                return
             rss = {}
             for name, server in (("mqtt", None), ("ocpp1.6", csms)):
                 pile = charging(workdir / f"charge-{name}", meters, server, broker)

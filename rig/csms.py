@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Self
 
 import websockets
 from ocpp.exceptions import InternalError
@@ -135,7 +135,7 @@ class Csms:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._lock = threading.Lock()
 
-    def start(self) -> Csms:
+    def start(self) -> Self:
         self._thread.start()
         self._run(self._serve())
         return self

@@ -3,7 +3,8 @@ walks one driver through reserve -> plug -> code -> charge -> stop -> payment QR
 unlock -> unplug, printing every message as it crosses the wire.
 
 Run it with `scripts/demo` (which installs what it needs); `scripts/demo --ocpp` walks the same
-cycle on OCPP 1.6J with a local CSMS instead (rig/demo_ocpp.py). `--keep` leaves the state folder,
+cycle on OCPP 1.6J with a local CSMS instead (rig/demo_ocpp.py), `--ocpp 2.0.1` on OCPP 2.0.1
+(rig/demo_ocpp201.py). `--keep` leaves the state folder,
 with the screens the pile drew (screen-1.png), for a look afterwards.
 """
 
@@ -95,20 +96,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the state folder")
     parser.add_argument(
-        "--ocpp", action="store_true", help="the same cycle on OCPP 1.6J, with a local CSMS"
+        "--ocpp",
+        nargs="?",
+        const="1.6",
+        choices=("1.6", "2.0.1"),
+        help="the same cycle on OCPP (1.6J, or 2.0.1), with a local CSMS",
     )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="pile-demo-"))
     try:
         if args.ocpp:
-            from rig import demo_ocpp
+            from rig import demo_ocpp, demo_ocpp201
 
             try:
-                demo_ocpp.run(workdir, say)
+                (demo_ocpp201 if args.ocpp == "2.0.1" else demo_ocpp).run(workdir, say)
             except TimeoutError as exc:
                 print(f"demo failed: {exc}", file=sys.stderr)
                 return 1
-            say("demo", "done: reserve -> charge -> pay -> unlock -> unplug, on OCPP 1.6J")
+            say("demo", f"done: reserve -> charge -> pay -> unlock -> unplug, on OCPP {args.ocpp}")
             return 0
         with Broker(workdir / "broker") as broker:
             say("demo", f"mosquitto on 127.0.0.1:{broker.port}")
