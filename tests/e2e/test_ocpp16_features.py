@@ -2,7 +2,7 @@
 configuration keys journaled, charging profiles driving the pilot, the cable released at the
 stop when it is not held, UnlockConnector as the operator's release, Reset, and the security
 profiles (Basic authentication, TLS with the CSMS's certificate checked, a client
-certificate)."""
+certificate), those on 2.0.1 too."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ocpp.v16 import call
 
 from rig.certs import Authority
 from rig.csms import Csms
+from rig.csms201 import Csms201
 from rig.pile import PileProcess
 from tests.e2e.ocpp_rig import charging, ocpp_options
 
@@ -134,11 +135,20 @@ def test_a_soft_reset_stops_the_session_with_its_reason_and_restarts(
     assert pile.process.wait(timeout=15) == 0  # systemd starts it again (Restart=always)
 
 
-def test_a_wrong_password_is_one_line_and_the_right_one_connects(tmp_path: Path) -> None:
-    server = Csms(password="s3cret-key").start()
+# The security profiles are the session's, whatever the version: each is shown on both.
+VERSIONS = pytest.mark.parametrize("protocol", ["ocpp1.6", "ocpp2.0.1"])
+CSMS = {"ocpp1.6": Csms, "ocpp2.0.1": Csms201}
+
+
+@VERSIONS
+def test_a_wrong_password_is_one_line_and_the_right_one_connects(
+    tmp_path: Path, protocol: str
+) -> None:
+    server = CSMS[protocol](password="s3cret-key").start()
     (tmp_path / "pw").write_text("wrong\n")
     extra = f'security_profile = 1\npassword_file = "{tmp_path}/pw"'
-    pile = PileProcess(tmp_path / "p", 1, connectors=1, **ocpp_options(server.url, extra)).start()
+    options = ocpp_options(server.url, extra, protocol)
+    pile = PileProcess(tmp_path / "p", 1, connectors=1, **options).start()
     try:
         pile.wait_until(lambda r: server.refused >= 2, timeout=15)
         refusals = [line for line in pile.logs().splitlines() if "401" in line]
@@ -169,16 +179,18 @@ def csms_tls(authority: Authority, client_ca: Authority | None = None) -> ssl.SS
     return ctx
 
 
-def test_profile_2_checks_the_csms_certificate(tmp_path: Path, authority: Authority) -> None:
-    server = Csms(password="pw-2", tls=csms_tls(authority)).start()
+@VERSIONS
+def test_profile_2_checks_the_csms_certificate(
+    tmp_path: Path, authority: Authority, protocol: str
+) -> None:
+    server = CSMS[protocol](password="pw-2", tls=csms_tls(authority)).start()
     (tmp_path / "pw").write_text("pw-2")
     stranger = Authority(tmp_path / "other", name="Other CA")
     try:
         for ca, connects in ((stranger.cert, False), (authority.cert, True)):
             extra = f'security_profile = 2\npassword_file = "{tmp_path}/pw"\nca_file = "{ca}"'
-            pile = PileProcess(
-                tmp_path / f"p{connects}", 1, connectors=1, **ocpp_options(server.url, extra)
-            ).start()
+            options = ocpp_options(server.url, extra, protocol)
+            pile = PileProcess(tmp_path / f"p{connects}", 1, connectors=1, **options).start()
             try:
                 if connects:
                     pile.wait_until(lambda r: r["backend"]["connected"])
@@ -192,18 +204,21 @@ def test_profile_2_checks_the_csms_certificate(tmp_path: Path, authority: Author
         server.stop()
 
 
+@VERSIONS
 def test_profile_3_connects_with_the_pile_s_certificate(
-    tmp_path: Path, authority: Authority
+    tmp_path: Path, authority: Authority, protocol: str
 ) -> None:
-    server = Csms(tls=csms_tls(authority, client_ca=authority)).start()
+    server = CSMS[protocol](tls=csms_tls(authority, client_ca=authority)).start()
     mine = authority.issue("PILE-T1")
     extra = (
         f'security_profile = 3\nca_file = "{authority.cert}"\n'
         f'cert_file = "{mine.cert}"\nkey_file = "{mine.key}"'
     )
-    pile = PileProcess(tmp_path, 1, connectors=1, **ocpp_options(server.url, extra)).start()
+    options = ocpp_options(server.url, extra, protocol)
+    pile = PileProcess(tmp_path, 1, connectors=1, **options).start()
     try:
         pile.wait_until(lambda r: r["backend"]["connected"])
+        assert pile.status()["backend"]["protocol"] == protocol
     finally:
         pile.stop()
         server.stop()

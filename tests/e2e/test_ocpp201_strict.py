@@ -13,6 +13,7 @@ import pytest
 
 from rig.pile import PileProcess
 from rig.strict_csms import StrictCsms
+from rig.uploads import HttpUploads
 from tests.e2e.ocpp_rig import ocpp_options
 
 
@@ -37,6 +38,7 @@ def later(minutes: int) -> str:
 
 def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, PileProcess]) -> None:
     csms, pile = strict
+    uploads = HttpUploads()
     csms.wait("StatusNotification", evseId=2, connectorStatus="Available")
     token = {"idToken": "13579", "type": "KeyCode"}
     ok = csms.call("ReserveNow", {"id": 3, "expiryDateTime": later(30), "idToken": token})
@@ -124,3 +126,23 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
     pile.wait_until(lambda r: not r["connectors"][0]["cable_locked"])
     cleared = csms.call("ClearDisplayMessage", {"id": 1})  # gone with its paid transaction
     assert cleared["result"] == {"status": "Unknown"}
+    # CONTRACT 12 on 2.0.1: nothing under way is Idle; each runs until its last notification.
+    trigger = csms.call("TriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
+    assert trigger["result"] == {"status": "Accepted"}
+    csms.wait("FirmwareStatusNotification", status="Idle")
+    log = {"remoteLocation": uploads.url}
+    answer = csms.call("GetLog", {"logType": "DiagnosticsLog", "requestId": 5, "log": log})
+    assert answer["result"]["status"] == "Accepted", answer
+    csms.wait("LogStatusNotification", status="Uploading", requestId=5)
+    csms.wait("LogStatusNotification", status="Uploaded", requestId=5)
+    assert len(uploads.received) == 1
+    # This pile does not run from scripts/install's releases: the update fails at once.
+    firmware = {
+        "location": "http://127.0.0.1:9/pile-controller-9.9.9.tar.gz",
+        "retrieveDateTime": later(-1),
+        "signature": "A" * 86 + "==",
+    }
+    answer = csms.call("UpdateFirmware", {"requestId": 6, "firmware": firmware})
+    assert answer["result"] == {"status": "Accepted"}, answer
+    csms.wait("FirmwareStatusNotification", status="InstallationFailed", requestId=6)
+    uploads.stop()

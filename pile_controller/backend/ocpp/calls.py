@@ -68,6 +68,26 @@ class Calls:
         self.link.apply_profiles()
         return True
 
+    def requested(
+        self,
+        call: rpc.Call,
+        key: str,
+        request: str,
+        taken: dict[str, Any],
+        refused: dict[str, Any],
+    ) -> Callable[[cmd.Reply], dict[str, Any]]:
+        """The answer to a CALL whose progress goes out later: `request` (its requestId, or ""
+        for the plain 1.6 notifications) is remembered once the core accepts it."""
+
+        def answer(reply: cmd.Reply) -> dict[str, Any]:
+            if reply.status is not cmd.ReplyStatus.ACCEPTED:
+                log.warning("%s refused: %s", call.action, reply.reason)
+                return refused
+            self.port.remember({key: request})
+            return taken
+
+        return answer
+
 
 def started_by(c: Connector, tag: str) -> bool:
     """Whether `tag` started `c`: authorized, waiting for the vehicle, or already charging."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pile_controller.backend.ocpp import rpc
@@ -166,7 +165,7 @@ class Incoming(Calls):
         one while another upload runs."""
         name = diagnostics_file(self.link.settings.pile.id, self.port.now())
         order = cmd.Diagnostics(call.payload["location"], name)
-        answer = self._requested(call, LOG_REQUEST_KEY, "", {"fileName": name}, {})
+        answer = self.requested(call, LOG_REQUEST_KEY, "", {"fileName": name}, {})
         return self._execute(call, order, accepted, answer)
 
     def get_log(self, call: rpc.Call) -> Deferred:
@@ -176,7 +175,7 @@ class Incoming(Calls):
         name = diagnostics_file(self.link.settings.pile.id, self.port.now())
         order = cmd.Diagnostics(p["log"]["remoteLocation"], name)
         taken = {"status": "Accepted", "filename": name}
-        answer = self._requested(call, LOG_REQUEST_KEY, str(p["requestId"]), taken, REJECTED)
+        answer = self.requested(call, LOG_REQUEST_KEY, str(p["requestId"]), taken, REJECTED)
         return self._execute(call, order, accepted, answer)
 
     def update_firmware(self, call: rpc.Call) -> Deferred:
@@ -184,7 +183,7 @@ class Incoming(Calls):
         none); answered with nothing, as 1.6 says, even when another update runs (logged)."""
         p = call.payload
         order = cmd.Update(p["location"], retrieve_at=parse_time(p["retrieveDate"]))
-        answer = self._requested(call, FIRMWARE_REQUEST_KEY, "", {}, {})
+        answer = self.requested(call, FIRMWARE_REQUEST_KEY, "", {}, {})
         return self._execute(call, order, accepted, answer)
 
     def signed_update_firmware(self, call: rpc.Call) -> Deferred:
@@ -198,28 +197,8 @@ class Incoming(Calls):
             retrieve_at=parse_time(firmware["retrieveDateTime"]),
         )
         request = str(p["requestId"])
-        answer = self._requested(call, FIRMWARE_REQUEST_KEY, request, ACCEPTED, REJECTED)
+        answer = self.requested(call, FIRMWARE_REQUEST_KEY, request, ACCEPTED, REJECTED)
         return self._execute(call, order, accepted, answer)
-
-    def _requested(
-        self,
-        call: rpc.Call,
-        key: str,
-        request: str,
-        accepted: dict[str, Any],
-        refused: dict[str, Any],
-    ) -> Callable[[cmd.Reply], dict[str, Any]]:
-        """The answer to a CALL whose progress goes out later: `request` (its requestId, or ""
-        for the plain 1.6 notifications) is remembered once the core accepts it."""
-
-        def answer(reply: cmd.Reply) -> dict[str, Any]:
-            if reply.status is not cmd.ReplyStatus.ACCEPTED:
-                log.warning("%s refused: %s", call.action, reply.reason)
-                return refused
-            self.port.remember({key: request})
-            return accepted
-
-        return answer
 
     # --- the link's own --------------------------------------------------------------------
 

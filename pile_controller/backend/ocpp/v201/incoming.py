@@ -28,10 +28,12 @@ from pile_controller.backend.ocpp.smart import schedule_payload
 from pile_controller.backend.ocpp.v201 import messages
 from pile_controller.backend.ocpp.v201.device_model import JOURNAL_KEY as VARIABLES_KEY
 from pile_controller.backend.ocpp.v201.display import JOURNAL_KEY as DISPLAY_KEY
+from pile_controller.backend.ocpp.v201.messages import FIRMWARE_KEY, LOG_KEY
 from pile_controller.core import commands as cmd
 from pile_controller.core.pile import SESSION
 from pile_controller.core.times import iso
 from pile_controller.core.transaction import Cap
+from pile_controller.fleet import diagnostics_file
 
 if TYPE_CHECKING:
     from pile_controller.backend.ocpp.v201.link import Ocpp201Link
@@ -76,6 +78,8 @@ class Incoming(Calls):
             "SetChargingProfile": self.set_charging_profile,
             "ClearChargingProfile": self.clear_charging_profile,
             "GetCompositeSchedule": self.composite_schedule,
+            "GetLog": self.get_log,
+            "UpdateFirmware": self.update_firmware,
         }
 
     # --- through the core --------------------------------------------------------------------
@@ -268,6 +272,30 @@ class Incoming(Calls):
         self.port.remember({DISPLAY_KEY: self.link.display.saved()})
         return ACCEPTED
 
+    def get_log(self, call: rpc.Call) -> Deferred:
+        """The diagnostics archive (either log type: the pile keeps one log) to
+        `log.remoteLocation`, its progress as LogStatusNotification with the requestId."""
+        p = call.payload
+        name = diagnostics_file(self.link.settings.pile.id, self.port.now())
+        order = cmd.Diagnostics(p["log"]["remoteLocation"], name)
+        taken = {"status": "Accepted", "filename": name}
+        answer = self.requested(call, LOG_KEY, str(p["requestId"]), taken, REJECTED)
+        return self._execute(call, order, accepted, answer)
+
+    def update_firmware(self, call: rpc.Call) -> Deferred:
+        """The release at `firmware.location`; `firmware.signature` is the operator's Ed25519
+        signature (base64; without one, read from location + ".sig"), checked against
+        update.public_key (the signing certificate is not used: CONTRACT 12). Its progress as
+        FirmwareStatusNotification with the requestId."""
+        p, firmware = call.payload, call.payload["firmware"]
+        order = cmd.Update(
+            firmware["location"],
+            signature=firmware.get("signature"),
+            retrieve_at=parse_time(firmware["retrieveDateTime"]),
+        )
+        answer = self.requested(call, FIRMWARE_KEY, str(p["requestId"]), ACCEPTED, REJECTED)
+        return self._execute(call, order, accepted, answer)
+
     # --- the link's own ----------------------------------------------------------------------
 
     def _later(self, action: str, body: dict[str, Any]) -> None:
@@ -292,6 +320,10 @@ class Incoming(Calls):
         elif what == "MeterValues":
             for c in chosen:
                 self._meter_values(c)
+        elif what in ("FirmwareStatusNotification", "LogStatusNotification"):
+            # What runs now, or Idle.
+            said = self.link.under_way.get(what, {"status": "Idle"})
+            self._later(what, said)
         elif what == "TransactionEvent":
             running = [c for c in chosen if self.link.running(c) is not None]
             if not running:

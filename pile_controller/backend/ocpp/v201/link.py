@@ -7,6 +7,7 @@ The pile's own transaction id is the one the CSMS sees: no id to wait for."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import ssl
@@ -26,6 +27,7 @@ from pile_controller.backend.ocpp.v201.incoming import Incoming
 from pile_controller.config import Settings
 from pile_controller.core import commands as cmd
 from pile_controller.core.connector import Connector
+from pile_controller.core.events import UPDATE_UNDER_WAY
 from pile_controller.core.times import iso, parse_iso
 from pile_controller.journal.store import Envelope
 
@@ -46,6 +48,8 @@ class Ocpp201Link(OcppLink):
         self, settings: Settings, tls: ssl.SSLContext | None = None, password: str | None = None
     ):
         super().__init__(settings, rpc.Schemas("v201", "Request"), tls, password)
+        # An update's or an upload's notification while it runs, for TriggerMessage (else Idle).
+        self.under_way: dict[str, dict[str, Any]] = {}
 
     def attach(self, port: Port) -> None:
         super().attach(port)
@@ -109,6 +113,8 @@ class Ocpp201Link(OcppLink):
                 }
                 await self.quietly(self.session.call("ReservationStatusUpdate", body))
             self.answered(envelope)
+        elif kind in messages.PROGRESS:
+            await self._progress(envelope, kind, data["status"])
         elif kind == "payment.requested":
             # The CSMS may have said the payment's URI before the stop.
             uri = self.display.payment_uri(messages.wire_id(data["transaction_id"]))
@@ -121,6 +127,18 @@ class Ocpp201Link(OcppLink):
             self.port.acknowledged(envelope.seq)
         else:
             self.port.acknowledged(envelope.seq)  # not OCPP's: it leaves the queue unsent
+
+    async def _progress(self, envelope: Envelope, kind: str, status: str) -> None:
+        key = messages.PROGRESS[kind][1]
+        action, body = messages.progress(kind, status, self.port.recall(key))
+        with contextlib.suppress(rpc.RpcError):  # a progress report: not worth a retry
+            await self.session.call(action, body)
+        if status in UPDATE_UNDER_WAY or status == "Uploading":
+            self.under_way[action] = body
+            self.answered(envelope)
+        else:
+            self.under_way.pop(action, None)
+            self.answered(envelope, {key: ""})  # the request is done: what comes next is another's
 
     async def _started(self, envelope: Envelope, event: dict[str, Any]) -> None:
         data, cid = event["data"], event["connector"]

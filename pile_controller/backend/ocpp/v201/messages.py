@@ -220,3 +220,23 @@ def ended(event: dict[str, Any], seq_no: int) -> dict[str, Any]:
         event["connector"],
         [register(data["meter_stop_wh"], data["stopped_at"], "Transaction.End")],
     )
+
+
+# The requestId of the CSMS's UpdateFirmware or GetLog, whose progress carries it; journaled:
+# `Installed` is said by the release that runs after the restart.
+FIRMWARE_KEY = "ocpp201.firmware_request"
+LOG_KEY = "ocpp201.log_request"
+PROGRESS = {
+    "firmware.status": ("FirmwareStatusNotification", FIRMWARE_KEY),
+    "diagnostics.status": ("LogStatusNotification", LOG_KEY),
+}
+
+
+def progress(kind: str, status: str, request: str | None) -> tuple[str, dict[str, Any]]:
+    """An update's or an upload's status as its notification (every status of CONTRACT 12 is
+    2.0.1's; an upload's failure is `UploadFailure` there)."""
+    action = PROGRESS[kind][0]
+    body: dict[str, Any] = {"status": "UploadFailure" if status == "UploadFailed" else status}
+    if request:
+        body["requestId"] = int(request)
+    return action, body
