@@ -1,15 +1,17 @@
-"""The OCPP 1.6J pile's figures (issue #19), against a local CSMS (the mobilityhouse `ocpp`
-library, rig/csms.py):
+"""The OCPP pile's figures (1.6J: issue #19; 2.0.1 with `--protocol ocpp2.0.1`: issue #21),
+against a local CSMS (the mobilityhouse `ocpp` library, rig/csms.py and rig/csms201.py):
 
 - boot: process start -> `BootNotification` accepted (the CSMS's answer on the wire),
   unthrottled and at 25 % of a core;
 - two connectors charging, each metered by an SDM630 served over Modbus TCP, meter values every
   10 s: the OCPP pile's CPU, bytes written per connector per charging hour, and RSS beside the
   MQTT pile's on the same config;
-- replay: 10,000 queued MeterValues of a transaction (journaled while the CSMS was away) sent
-  one CALL at a time after the pile connects.
+- replay: 10,000 queued samples of a transaction (journaled while the CSMS was away) sent one
+  CALL at a time after the pile connects (a transaction's samples in a row travel together, up
+  to 50 in one MeterValues or TransactionEvent): samples per second.
 
-Run with `python -m benchmarks.ocpp [--seconds 60]` (part of `scripts/bench`).
+Run with `python -m benchmarks.ocpp [--seconds 60] [--protocol ocpp2.0.1]` (`scripts/bench`
+runs both).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ocpp.v16 import call
+from ocpp.v201 import call as call201
 
 from benchmarks.footprint import HOUR, served_meters, window
 from benchmarks.run import cache_bytecode, cpu_quota, rss_mb
@@ -77,9 +80,10 @@ def charging(
     csms: Csms | None,
     broker: Broker,
     interval_s: int = 10,
+    protocol: str = "ocpp1.6",
 ) -> PileProcess:
-    """Two connectors charging on MQTT (`csms` None) or OCPP 1.6J."""
-    options = ocpp_options(csms.url) if csms else {}
+    """Two connectors charging on MQTT (`csms` None) or OCPP (`protocol`)."""
+    options = ocpp_options(csms.url, protocol=protocol) if csms else {}
     pile = PileProcess(workdir, broker.port, interval_s=interval_s, meters=meters, **options)
     pile.start()
     backend = None
@@ -90,7 +94,12 @@ def charging(
         backend.online()
     for cid in (1, 2):
         pile.sim("plug", cid)
-        if csms:
+        if csms and protocol == "ocpp2.0.1":
+            token = {"id_token": f"bench-{cid}", "type": "Central"}
+            csms.call(
+                call201.RequestStartTransaction(id_token=token, remote_start_id=cid, evse_id=cid)
+            )
+        elif csms:
             csms.call(call.RemoteStartTransaction(id_tag=f"bench-{cid}", connector_id=cid))
         else:
             assert backend is not None
@@ -108,9 +117,10 @@ class BareCsms:
     then the pile's own (the `ocpp` library validates every frame with jsonschema, which takes
     longer than the pile's whole step)."""
 
-    def __init__(self) -> None:
+    def __init__(self, protocol: str = "ocpp1.6") -> None:
         self.csms = Csms()  # its port, loop and thread; its server is replaced
-        self.meter_values = 0
+        self.protocol = protocol
+        self.samples = 0  # meterValues received
         self.url = self.csms.url
 
     def start(self) -> BareCsms:
@@ -128,20 +138,17 @@ class BareCsms:
                     }
                 else:
                     body = {}
-                    self.meter_values += frame[2] == "MeterValues"
+                    self.samples += len(frame[3].get("meterValue", []))
                 await ws.send(json.dumps([3, frame[1], body]))
 
         async def serve() -> None:
             self.server = await websockets.serve(
-                answer, "127.0.0.1", self.csms.port, subprotocols=[Subprotocol("ocpp1.6")]
+                answer, "127.0.0.1", self.csms.port, subprotocols=[Subprotocol(self.protocol)]
             )
 
         self.csms._thread.start()
         self.csms._run(serve())
         return self
-
-    def calls(self, action: str) -> list[None]:
-        return [None] * self.meter_values
 
     def stop(self) -> None:
         async def down() -> None:
@@ -152,9 +159,19 @@ class BareCsms:
         self.csms.loop.call_soon_threadsafe(self.csms.loop.stop)
 
 
-def replay(workdir: Path, csms: Csms | BareCsms) -> float:
-    """Messages per second: REPLAYED MeterValues of one transaction, queued in the journal."""
-    pile = PileProcess(workdir, 1, connectors=1, **ocpp_options(csms.url))
+def samples_seen(csms: Csms | BareCsms) -> int:
+    if isinstance(csms, BareCsms):
+        return csms.samples
+    return sum(
+        len(payload.get("meterValue", []))
+        for action in ("MeterValues", "TransactionEvent")
+        for payload in csms.calls(action)
+    )
+
+
+def replay(workdir: Path, csms: Csms | BareCsms, protocol: str = "ocpp1.6") -> float:
+    """Samples per second: REPLAYED samples of one transaction, queued in the journal."""
+    pile = PileProcess(workdir, 1, connectors=1, **ocpp_options(csms.url, protocol=protocol))
     pile.state.mkdir(parents=True, exist_ok=True)
     store = Store(pile.state / "journal.sqlite")
     t0 = datetime.now(UTC) - timedelta(days=2)
@@ -176,14 +193,14 @@ def replay(workdir: Path, csms: Csms | BareCsms) -> float:
     store.put({"ocpp16.transactions": json.dumps({"TX-R": 77})})
     store.sync()
     store.close()
-    before = len(csms.calls("MeterValues"))
+    before = samples_seen(csms)
     pile.start()
     began = time.monotonic()
     deadline = began + 120
-    while len(csms.calls("MeterValues")) - before < REPLAYED and time.monotonic() < deadline:
+    while samples_seen(csms) - before < REPLAYED and time.monotonic() < deadline:
         time.sleep(0.05)
     elapsed = time.monotonic() - began
-    sent = len(csms.calls("MeterValues")) - before
+    sent = samples_seen(csms) - before
     pile.stop()
     return sent / elapsed
 
@@ -196,7 +213,6 @@ def main() -> None:
         "--protocol",
         choices=("ocpp1.6", "ocpp2.0.1"),
         default="ocpp1.6",
-        help="ocpp2.0.1: the boot figures only, so far",
     )
     args = parser.parse_args()
     ms = 1000.0
@@ -219,11 +235,9 @@ def main() -> None:
                     f"{statistics.median(boots) * ms:.0f} ms, max {max(boots) * ms:.0f} ms "
                     f"({args.boots} boots)"
                 )
-            if args.protocol == "ocpp2.0.1":
-                return
             rss = {}
-            for name, server in (("mqtt", None), ("ocpp1.6", csms)):
-                pile = charging(workdir / f"charge-{name}", meters, server, broker)
+            for name, server in (("mqtt", None), (args.protocol, csms)):
+                pile = charging(workdir / f"charge-{name}", meters, server, broker, 10, name)
                 written, syncs, cpu = window(pile, args.seconds)
                 assert pile.process is not None
                 rss[name] = rss_mb(pile.process.pid)
@@ -235,19 +249,18 @@ def main() -> None:
                     f"and {syncs * per_hour:.0f} fsyncs per connector per charging hour, "
                     f"RSS {rss[name]:.1f} MB"
                 )
-            print(
-                f"ocpp1.6 RSS over mqtt on the same config: {rss['ocpp1.6'] - rss['mqtt']:+.1f} MB"
-            )
-            rate = replay(workdir / "replay", csms)
-            bare = BareCsms().start()
+            more = rss[args.protocol] - rss["mqtt"]
+            print(f"{args.protocol} RSS over mqtt on the same config: {more:+.1f} MB")
+            rate = replay(workdir / "replay", csms, args.protocol)
+            bare = BareCsms(args.protocol).start()
             try:
-                rate_bare = replay(workdir / "replay-bare", bare)
+                rate_bare = replay(workdir / "replay-bare", bare, args.protocol)
             finally:
                 bare.stop()
             print(
-                f"replay of {REPLAYED} queued MeterValues, one CALL at a time: "
-                f"{rate_bare:.0f} messages/s to a CSMS that only answers, "
-                f"{rate:.0f} messages/s to the ocpp library's (which validates every frame)"
+                f"replay of {REPLAYED} queued samples, one CALL at a time: "
+                f"{rate_bare:.0f} samples/s to a CSMS that only answers, "
+                f"{rate:.0f} samples/s to the ocpp library's (which validates every frame)"
             )
     finally:
         csms.stop()
