@@ -27,4 +27,5 @@ def charging(csms: Csms, pile: PileProcess, cid: int, id_tag: str = "t") -> None
     assert csms.call(call.RemoteStartTransaction(id_tag=id_tag, connector_id=cid)).status == (
         "Accepted"
     )
-    pile.wait_until(lambda r: r["connectors"][cid - 1]["state"] == "charging")
+    # Power flows (the relay closed): a clock moved on from here is energy.
+    pile.wait_until(lambda r: r["connectors"][cid - 1]["relay_closed"])

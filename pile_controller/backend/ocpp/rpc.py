@@ -88,15 +88,37 @@ class Schemas:
         name = f"{action}{'Response' if response else self.request_suffix}"
         try:
             self._validator(name)(payload)
+        except fastjsonschema.JsonSchemaValueException:
+            pass
+        else:
+            return
+        # Which rule failed, from a validator that says so: compiled only for a breach, and
+        # not kept, since writing every subschema into its code costs a 2.0.1 schema up to
+        # 18 MB of memory while it compiles.
+        try:
+            self._compile(name, detailed=True)(payload)
         except fastjsonschema.JsonSchemaValueException as exc:
             code = ERROR_OF_RULE.get(exc.rule or "", "FormationViolation")
             raise RpcError(code, exc.message[:200]) from None
 
-    def _compile(self, name: str) -> Callable[[Any], Any]:
-        schema = json.loads((self.folder / f"{name}.json").read_text())
+    def _compile(self, name: str, detailed: bool = False) -> Callable[[Any], Any]:
+        schema = _rules(json.loads((self.folder / f"{name}.json").read_text()))
         schema.pop("$id", None)  # an id is a URL fastjsonschema would try to resolve
         schema.pop("id", None)
-        return fastjsonschema.compile(schema)
+        return fastjsonschema.compile(schema, detailed_exceptions=detailed)
+
+
+def _rules(schema: Any) -> Any:
+    """The schema without its prose (descriptions, the generator's class names), which a
+    compiled validator would otherwise carry as constants."""
+    if isinstance(schema, dict):
+        return {k: _rules(v) for k, v in schema.items() if k not in PROSE}
+    if isinstance(schema, list):
+        return [_rules(v) for v in schema]
+    return schema
+
+
+PROSE = frozenset({"description", "javaType", "comment", "$comment"})
 
 
 def decode(text: str) -> Frame:
