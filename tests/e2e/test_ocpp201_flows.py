@@ -39,6 +39,8 @@ def test_boot_then_every_evse_status(csms201: Csms201, ocpp201_pile: PileProcess
     reply = csms201.call(call.ChangeAvailability(operational_status="Inoperative", evse={"id": 2}))
     assert reply.status == "Accepted"
     csms201.wait("StatusNotification", evseId=2, connectorStatus="Unavailable")
+    assert ocpp201_pile.stop() == 0
+    assert "Traceback" not in ocpp201_pile.logs()  # a clean stop, the connection's tasks too
 
 
 def test_reserved_code_charge_stop_total_cost_uri_paid_unlock(

@@ -87,10 +87,14 @@ class Session:
             log.info("connected to CSMS %s", self.url)
             reading = asyncio.create_task(self._read(handler))
             working = asyncio.create_task(session())
-            done, _ = await asyncio.wait({reading, working}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (reading, working):
-                task.cancel()
-            await asyncio.gather(reading, working, return_exceptions=True)
+            try:
+                done, _ = await asyncio.wait(
+                    {reading, working}, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:  # also when the daemon stops: neither outlives the connection
+                for task in (reading, working):
+                    task.cancel()
+                await asyncio.gather(reading, working, return_exceptions=True)
             why = next((t.exception() for t in done if not t.cancelled() and t.exception()), None)
             while isinstance(why, BaseExceptionGroup):  # the link's own tasks, in a group
                 why = why.exceptions[0]
