@@ -69,6 +69,24 @@ def test_walk_up_user_plug_scan_start_remote_stop(rig: Any) -> None:
     assert be.event("transaction.stopped", transaction_id=tx)["data"]["reason"] == "Remote"
 
 
+def test_a_start_with_the_driver_s_cap_stops_there_and_bills_no_more(rig: Any) -> None:
+    be, pile = rig.backend, rig.pile
+    pile.sim("plug", 1)
+    assert be.ask("start", connector=1, id_token="x", max_energy_wh=0)["reason"] == (
+        "InvalidPayload"
+    )
+    reply = be.ask("start", connector=1, id_token="x", max_cost="1.50", max_energy_wh=50_000)
+    assert reply["status"] == "Accepted"
+    tx = be.event("transaction.started")["data"]["transaction_id"]
+    pile.wait_until(lambda r: r["connectors"][0]["relay_closed"])
+    pile.sim("clock", "+3600")  # an hour's energy costs far more than 1.50
+    stopped = be.event("transaction.stopped", transaction_id=tx)["data"]
+    assert stopped["reason"] == "CostLimitReached"
+    assert stopped["cost"]["total"] == "1.50"
+    assert stopped["receipt"]["cap"] == {"max_cost": "1.50", "max_energy_wh": 50_000}
+    assert be.event("payment.requested", transaction_id=tx)["data"]["amount"] == "1.50"
+
+
 def test_vehicle_unplug_stops_with_ev_disconnected(rig: Any) -> None:
     be, pile = rig.backend, rig.pile
     pile.sim("plug", 1)

@@ -214,6 +214,23 @@ def test_garbage_from_the_csms_changes_nothing(csms201: Csms201, ocpp201_pile: P
     assert pile.status()["connectors"][0]["state"] == "charging"
 
 
+def test_offline_a_reservation_s_code_still_starts_the_session(
+    csms201: Csms201, ocpp201_pile: PileProcess
+) -> None:
+    csms, pile = csms201, ocpp201_pile
+    expiry = (datetime.now(UTC) + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    code = {"id_token": "8642", "type": "KeyCode"}
+    csms.call(call.ReserveNow(id=12, expiry_date_time=expiry, id_token=code, evse_id=2))
+    csms.go_away()
+    pile.wait_until(lambda r: not r["backend"]["connected"])
+    pile.sim("plug", 2)
+    pile.sim("code", 2, "8642")
+    pile.wait_until(lambda r: r["connectors"][1]["state"] == "charging")
+    csms.come_back()
+    started = csms.wait("TransactionEvent", eventType="Started", timeout=90)
+    assert (started["reservationId"], started["idToken"]["idToken"]) == (12, "8642")
+
+
 @pytest.mark.wall_clock("the daemon is killed at an instant of real time")
 def test_an_outage_with_a_kill_inside_loses_nothing_and_seq_no_stays_gapless(
     tmp_path: Path, csms201: Csms201

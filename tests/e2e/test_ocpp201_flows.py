@@ -162,3 +162,25 @@ def test_request_stop_and_a_cap_of_zero(csms201: Csms201, ocpp201_pile: PileProc
     assert ended["transactionInfo"]["stoppedReason"] == "Remote"
     assert ended["triggerReason"] == "RemoteStop"
     assert csms.call(call.RequestStopTransaction(transaction_id="nope")).status == "Rejected"
+
+
+def test_a_reservation_cancelled_or_expired(csms201: Csms201, ocpp201_pile: PileProcess) -> None:
+    csms, pile = csms201, ocpp201_pile
+    wrong_type = {"id_token": "246810", "type": "ISO14443"}  # a card is not a typed code
+    reply = csms.call(call.ReserveNow(id=1, expiry_date_time=in_minutes(30), id_token=wrong_type))
+    assert reply.status == "Rejected"
+    for rid, evse in ((2, 1), (3, 2)):
+        reply = csms.call(
+            call.ReserveNow(
+                id=rid, expiry_date_time=in_minutes(30), id_token=key_code("1357"), evse_id=evse
+            )
+        )
+        assert reply.status == "Accepted"
+    assert csms.call(call.CancelReservation(reservation_id=2)).status == "Accepted"
+    assert csms.call(call.CancelReservation(reservation_id=2)).status == "Rejected"
+    csms.wait("StatusNotification", evseId=1, connectorStatus="Available", after=1)
+    pile.sim("clock", "+1860")
+    update = csms.wait("ReservationStatusUpdate", reservationId=3)
+    assert update["reservationUpdateStatus"] == "Expired"
+    assert len(csms.calls("ReservationStatusUpdate")) == 1  # a cancelled one is not told
+    csms.wait("StatusNotification", evseId=2, connectorStatus="Available", after=1)
