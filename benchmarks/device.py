@@ -2,7 +2,7 @@
 system of its own, on a loop device, and the bytes that device was asked to write (its
 `/sys/block/loopN/stat`, sectors written x 512: ext4's journal and metadata included, which the
 daemon's `write_bytes` misses), per connector per charging hour; two connectors charging,
-each metered by an SDM630 over Modbus TCP, on MQTT and on OCPP 1.6J.
+each metered by an SDM630 over Modbus TCP, on MQTT, OCPP 1.6J and OCPP 2.0.1.
 
 Run as root (it makes a loop device and mounts it): `python -m benchmarks.device [--seconds 600]
 [--interval 10]`. A window shorter than the WAL's fold (the journal folds it every 200
@@ -23,6 +23,7 @@ from benchmarks.footprint import HOUR, served_meters
 from benchmarks.ocpp import charging
 from rig.broker import Broker
 from rig.csms import Csms
+from rig.csms201 import Csms201
 
 SECTOR = 512
 
@@ -58,10 +59,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600.0, help="the window of real time")
     parser.add_argument("--interval", type=int, default=10, help="metering.interval_s")
     parser.add_argument("--warmup", type=float, default=60.0, help="charging before the window")
-    parser.add_argument("--protocols", default="mqtt,ocpp1.6")
+    parser.add_argument("--protocols", default="mqtt,ocpp1.6,ocpp2.0.1")
     args = parser.parse_args()
     served, meters = served_meters()
-    csms = Csms().start()
+    servers = {"ocpp1.6": Csms().start(), "ocpp2.0.1": Csms201().start()}
     try:
         with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp, Broker(Path(tmp) / "b") as broker:
             for protocol in args.protocols.split(","):
@@ -72,9 +73,10 @@ def main() -> None:
                     pile = charging(
                         workdir,
                         meters,
-                        csms if protocol != "mqtt" else None,
+                        servers.get(protocol),
                         broker,
                         interval_s=args.interval,
+                        protocol=protocol,
                     )
                     # The window opens once the pile charges (its boot and first commits are a
                     # boot's, not an hour's) and closes before the stop (a clean stop folds the
@@ -94,7 +96,8 @@ def main() -> None:
                         f"at the block device ({args.seconds:.0f} s window)"
                     )
     finally:
-        csms.stop()
+        for csms in servers.values():
+            csms.stop()
         for m in served:
             m.stop()
 
