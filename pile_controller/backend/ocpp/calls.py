@@ -5,10 +5,11 @@ make (a money amount, a DataTransfer's data, a time)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,18 @@ class Calls:
     def __init__(self, link: OcppLink, port: Port):
         self.link, self.port = link, port
         self.handlers: dict[str, Handler] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Runs `work` beside the CALL's answer, held until it ends (the loop keeps only a
+        weak reference to a task)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def later(self, action: str, body: dict[str, Any]) -> None:
+        """A CALL the CSMS asked for, sent once the answer is out (beside the queue)."""
+        self.spawn(self.link.quietly(self.link.session.call(action, body)))
 
     def handle(self, call: rpc.Call) -> dict[str, Any] | Deferred:
         handler = self.handlers.get(call.action)

@@ -207,15 +207,13 @@ class Incoming(Calls):
         what, cid = p["requestedMessage"], p.get("connectorId")
         if cid is not None and cid != 0 and cid not in self.port.connectors():
             return {"status": "Rejected"}
-        loop = asyncio.get_running_loop()
         if what == "StatusNotification":
             for c in [cid] if cid is not None else [0, *self.port.connectors()]:
                 self.link.status(c, again=True)
         elif what == "Heartbeat":
-            loop.create_task(self.link.quietly(self.link.heartbeat()))
+            self.spawn(self.link.quietly(self.link.heartbeat()))
         elif what == "BootNotification":
-            boot = self.link.session.call("BootNotification", self.link.boot())
-            loop.create_task(self.link.quietly(boot))
+            self.later("BootNotification", self.link.boot())
         elif what == "MeterValues":
             for c in [cid] if cid else list(self.port.connectors()):
                 self.link.send_next_sample(c)
@@ -223,7 +221,7 @@ class Incoming(Calls):
         elif what in ("FirmwareStatusNotification", "DiagnosticsStatusNotification"):
             # What runs now, or Idle (1.6's word for nothing under way).
             said = self.link.under_way.get(what, "Idle")
-            loop.create_task(self.link.quietly(self.link.session.call(what, {"status": said})))
+            self.later(what, {"status": said})
         else:
             return {"status": "NotImplemented"}
         return {"status": "Accepted"}

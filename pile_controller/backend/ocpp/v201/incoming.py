@@ -29,6 +29,7 @@ from pile_controller.backend.ocpp.v201 import messages
 from pile_controller.backend.ocpp.v201.device_model import JOURNAL_KEY as VARIABLES_KEY
 from pile_controller.backend.ocpp.v201.display import JOURNAL_KEY as DISPLAY_KEY
 from pile_controller.backend.ocpp.v201.messages import FIRMWARE_KEY, LOG_KEY
+from pile_controller.backend.ocpp.websocket import Closed
 from pile_controller.core import commands as cmd
 from pile_controller.core.pile import SESSION
 from pile_controller.core.times import iso
@@ -99,7 +100,7 @@ class Incoming(Calls):
             return rejected("InvalidValue")
         start = cmd.RemoteStart(cid, p["idToken"]["idToken"], cap=cap)
         if self.link.variables.value("AuthCtrlr", "AuthorizeRemoteStart") == "true":
-            asyncio.get_running_loop().create_task(self._authorize_then(call, start))
+            self.spawn(self._authorize_then(call, start))
             return Deferred()
         return self._start(call, start)
 
@@ -122,10 +123,10 @@ class Incoming(Calls):
         """AuthCtrlr.AuthorizeRemoteStart: the idToken is authorized before it starts."""
         try:
             said = await self.link.session.call("Authorize", {"idToken": call.payload["idToken"]})
-        except (rpc.RpcError, TimeoutError, OSError) as exc:
+        except (rpc.RpcError, TimeoutError) as exc:
             log.warning("Authorize before a remote start failed: %s", exc)
             said = {"idTokenInfo": {"status": "Unknown"}}
-        except Exception:  # the connection closed: the CSMS asks again
+        except (Closed, OSError):  # the connection ended: the CSMS asks again
             return
         if said["idTokenInfo"]["status"] != "Accepted":
             self.link.session.send_result(call.id, REJECTED)
@@ -263,7 +264,7 @@ class Incoming(Calls):
         if not found:
             return {"status": "Unknown"}
         body = {"requestId": p["requestId"], "messageInfo": found}
-        self._later("NotifyDisplayMessages", body)
+        self.later("NotifyDisplayMessages", body)
         return ACCEPTED
 
     def clear_display_message(self, call: rpc.Call) -> dict[str, Any]:
@@ -298,11 +299,6 @@ class Incoming(Calls):
 
     # --- the link's own ----------------------------------------------------------------------
 
-    def _later(self, action: str, body: dict[str, Any]) -> None:
-        """A CALL the CSMS asked for, sent once the answer is out (beside the queue)."""
-        call = self.link.session.call(action, body)
-        asyncio.get_running_loop().create_task(self.link.quietly(call))
-
     def trigger(self, call: rpc.Call) -> dict[str, Any]:
         p = call.payload
         what, cid = p["requestedMessage"], p.get("evse", {}).get("id")
@@ -314,16 +310,16 @@ class Incoming(Calls):
             for c in chosen:
                 self.link.status(c, again=True)
         elif what == "Heartbeat":
-            asyncio.get_running_loop().create_task(self.link.quietly(self.link.heartbeat()))
+            self.spawn(self.link.quietly(self.link.heartbeat()))
         elif what == "BootNotification":
-            self._later("BootNotification", self.link.boot())
+            self.later("BootNotification", self.link.boot())
         elif what == "MeterValues":
             for c in chosen:
                 self._meter_values(c)
         elif what in ("FirmwareStatusNotification", "LogStatusNotification"):
             # What runs now, or Idle.
             said = self.link.under_way.get(what, {"status": "Idle"})
-            self._later(what, said)
+            self.later(what, said)
         elif what == "TransactionEvent":
             running = [c for c in chosen if self.link.running(c) is not None]
             if not running:
@@ -352,7 +348,7 @@ class Incoming(Calls):
             "timestamp": iso(self.port.now()),
             "sampledValue": messages.sampled_values(data, "Trigger", measurands),
         }
-        self._later("MeterValues", {"evseId": cid, "meterValue": [value]})
+        self.later("MeterValues", {"evseId": cid, "meterValue": [value]})
 
     def reset(self, call: rpc.Call) -> dict[str, Any]:
         """Immediate: running sessions stop (ImmediateReset) and the daemon exits for systemd
@@ -363,7 +359,7 @@ class Incoming(Calls):
             asyncio.get_running_loop().call_soon(self.port.restart, "HardReset")
             return ACCEPTED
         busy = any(c.state in SESSION for c in self.port.connectors().values())
-        asyncio.get_running_loop().create_task(self._reset_when_idle())
+        self.spawn(self._reset_when_idle())
         return {"status": "Scheduled" if busy else "Accepted"}
 
     async def _reset_when_idle(self) -> None:
@@ -396,7 +392,7 @@ class Incoming(Calls):
                 "tbc": n < len(chunks) - 1,
                 "reportData": chunk,
             }
-            self._later("NotifyReport", body)
+            self.later("NotifyReport", body)
         return ACCEPTED
 
     def set_charging_profile(self, call: rpc.Call) -> dict[str, Any]:
