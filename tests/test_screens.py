@@ -250,3 +250,21 @@ def test_a_final_cost_replaces_the_amount_and_the_qr_code() -> None:
     assert decode_qr(render(screen, 480, 320, "both", FONT).image) == [final]
     assert "Amount 3.30 CNY" in [t.en for t in screen.lines]
     assert b.command(cmd.Payment(tx, "paid", Decimal("3.30"))) == cmd.ACCEPTED
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_a_capped_session_shows_the_drivers_cap_and_it_fits(size: tuple[int, int]) -> None:
+    from pile_controller.core.transaction import Cap
+
+    b = Bench()
+    b.do("plug")
+    cap = Cap(Decimal("12345.67"), 100_000)  # the longest a cap is likely to be written
+    assert b.command(cmd.RemoteStart(1, "app", cap=cap)) == cmd.ACCEPTED
+    screen = screen_for(b.c(1), b.now, START, "")
+    assert "Stops at 12345.67 CNY / 100.0 kWh or STOP" in [t.en for t in screen.lines]
+    for language in LANGUAGES:
+        drawing = render(screen, *size, language, FONT)
+        left, top, right, bottom = drawing.text_area
+        for placed in drawing.texts:
+            x0, y0, x1, y1 = placed.box
+            assert left <= x0 and x1 <= right and top <= y0 and y1 <= bottom, placed

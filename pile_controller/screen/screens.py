@@ -13,6 +13,7 @@ from datetime import datetime
 from pile_controller.core.connector import Connector
 from pile_controller.core.faults import FaultCode
 from pile_controller.core.tariff import round_money
+from pile_controller.core.transaction import Cap
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def screen_for(
                         f"费用 {running} {currency}（{tx_price:.2f}/kWh）",
                         f"Cost {running} {currency} at {tx_price:.2f}/kWh",
                     ),
-                    Text("按停止键结束充电", "Press STOP to finish"),
+                    stop_line(tx.cap, currency),
                 ),
             )
         case "awaiting_payment" if tx is not None:
@@ -215,3 +216,17 @@ def authenticating(c: Connector, now: datetime, start_url: str | None) -> Screen
         (*code_lines, Text("或扫码开始充电", "or scan to start")),
         qr=start_url,
     )
+
+
+def stop_line(cap: Cap | None, currency: str) -> Text:
+    """How the session ends: the STOP key, and the driver's cap if they set one (they see
+    that it protects them)."""
+    if cap is None:
+        return Text("按停止键结束充电", "Press STOP to finish")
+    limits = []
+    if cap.max_cost is not None:
+        limits.append(f"{cap.max_cost} {currency}")
+    if cap.max_energy_wh is not None:
+        limits.append(f"{cap.max_energy_wh / 1000:.1f} kWh")
+    limit = " / ".join(limits)
+    return Text(f"上限 {limit}，按停止键结束", f"Stops at {limit} or STOP")
