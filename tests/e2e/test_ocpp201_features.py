@@ -166,6 +166,24 @@ def test_unlock_trigger_and_an_immediate_reset(csms201: Csms201, ocpp201_pile: P
     assert pile.process.wait(timeout=15) == 0  # systemd starts it again (Restart=always)
 
 
+def test_a_reset_on_idle_waits_for_the_session_and_its_payment(
+    csms201: Csms201, ocpp201_pile: PileProcess
+) -> None:
+    csms, pile = csms201, ocpp201_pile
+    tid = charging(csms, pile, 1)
+    assert csms.call(call.Reset(type="OnIdle")).status == "Scheduled"
+    pile.sim("clock", "+600")
+    pile.sim("stop-button", 1)
+    ended = csms.wait("TransactionEvent", eventType="Ended")
+    assert ended["transactionInfo"]["stoppedReason"] == "Local"  # it was never cut short
+    assert pile.process is not None and pile.process.poll() is None  # unpaid: still running
+    cost = pile.status()["connectors"][0]["cost"]
+    data = json.dumps({"transactionId": tid, "amount": cost})
+    paid = call.DataTransfer(vendor_id="pile-controller", message_id="PaymentSettled", data=data)
+    assert csms.call(paid).status == "Accepted"
+    assert pile.process.wait(timeout=15) == 0  # idle now: it restarts
+
+
 def test_a_refused_id_token_stops_the_session_and_authorize_comes_first_when_asked(
     csms201: Csms201, ocpp201_pile: PileProcess
 ) -> None:
@@ -229,6 +247,7 @@ def test_offline_a_reservation_s_code_still_starts_the_session(
     csms.come_back()
     started = csms.wait("TransactionEvent", eventType="Started", timeout=90)
     assert (started["reservationId"], started["idToken"]["idToken"]) == (12, "8642")
+    assert started["offline"] is True  # it began while the CSMS was out of reach
 
 
 @pytest.mark.wall_clock("the daemon is killed at an instant of real time")
@@ -261,6 +280,8 @@ def test_an_outage_with_a_kill_inside_loses_nothing_and_seq_no_stays_gapless(
             "Ended"
         ]
         assert len(sent) >= 3
+        assert "offline" not in sent[0]  # told at once
+        assert all(e["offline"] is True for e in sent[1:])  # journaled during the outage
         times = [v["timestamp"] for e in sent for v in e["meterValue"]]
         assert times == sorted(times)
         begin = sent[0]["meterValue"][0]["sampledValue"][0]["value"]

@@ -63,6 +63,7 @@ class OcppLink:
         basic = (self.charge_point_id, password) if password is not None else None
         self.session = Session(self.url, self.subprotocol, schemas, tls, basic)
         self.accepted = False  # the CSMS accepted our BootNotification on this connection
+        self.backlog_through = 0  # the last event journaled before it did
         self._work = asyncio.Event()
         self._statuses: list[int] = []
         self._told: dict[int, tuple[str, ...]] = {}  # connector -> the status the CSMS has
@@ -147,6 +148,18 @@ class OcppLink:
         TriggerMessage)."""
         self.forced_meter.add(connector)
 
+    def happened_offline(self, envelope: Envelope) -> bool:
+        """Whether the event was journaled before this connection was accepted and not sent
+        (OCPP 2.0.1's `offline`: the CSMS hears of it late)."""
+        return envelope.seq <= self.backlog_through
+
+    def _last_journaled(self) -> int:
+        """The seq of the newest event waiting to be sent (0: none waits)."""
+        last = after = int(self.port.recall(self.answered_key) or 0)
+        while batch := self.port.undelivered(after, 500):
+            last = after = batch[-1].seq
+        return last
+
     def due(self, event: dict[str, Any], last: datetime | None) -> bool:
         """Whether a periodic sample goes out: those the CSMS triggered always, the others
         every `sample_interval()` after the `last` sent."""
@@ -191,6 +204,7 @@ class OcppLink:
     async def _session(self) -> None:
         interval = await self._boot()
         self.accepted = True
+        self.backlog_through = self._last_journaled()
         self.port.up()
         every = {t for cid in self.port.connectors() for t in self.status_targets(cid)}
         self._statuses = sorted(every)

@@ -147,9 +147,9 @@ class Ocpp201Link(OcppLink):
         if remote is not None and remote["idToken"]["idToken"] != data["id_token"]:
             remote = None  # taken by a code typed at the pile since
         seq_no = self.seq_nos.get(tid, 0)
-        answer = await self.transaction_call(
-            "TransactionEvent", messages.started(event, seq_no, remote)
-        )
+        body = messages.started(event, seq_no, remote)
+        body = messages.late(body, self.happened_offline(envelope))
+        answer = await self.transaction_call("TransactionEvent", body)
         facts = self._counted(tid, seq_no)
         if remote is not None:
             del self.remote_starts[str(cid)]
@@ -169,9 +169,9 @@ class Ocpp201Link(OcppLink):
         if wanted:
             seq_no = self.seq_nos.get(tid, 0)
             measurands = self.variables.value("SampledDataCtrlr", "TxUpdatedMeasurands")
-            answer = await self.transaction_call(
-                "TransactionEvent", messages.updated(wanted, seq_no, measurands, trigger)
-            )
+            body = messages.updated(wanted, seq_no, measurands, trigger)
+            body = messages.late(body, self.happened_offline(envelopes[-1]))
+            answer = await self.transaction_call("TransactionEvent", body)
             self.last_sample[tid] = parse_iso(wanted[-1]["ts"])
             self.answered(envelopes[-1], self._counted(tid, seq_no))
             self._learn(tid, answer, finished=False)
@@ -181,7 +181,8 @@ class Ocpp201Link(OcppLink):
     async def _ended(self, envelope: Envelope, event: dict[str, Any]) -> None:
         tid = event["data"]["transaction_id"]
         seq_no = self.seq_nos.get(tid, 0)
-        answer = await self.transaction_call("TransactionEvent", messages.ended(event, seq_no))
+        body = messages.late(messages.ended(event, seq_no), self.happened_offline(envelope))
+        answer = await self.transaction_call("TransactionEvent", body)
         self.seq_nos.pop(tid, None)  # its last message: the count is done
         self.last_sample.pop(tid, None)
         facts = {SEQ_KEY: json.dumps(self.seq_nos, sort_keys=True)}

@@ -159,6 +159,11 @@ def transaction_event(
     return body
 
 
+def late(body: dict[str, Any], offline: bool) -> dict[str, Any]:
+    """`body` marked `offline` when what it tells happened while the CSMS was out of reach."""
+    return {**body, "offline": True} if offline else body
+
+
 def started(event: dict[str, Any], seq_no: int, remote: dict[str, Any] | None) -> dict[str, Any]:
     """`remote`: the RequestStartTransaction it answers (`remoteStartId`, `idToken`)."""
     data = event["data"]
