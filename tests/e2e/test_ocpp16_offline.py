@@ -18,7 +18,7 @@ from ocpp.v16 import call
 from rig.csms import Csms
 from rig.meter import ServedMeter
 from rig.pile import PileProcess
-from tests.e2e.ocpp_rig import ocpp_options
+from tests.e2e.ocpp_rig import ocpp_options, torture
 
 KILLS = int(os.environ.get("OCPP_KILLS", "100"))
 pytestmark = pytest.mark.wall_clock("the daemon is killed at instants of real time")
@@ -70,36 +70,8 @@ def test_an_outage_with_a_kill_inside_loses_nothing(tmp_path: Path, csms: Csms) 
 
 
 def test_kill_9_at_random_instants_through_paid_cycles(tmp_path: Path, csms: Csms) -> None:
-    seed = int(os.environ.get("TORTURE_SEED", random.randrange(2**32)))
-    print(f"ocpp torture seed: {seed} (TORTURE_SEED={seed} repeats this run)")
-    rng = random.Random(seed)
-    meter = ServedMeter("sdm630")
-    port = meter.serve_tcp()
-    line = f'meter = {{ model = "sdm630", transport = "tcp", host = "127.0.0.1", port = {port} }}'
-    pile = PileProcess(
-        tmp_path, 1, connectors=1, meters={1: line}, interval_s=1, **ocpp_options(csms.url)
-    )
-    pile.measured = False  # killed a hundred times: nothing it measures is ever saved
-    unpaid_releases = 0
-    try:
-        for kill in range(KILLS + 1):
-            pile.start()
-            csms.wait_connected()
-            for _ in range(rng.randint(1, 4)):
-                unpaid_releases += act(rng, pile, csms, meter)
-                time.sleep(rng.uniform(0, 0.05))
-            if kill == KILLS:
-                break
-            time.sleep(rng.uniform(0, 0.15))
-            pile.stop(signal.SIGKILL)
-            csms.station = None
-        settle(pile, csms)
-    finally:
-        if pile.process is not None:
-            pile.stop(signal.SIGKILL)
-        meter.stop()
-    assert unpaid_releases == 0, "a cable was released unpaid"
-    check(csms, meter.energy_wh)
+    register_wh = torture(tmp_path, csms, "ocpp1.6", KILLS, act, settle)
+    check(csms, register_wh)
 
 
 def act(rng: random.Random, pile: PileProcess, csms: Csms, meter: ServedMeter) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -21,43 +20,15 @@ from ocpp.v201 import call
 from rig.csms201 import Csms201
 from rig.meter import ServedMeter
 from rig.pile import PileProcess
-from tests.e2e.ocpp_rig import ocpp_options
+from tests.e2e.ocpp_rig import torture
 
 KILLS = int(os.environ.get("OCPP201_KILLS", "40"))
 pytestmark = pytest.mark.wall_clock("the daemon is killed at instants of real time")
 
 
 def test_kill_9_at_random_instants_through_paid_cycles(tmp_path: Path, csms201: Csms201) -> None:
-    csms = csms201
-    seed = int(os.environ.get("TORTURE_SEED", random.randrange(2**32)))
-    print(f"ocpp 2.0.1 torture seed: {seed} (TORTURE_SEED={seed} repeats this run)")
-    rng = random.Random(seed)
-    meter = ServedMeter("sdm630")
-    port = meter.serve_tcp()
-    line = f'meter = {{ model = "sdm630", transport = "tcp", host = "127.0.0.1", port = {port} }}'
-    options = ocpp_options(csms.url, protocol="ocpp2.0.1")
-    pile = PileProcess(tmp_path, 1, connectors=1, meters={1: line}, interval_s=1, **options)
-    pile.measured = False  # killed again and again: nothing it measures is ever saved
-    unpaid_releases = 0
-    try:
-        for kill in range(KILLS + 1):
-            pile.start()
-            csms.wait_connected()
-            for _ in range(rng.randint(1, 4)):
-                unpaid_releases += act(rng, pile, csms, meter)
-                time.sleep(rng.uniform(0, 0.05))
-            if kill == KILLS:
-                break
-            time.sleep(rng.uniform(0, 0.15))
-            pile.stop(signal.SIGKILL)
-            csms.station = None
-        settle(pile, csms)
-    finally:
-        if pile.process is not None:
-            pile.stop(signal.SIGKILL)
-        meter.stop()
-    assert unpaid_releases == 0, "a cable was released unpaid"
-    check(csms, meter.energy_wh)
+    register_wh = torture(tmp_path, csms201, "ocpp2.0.1", KILLS, act, settle)
+    check(csms201, register_wh)
 
 
 def act(rng: random.Random, pile: PileProcess, csms: Csms201, meter: ServedMeter) -> int:

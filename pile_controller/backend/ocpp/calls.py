@@ -18,6 +18,7 @@ from pile_controller.backend.link import Answer, Port, Request
 from pile_controller.backend.ocpp import rpc
 from pile_controller.backend.ocpp.session import Deferred
 from pile_controller.backend.ocpp.smart import JOURNAL_KEY as PROFILES_KEY
+from pile_controller.backend.ocpp.smart import schedule_payload
 from pile_controller.core import commands as cmd
 from pile_controller.core.connector import Connector
 from pile_controller.core.times import parse_iso
@@ -80,6 +81,25 @@ class Calls:
         self.port.remember({PROFILES_KEY: self.link.profiles.saved()})
         self.link.apply_profiles()
         return True
+
+    def _clear_profiles(
+        self, pid: int | None, cid: int | None, purpose: str | None, stack_level: int | None
+    ) -> dict[str, Any]:
+        """ClearChargingProfile's answer: Accepted if any went (then journaled), or Unknown."""
+        removed = self.link.profiles.clear(pid, cid, purpose, stack_level)
+        if removed:
+            self.port.remember({PROFILES_KEY: self.link.profiles.saved()})
+            self.link.apply_profiles()
+        return {"status": "Accepted" if removed else "Unknown"}
+
+    def _composite(self, cid: int, duration: int) -> dict[str, Any] | None:
+        """The composite schedule of `cid` (0: the site) for `duration` seconds from now, in
+        amps; None if the connector is unknown or nothing limits it."""
+        if cid != 0 and cid not in self.port.connectors():
+            return None
+        now = self.port.now()
+        periods = self.link.profiles.composite(cid, now, duration, self.link.running(cid))
+        return schedule_payload(periods, now, duration) if periods else None
 
     def requested(
         self,

@@ -21,8 +21,6 @@ from pile_controller.backend.ocpp.calls import (
     started_by,
 )
 from pile_controller.backend.ocpp.session import Deferred
-from pile_controller.backend.ocpp.smart import JOURNAL_KEY as PROFILES_KEY
-from pile_controller.backend.ocpp.smart import schedule_payload
 from pile_controller.backend.ocpp.v16.configuration import JOURNAL_KEY as CONFIG_KEY
 from pile_controller.backend.ocpp.v16.messages import FIRMWARE_REQUEST_KEY, LOG_REQUEST_KEY
 from pile_controller.core import commands as cmd
@@ -256,25 +254,15 @@ class Incoming(Calls):
 
     def clear_charging_profile(self, call: rpc.Call) -> dict[str, Any]:
         p = call.payload
-        removed = self.link.profiles.clear(
+        return self._clear_profiles(
             p.get("id"), p.get("connectorId"), p.get("chargingProfilePurpose"), p.get("stackLevel")
         )
-        if removed:
-            self.port.remember({PROFILES_KEY: self.link.profiles.saved()})
-            self.link.apply_profiles()
-        return {"status": "Accepted" if removed else "Unknown"}
 
     def composite_schedule(self, call: rpc.Call) -> dict[str, Any]:
-        p = call.payload
-        cid, duration = p["connectorId"], p["duration"]
-        connectors = self.port.connectors()
-        if cid != 0 and cid not in connectors:
+        cid = call.payload["connectorId"]
+        schedule = self._composite(cid, call.payload["duration"])
+        if schedule is None:
             return {"status": "Rejected"}
-        now = self.port.now()
-        periods = self.link.profiles.composite(cid, now, duration, self.link.running(cid))
-        if not periods:
-            return {"status": "Rejected"}
-        schedule = schedule_payload(periods, now, duration)
         return {
             "status": "Accepted",
             "connectorId": cid,

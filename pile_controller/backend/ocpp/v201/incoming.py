@@ -23,8 +23,6 @@ from pile_controller.backend.ocpp.calls import (
     started_by,
 )
 from pile_controller.backend.ocpp.session import Deferred
-from pile_controller.backend.ocpp.smart import JOURNAL_KEY as PROFILES_KEY
-from pile_controller.backend.ocpp.smart import schedule_payload
 from pile_controller.backend.ocpp.v201 import messages
 from pile_controller.backend.ocpp.v201.device_model import JOURNAL_KEY as VARIABLES_KEY
 from pile_controller.backend.ocpp.v201.display import JOURNAL_KEY as DISPLAY_KEY
@@ -429,27 +427,18 @@ class Incoming(Calls):
         p = call.payload
         criteria = p.get("chargingProfileCriteria", {})
         purpose = criteria.get("chargingProfilePurpose")
-        removed = self.link.profiles.clear(
+        return self._clear_profiles(
             p.get("chargingProfileId"),
             criteria.get("evseId"),
             PURPOSE.get(purpose, purpose) if purpose else None,
             criteria.get("stackLevel"),
         )
-        if removed:
-            self.port.remember({PROFILES_KEY: self.link.profiles.saved()})
-            self.link.apply_profiles()
-        return {"status": "Accepted" if removed else "Unknown"}
 
     def composite_schedule(self, call: rpc.Call) -> dict[str, Any]:
-        p = call.payload
-        cid, duration = p["evseId"], p["duration"]
-        if cid != 0 and cid not in self.port.connectors():
+        cid, duration = call.payload["evseId"], call.payload["duration"]
+        schedule = self._composite(cid, duration)
+        if schedule is None:
             return REJECTED
-        now = self.port.now()
-        periods = self.link.profiles.composite(cid, now, duration, self.link.running(cid))
-        if not periods:
-            return REJECTED
-        schedule = schedule_payload(periods, now, duration)
         return {
             "status": "Accepted",
             "schedule": {
