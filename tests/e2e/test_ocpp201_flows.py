@@ -176,6 +176,7 @@ def test_a_reservation_cancelled_or_expired(csms201: Csms201, ocpp201_pile: Pile
             )
         )
         assert reply.status == "Accepted"
+        csms.wait("StatusNotification", evseId=evse, connectorStatus="Reserved")
     assert csms.call(call.CancelReservation(reservation_id=2)).status == "Accepted"
     assert csms.call(call.CancelReservation(reservation_id=2)).status == "Rejected"
     csms.wait("StatusNotification", evseId=1, connectorStatus="Available", after=1)
