@@ -36,7 +36,7 @@ def loaded_by_a_pile(protocol: str, tmp_path: Path) -> set[str]:
     from rig.pile import PileProcess
     from tests.e2e.ocpp_rig import ocpp_options
 
-    options = ocpp_options("ws://127.0.0.1:9/ocpp") if protocol == "ocpp1.6" else {}
+    options = ocpp_options("ws://127.0.0.1:9/ocpp", protocol=protocol) if protocol != "mqtt" else {}
     config = PileProcess(tmp_path, 1, connectors=1, **options).config
     script = (
         "import asyncio, json, pathlib, sys\n"
@@ -64,10 +64,14 @@ def test_an_mqtt_pile_loads_nothing_of_ocpp_and_an_ocpp_pile_nothing_of_paho(
     assert not {m for m in mqtt if m.startswith(("pile_controller.backend.ocpp", "wsproto", "h11"))}
     ocpp = loaded_by_a_pile("ocpp1.6", tmp_path / "ocpp")
     assert "pile_controller.backend.ocpp.v16.link" in ocpp
-    assert not {m for m in ocpp if m.startswith(("paho", "ocpp.", "websockets", "jsonschema"))}
-    assert "ocpp" not in ocpp  # its schemas are read from its folder, the package never imported
+    ocpp2 = loaded_by_a_pile("ocpp2.0.1", tmp_path / "ocpp2")
+    assert "pile_controller.backend.ocpp.v201.link" in ocpp2
+    for pile in (ocpp, ocpp2):
+        assert not {m for m in pile if m.startswith(("paho", "ocpp.", "websockets", "jsonschema"))}
+        assert "ocpp" not in pile  # the schemas are read from its folder, never imported
+    assert not {m for m in ocpp if "v201" in m} and not {m for m in ocpp2 if "v16" in m}
     # Updates (CONTRACT 12) cost a boot nothing: their machinery comes with the first update.
-    for pile in (mqtt, ocpp):
+    for pile in (mqtt, ocpp, ocpp2):
         assert "pile_controller.fleet.releases" in pile  # the trial's check, at every start
         machinery = {"pile_controller.fleet.update", "pile_controller.fleet.release"}
         assert not (machinery | {"tarfile"}) & pile

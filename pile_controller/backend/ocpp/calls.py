@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pile_controller.backend.link import Answer, Port, Request
 from pile_controller.backend.ocpp import rpc
-from pile_controller.backend.ocpp.session import Deferred
+from pile_controller.backend.ocpp.session import Deferred, Handler
 from pile_controller.backend.ocpp.smart import JOURNAL_KEY as PROFILES_KEY
 from pile_controller.backend.ocpp.smart import schedule_payload
 from pile_controller.core import commands as cmd
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pile_controller")
 APPOINTMENT_CODE = re.compile(r"[0-9]{4,12}")
-Handler = Callable[[rpc.Call], "dict[str, Any] | Deferred"]
 
 
 class Calls:

@@ -111,7 +111,8 @@ class Ocpp201Link(OcppLink):
                     "reservationId": int(rid),
                     "reservationUpdateStatus": RESERVATION_UPDATE[data["reason"]],
                 }
-                await self.quietly(self.session.call("ReservationStatusUpdate", body))
+                with contextlib.suppress(rpc.RpcError):  # told, if not liked: not retried
+                    await self.session.call("ReservationStatusUpdate", body)
             self.answered(envelope)
         elif kind in messages.PROGRESS:
             await self._progress(envelope, kind, data["status"])

@@ -9,6 +9,7 @@ from typing import Any
 from pile_controller import __version__
 from pile_controller.backend.wire import ocpp_status
 from pile_controller.config import OcppSettings
+from pile_controller.core.billing import SUSPENDED_EV_BELOW_W
 from pile_controller.core.connector import Connector
 
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage")
@@ -167,8 +168,10 @@ def late(body: dict[str, Any], offline: bool) -> dict[str, Any]:
 def started(event: dict[str, Any], seq_no: int, remote: dict[str, Any] | None) -> dict[str, Any]:
     """`remote`: the RequestStartTransaction it answers (`remoteStartId`, `idToken`)."""
     data = event["data"]
-    info: dict[str, Any] = {"transactionId": wire_id(data["transaction_id"])}
-    info["chargingState"] = "EVConnected"
+    info: dict[str, Any] = {
+        "transactionId": wire_id(data["transaction_id"]),
+        "chargingState": "EVConnected",
+    }
     if remote is not None:
         info["remoteStartId"] = remote["remoteStartId"]
         token = remote["idToken"]
@@ -192,7 +195,7 @@ def started(event: dict[str, Any], seq_no: int, remote: dict[str, Any] | None) -
 def updated(events: list[dict[str, Any]], seq_no: int, wanted: str, trigger: str) -> dict[str, Any]:
     """A transaction's samples in a row as one Updated, each its own meterValue and time."""
     last = events[-1]
-    charging = last["data"]["power_w"] >= 10.0
+    charging = last["data"]["power_w"] >= SUSPENDED_EV_BELOW_W
     info = {
         "transactionId": wire_id(last["data"]["transaction_id"]),
         "chargingState": "Charging" if charging else "SuspendedEV",
