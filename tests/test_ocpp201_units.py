@@ -113,6 +113,10 @@ def test_the_device_model_refuses_a_bad_value_and_keeps_a_good_one() -> None:
     assert model.set({**interval, "attributeValue": "60"})["attributeStatus"] == "Accepted"
     again = DeviceModel(settings, dict, model.saved())
     assert again.number("SampledDataCtrlr", "TxUpdatedInterval") == 60
+    # Without Basic authentication (profile 0 here) there is no password to give.
+    password = {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"}}
+    given = model.set({**password, "attributeValue": "a-good-long-password"})
+    assert given["attributeStatus"] == "Rejected" and model.password() is None
     evse = {"component": {"name": "EVSE", "evse": {"id": 3}}, "variable": {"name": "Available"}}
     assert model.get(evse)["attributeStatus"] == "UnknownComponent"
 

@@ -106,6 +106,44 @@ def test_variables_are_kept_across_a_restart_and_a_bad_value_changes_nothing(
     assert kept[0]["variableAttribute"][0]["value"] == "60"
 
 
+def test_the_csms_gives_the_pile_a_new_password_and_the_old_one_is_its_fallback(
+    tmp_path: Path,
+) -> None:
+    old, new = "first-password-0001", "second-password-0002"
+    server = Csms201(password=old).start()
+    (tmp_path / "pw").write_text(old + "\n")
+    extra = f'security_profile = 1\npassword_file = "{tmp_path}/pw"'
+    options = ocpp_options(server.url, extra, "ocpp2.0.1")
+    pile = PileProcess(tmp_path / "p", 1, connectors=1, **options).start()
+    password = {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"}}
+    try:
+        server.wait_connected()
+        short = server.call(
+            call.SetVariables(set_variable_data=[{**password, "attribute_value": "short"}])
+        )
+        assert short.set_variable_result[0]["attribute_status"] == "Rejected"
+        server.password = new  # the CSMS knows the new one from here
+        given = server.call(
+            call.SetVariables(set_variable_data=[{**password, "attribute_value": new}])
+        )
+        assert given.set_variable_result[0]["attribute_status"] == "Accepted"
+        pile.wait_until(lambda r: len(server.paths) == 2 and r["backend"]["connected"])
+        assert server.refused == 0  # it came back with the new password at once
+        pile.stop()
+        pile.start()  # the new password is journaled: the file still holds the old one
+        pile.wait_until(lambda r: len(server.paths) == 3 and r["backend"]["connected"])
+        assert server.refused == 0
+        pile.stop()
+        server.password = old  # a CSMS that lost the new one: the pile falls back
+        pile.start()
+        pile.wait_until(lambda r: len(server.paths) == 4 and r["backend"]["connected"], timeout=20)
+        assert server.refused == 1
+        assert new not in pile.logs() and old not in pile.logs()  # a secret is never logged
+    finally:
+        pile.stop()
+        server.stop()
+
+
 def test_a_charging_profile_sets_the_pilot_and_clearing_it_lifts_the_limit(
     csms201: Csms201, ocpp201_pile: PileProcess
 ) -> None:

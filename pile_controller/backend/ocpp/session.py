@@ -46,6 +46,10 @@ class Session:
     ):
         self.url, self.subprotocol, self.schemas = url, subprotocol, schemas
         self.tls, self.basic = tls, basic
+        # A password the CSMS set (OCPP 2.0.1's SecurityCtrlr.BasicAuthPassword) is tried with
+        # the one it replaced beside it: a 401 swaps them (A01: a new password that fails is
+        # given up for the old one).
+        self.fallback: str | None = None
         self.socket: WebSocket | None = None
         self.problem: str | None = "not connected yet"
         # Unique across restarts too: an answer meant for a CALL of the process before is
@@ -129,7 +133,11 @@ class Session:
             why = f"its certificate does not verify: {exc.verify_message}"
         elif isinstance(exc, Refused):
             why = f"it refused the pile: {exc}"
-            if "401" in str(exc):
+            if "401" in str(exc) and self.basic is not None and self.fallback is not None:
+                (user, tried), other = self.basic, self.fallback
+                self.basic, self.fallback = (user, other), tried
+                log.warning("CSMS %s refused the pile's password; trying the other one", self.url)
+            elif "401" in str(exc):
                 why += " (the password, ocpp.password_file, is not one it knows)"
         elif isinstance(exc, TimeoutError):
             why = f"no answer within {CONNECT_TIMEOUT_S:g} s"
@@ -139,6 +147,14 @@ class Session:
         if (count := self._failures.seen()) is not None:
             more = f" ({count} more attempts failed)" if count > 1 else ""
             log.error("cannot connect to %s; retrying on a backoff%s", self.problem, more)
+
+    def renew(self, password: str) -> None:
+        """Connects again with `password` (the one it replaces kept as the fallback)."""
+        assert self.basic is not None
+        user, self.fallback = self.basic
+        self.basic = (user, password)
+        if self.socket is not None:
+            self.socket.close()
 
     def close(self) -> None:
         self.closing = True

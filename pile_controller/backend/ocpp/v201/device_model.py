@@ -93,6 +93,10 @@ def variables(settings: Settings, connectors: Callable[[], dict[int, Connector]]
 
         return state
 
+    def password_check(text: str) -> bool:
+        basic = ocpp.security_profile in (1, 2)
+        return basic and 16 <= len(text) <= 40 and text.isprintable() and text.isascii()
+
     def availability_state(component: str, cid: int | None, **where: Any) -> Variable:
         return V(
             component,
@@ -169,9 +173,9 @@ def variables(settings: Settings, connectors: Callable[[], dict[int, Connector]]
         V("SecurityCtrlr", "SecurityProfile", "integer", str(ocpp.security_profile)),
         V("SecurityCtrlr", "Identity", "string", ocpp.charge_point_id or settings.pile.id),
         V("SecurityCtrlr", "OrganizationName", "string", ocpp.vendor),
-        # The password lives in ocpp.password_file, which the daemon does not write: a new one
-        # is set there by whoever installs the pile (docs/OCPP.md).
-        V("SecurityCtrlr", "BasicAuthPassword", "string", "", write_only=True),
+        # Profiles 1 and 2: the CSMS may give the pile a new password (journaled; the file's
+        # stays the fallback). OCPP's passwordString: 16 to 40 printable characters.
+        V("SecurityCtrlr", "BasicAuthPassword", "string", "", password_check, write_only=True),
         V("DisplayMessageCtrlr", "Enabled", "boolean", "true"),
         V("DisplayMessageCtrlr", "Available", "boolean", "true"),
         V("DisplayMessageCtrlr", "DisplayMessages", "integer", str(DISPLAY_MESSAGES_MAX)),
@@ -228,6 +232,10 @@ class DeviceModel:
         if saved:
             loaded = json.loads(saved)
             self.changed = {k: str(v) for k, v in loaded.items() if k in self.table}
+
+    def password(self) -> str | None:
+        """The Basic password the CSMS set, if it did."""
+        return self.changed.get("SecurityCtrlr/None/BasicAuthPassword/None")
 
     def value(self, component: str, name: str, instance: str | None = None) -> str:
         return self._value(self.table[f"{component}/None/{name}/{instance}"])

@@ -370,9 +370,13 @@ class Incoming(Calls):
         return {"getVariableResult": results}
 
     def set_variables(self, call: rpc.Call) -> dict[str, Any]:
+        password = self.link.variables.password()
         results = [self.link.variables.set(r) for r in call.payload["setVariableData"]]
         if any(r["attributeStatus"] == "Accepted" for r in results):
             self.port.remember({VARIABLES_KEY: self.link.variables.saved()})
+        if (new := self.link.variables.password()) != password and new is not None:
+            # Connect again with it once this answer is out.
+            asyncio.get_running_loop().call_soon(self.link.session.renew, new)
         return {"setVariableResult": results}
 
     def get_base_report(self, call: rpc.Call) -> dict[str, Any]:

@@ -54,6 +54,11 @@ class Ocpp201Link(OcppLink):
     def attach(self, port: Port) -> None:
         super().attach(port)
         self.variables = DeviceModel(self.settings, port.connectors, port.recall(VARIABLES_KEY))
+        if (password := self.variables.password()) and self.session.basic is not None:
+            self.session.basic, self.session.fallback = (
+                (self.charge_point_id, password),
+                self.session.basic[1],  # the file's, should the CSMS have lost ours
+            )
         self.display = DisplayMessages(port.recall(DISPLAY_KEY))
         self.seq_nos: dict[str, int] = json.loads(port.recall(SEQ_KEY) or "{}")
         self.remote_starts: dict[str, dict[str, Any]] = json.loads(port.recall(REMOTE_KEY) or "{}")
