@@ -51,6 +51,10 @@ class Station201(ChargePoint):
     def notify_report(self, **_: Any) -> Any:
         return call_result.NotifyReport()
 
+    @on(Action.notify_event)
+    def notify_event(self, **_: Any) -> Any:
+        return call_result.NotifyEvent()
+
     @on(Action.notify_display_messages)
     def notify_display_messages(self, **_: Any) -> Any:
         return call_result.NotifyDisplayMessages()

@@ -204,6 +204,21 @@ def test_unlock_trigger_and_an_immediate_reset(csms201: Csms201, ocpp201_pile: P
     assert pile.process.wait(timeout=15) == 0  # systemd starts it again (Restart=always)
 
 
+def test_a_fault_is_faulted_and_named_in_a_notify_event(
+    csms201: Csms201, ocpp201_pile: PileProcess
+) -> None:
+    csms, pile = csms201, ocpp201_pile
+    pile.sim("estop", "on")
+    csms.wait("StatusNotification", evseId=1, connectorStatus="Faulted")
+    told = csms.wait("NotifyEvent")["eventData"][0]
+    assert (told["techCode"], told["actualValue"], told["variable"]) == (
+        "EmergencyStop",
+        "true",
+        {"name": "Problem"},
+    )
+    assert told["component"]["name"] in ("Connector", "ChargingStation")
+
+
 def test_a_reset_on_idle_waits_for_the_session_and_its_payment(
     csms201: Csms201, ocpp201_pile: PileProcess
 ) -> None:

@@ -146,3 +146,5 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
     assert answer["result"] == {"status": "Accepted"}, answer
     csms.wait("FirmwareStatusNotification", status="InstallationFailed", requestId=6)
     uploads.stop()
+    pile.sim("estop", "on")  # a fault, named in a NotifyEvent
+    csms.wait("NotifyEvent")

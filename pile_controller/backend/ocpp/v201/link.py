@@ -119,6 +119,10 @@ class Ocpp201Link(OcppLink):
                 with contextlib.suppress(rpc.RpcError):  # told, if not liked: not retried
                     await self.session.call("ReservationStatusUpdate", body)
             self.answered(envelope)
+        elif kind in ("fault.raised", "fault.cleared"):
+            with contextlib.suppress(rpc.RpcError):  # told, if not liked: not retried
+                await self.session.call("NotifyEvent", messages.fault_event(event, envelope.seq))
+            self.answered(envelope)
         elif kind in messages.PROGRESS:
             await self._progress(envelope, kind, data["status"])
         elif kind == "payment.requested":

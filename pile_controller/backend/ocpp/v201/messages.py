@@ -248,3 +248,27 @@ def progress(kind: str, status: str, request: str | None) -> tuple[str, dict[str
     if request:
         body["requestId"] = int(request)
     return action, body
+
+
+def fault_event(event: dict[str, Any], event_id: int) -> dict[str, Any]:
+    """A connector's fault raised or cleared as NotifyEvent: 2.0.1's StatusNotification says
+    only `Faulted`; this says which fault (the code in `techCode`, CONTRACT 2's words)."""
+    data, cid = event["data"], event["connector"]
+    raised = event["type"] == "fault.raised"
+    item: dict[str, Any] = {
+        "eventId": event_id,
+        "timestamp": event["ts"],
+        "trigger": "Delta",
+        "actualValue": "true" if raised else "false",
+        "techCode": str(data["code"])[:50],
+        "eventNotificationType": "HardWiredNotification",
+        "component": {"name": "Connector", "evse": {"id": cid, "connectorId": cid}}
+        if cid
+        else {"name": "ChargingStation"},
+        "variable": {"name": "Problem"},
+    }
+    if raised:
+        item["techInfo"] = str(data["message"])[:500]
+    else:
+        item["cleared"] = True
+    return {"generatedAt": event["ts"], "seqNo": 0, "tbc": False, "eventData": [item]}
