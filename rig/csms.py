@@ -162,7 +162,7 @@ class Csms:
     async def _connected(self, ws: Any) -> None:
         self.paths.append(ws.request.path)
         station = self.station_class(
-            ws.request.path.rsplit("/", 1)[-1], Recording(ws, self._log), response_timeout=5
+            ws.request.path.rsplit("/", 1)[-1], Recording(ws, self._log), response_timeout=15
         )
         station.csms = self
         self.station = station
