@@ -176,6 +176,19 @@ def test_a_charging_profile_sets_the_pilot_and_clearing_it_lifts_the_limit(
     assert csms.call(call.ClearChargingProfile(charging_profile_id=5)).status == "Unknown"
 
 
+def test_unlock_connector_releases_an_unpaid_cable_as_the_operator_s_decision(
+    csms201: Csms201, ocpp201_pile: PileProcess
+) -> None:
+    csms, pile = csms201, ocpp201_pile
+    charging(csms, pile, 1)
+    pile.sim("clock", "+600")
+    pile.sim("stop-button", 1)
+    pile.wait_until(lambda r: r["connectors"][0]["state"] == "awaiting_payment")
+    assert pile.status()["connectors"][0]["cable_locked"]  # held: unpaid
+    assert csms.call(call.UnlockConnector(evse_id=1, connector_id=1)).status == "Unlocked"
+    pile.wait_until(lambda r: not r["connectors"][0]["cable_locked"])
+
+
 def test_unlock_trigger_and_an_immediate_reset(csms201: Csms201, ocpp201_pile: PileProcess) -> None:
     csms, pile = csms201, ocpp201_pile
     assert csms.call(call.UnlockConnector(evse_id=9, connector_id=9)).status == "UnknownConnector"
