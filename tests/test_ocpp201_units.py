@@ -250,3 +250,19 @@ def test_wire_ids_keep_their_random_tail() -> None:
     tid = "A-VERY-LONG-PILE-IDENTIFIER-0001-0123456789abcdef"
     assert messages.wire_id(tid) == tid[-36:] and messages.wire_id(tid).endswith("0123456789abcdef")
     assert messages.wire_id("P1-0123") == "P1-0123"
+
+
+def test_the_charging_state_says_who_holds_the_charge() -> None:
+    b = Bench(**OCPP)
+    link = linked(b)
+    tid = charging(b)
+    b.advance(2)
+    assert link._state(tid, late=False) == "Charging"
+    b.command(cmd.SetLimit(1, 3.0))  # under IEC 61851's 6 A: the pile withholds power
+    b.advance(2)
+    assert link._state(tid, late=False) == "SuspendedEVSE"
+    assert link._state(tid, late=True) is None  # told late: the samples' power says
+    b.command(cmd.SetLimit(1, None))
+    b.sim.ev_power(1, 0)  # the vehicle takes nothing
+    b.advance(2)
+    assert link._state(tid, late=False) == "SuspendedEV"

@@ -179,14 +179,24 @@ class Ocpp201Link(OcppLink):
         if wanted:
             seq_no = self.seq_nos.get(tid, 0)
             measurands = self.variables.value("SampledDataCtrlr", "TxUpdatedMeasurands")
-            body = messages.updated(wanted, seq_no, measurands, trigger)
-            body = messages.late(body, self.happened_offline(envelopes[-1]))
+            late = self.happened_offline(envelopes[-1])
+            body = messages.updated(wanted, seq_no, measurands, trigger, self._state(tid, late))
+            body = messages.late(body, late)
             answer = await self.transaction_call("TransactionEvent", body)
             self.last_sample[tid] = parse_iso(wanted[-1]["ts"])
             self.answered(envelopes[-1], self._counted(tid, seq_no))
             self._learn(tid, answer, finished=False)
         for envelope in envelopes:  # those not sent leave the queue unsent
             self.port.acknowledged(envelope.seq)
+
+    def _state(self, tid: str, late: bool) -> str | None:
+        """Transaction `tid`'s chargingState now, if it still charges and this is told as it
+        happens (None: the samples' own power says)."""
+        for c in self.port.connectors().values():
+            tx = c.transaction
+            if not late and tx is not None and tx.transaction_id == tid and not tx.finished:
+                return messages.CHARGING_STATE[c.suspended()]
+        return None
 
     async def _ended(self, envelope: Envelope, event: dict[str, Any]) -> None:
         tid = event["data"]["transaction_id"]

@@ -192,14 +192,24 @@ def started(event: dict[str, Any], seq_no: int, remote: dict[str, Any] | None) -
     return body
 
 
-def updated(events: list[dict[str, Any]], seq_no: int, wanted: str, trigger: str) -> dict[str, Any]:
-    """A transaction's samples in a row as one Updated, each its own meterValue and time."""
+# Who holds a running charge (Connector.suspended()) as 2.0.1's chargingState.
+CHARGING_STATE = {None: "Charging", "EV": "SuspendedEV", "EVSE": "SuspendedEVSE"}
+
+
+def updated(
+    events: list[dict[str, Any]],
+    seq_no: int,
+    wanted: str,
+    trigger: str,
+    state: str | None = None,
+) -> dict[str, Any]:
+    """A transaction's samples in a row as one Updated, each its own meterValue and time.
+    `state`: the chargingState now, for samples told as they are taken; None (samples told
+    late): as the last sample's power says."""
     last = events[-1]
-    charging = last["data"]["power_w"] >= SUSPENDED_EV_BELOW_W
-    info = {
-        "transactionId": wire_id(last["data"]["transaction_id"]),
-        "chargingState": "Charging" if charging else "SuspendedEV",
-    }
+    if state is None:
+        state = "Charging" if last["data"]["power_w"] >= SUSPENDED_EV_BELOW_W else "SuspendedEV"
+    info = {"transactionId": wire_id(last["data"]["transaction_id"]), "chargingState": state}
     meter_value = [
         {"timestamp": e["ts"], "sampledValue": sampled_values(e["data"], "Sample.Periodic", wanted)}
         for e in events
