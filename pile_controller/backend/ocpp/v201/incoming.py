@@ -45,7 +45,8 @@ PURPOSE = {
     "TxDefaultProfile": "TxDefaultProfile",
     "TxProfile": "TxProfile",
 }
-REPORT_ITEMS = 32  # reportData per NotifyReport (DeviceDataCtrlr.ItemsPerMessage)
+REPORT_ITEMS = 32
+RENEW_AFTER_S = 1.0  # reportData per NotifyReport (DeviceDataCtrlr.ItemsPerMessage)
 
 
 def rejected(reason: str) -> dict[str, Any]:
@@ -375,8 +376,9 @@ class Incoming(Calls):
         if any(r["attributeStatus"] == "Accepted" for r in results):
             self.port.remember({VARIABLES_KEY: self.link.variables.saved()})
         if (new := self.link.variables.password()) != password and new is not None:
-            # Connect again with it once this answer is out.
-            asyncio.get_running_loop().call_soon(self.link.session.renew, new)
+            # Connect again with it once the CSMS has this answer: a connection closed right
+            # behind it can take the answer with it (seen with the `ocpp` library under load).
+            asyncio.get_running_loop().call_later(RENEW_AFTER_S, self.link.session.renew, new)
         return {"setVariableResult": results}
 
     def get_base_report(self, call: rpc.Call) -> dict[str, Any]:
