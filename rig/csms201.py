@@ -51,6 +51,10 @@ class Station201(ChargePoint):
     def notify_report(self, **_: Any) -> Any:
         return call_result.NotifyReport()
 
+    @on(Action.report_charging_profiles)
+    def report_charging_profiles(self, **_: Any) -> Any:
+        return call_result.ReportChargingProfiles()
+
     @on(Action.notify_event)
     def notify_event(self, **_: Any) -> Any:
         return call_result.NotifyEvent()

@@ -169,6 +169,16 @@ def test_a_charging_profile_sets_the_pilot_and_clearing_it_lifts_the_limit(
         "Accepted"
     )
     pile.wait_until(lambda r: r["connectors"][0]["current_limit_a"] == 10.0)
+    # The CSMS reads back what it set, in 2.0.1's shape.
+    asked = call.GetChargingProfiles(request_id=4, charging_profile={"charging_profile_id": [5]})
+    assert csms.call(asked).status == "Accepted"
+    report = csms.wait("ReportChargingProfiles", requestId=4)
+    assert (report["evseId"], report["chargingLimitSource"]) == (1, "CSO")
+    (kept,) = report["chargingProfile"]
+    assert (kept["id"], kept["chargingProfilePurpose"]) == (5, "TxDefaultProfile")
+    assert kept["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] == 6900.0
+    none = call.GetChargingProfiles(request_id=5, charging_profile={"stack_level": 9})
+    assert csms.call(none).status == "NoProfiles"
     schedule = csms.call(call.GetCompositeSchedule(duration=600, evse_id=1))
     assert schedule.schedule["charging_schedule_period"][0]["limit"] == 10.0
     assert csms.call(call.ClearChargingProfile(charging_profile_id=5)).status == "Accepted"

@@ -87,6 +87,7 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
         "TriggerMessage": {"requestedMessage": "Heartbeat"},
         "SetChargingProfile": {"evseId": 1, "chargingProfile": profile},
         "GetCompositeSchedule": {"evseId": 1, "duration": 3600},
+        "GetChargingProfiles": {"requestId": 7, "chargingProfile": {"stackLevel": 1}},
         "ClearChargingProfile": {"chargingProfileId": 9},
         "ChangeAvailability": {"operationalStatus": "Inoperative", "evse": {"id": 2}},
         "ClearCache": {},
@@ -111,6 +112,7 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
     report = csms.wait("NotifyReport", requestId=4, seqNo=0)
     assert report["tbc"] is True  # more than 32 variables: in several messages
     csms.wait("NotifyDisplayMessages", requestId=6)
+    assert csms.wait("ReportChargingProfiles", requestId=7)["chargingProfile"][0]["id"] == 9
     ended = csms.wait("TransactionEvent", eventType="Ended")
     assert ended["transactionInfo"]["stoppedReason"] == "Remote"
     pile.wait_until(lambda r: r["connectors"][0]["cost"] == "2.50")  # the Ended's totalCost

@@ -44,7 +44,7 @@ server.on('client', (client) => {
   if (protocol === 'ocpp2.0.1') {
     client.handle('Authorize', () => ({ idTokenInfo: { status: 'Accepted' } }));
     client.handle('TransactionEvent', ({ params }) => (params.eventType === 'Ended' ? { totalCost: 2.5 } : {}));
-    for (const notification of ['MeterValues', 'NotifyReport', 'NotifyDisplayMessages', 'NotifyEvent',
+    for (const notification of ['MeterValues', 'NotifyReport', 'NotifyDisplayMessages', 'NotifyEvent', 'ReportChargingProfiles',
       'ReservationStatusUpdate', 'FirmwareStatusNotification', 'LogStatusNotification']) {
       client.handle(notification, () => ({}));
     }

@@ -45,6 +45,7 @@ PURPOSE = {
     "TxDefaultProfile": "TxDefaultProfile",
     "TxProfile": "TxProfile",
 }
+SCHEDULE_KEYS = ("id", "startSchedule", "duration", "chargingRateUnit", "chargingSchedulePeriod")
 REPORT_ITEMS = 32
 RENEW_AFTER_S = 1.0  # reportData per NotifyReport (DeviceDataCtrlr.ItemsPerMessage)
 
@@ -78,6 +79,7 @@ class Incoming(Calls):
             "SetChargingProfile": self.set_charging_profile,
             "ClearChargingProfile": self.clear_charging_profile,
             "GetCompositeSchedule": self.composite_schedule,
+            "GetChargingProfiles": self.get_charging_profiles,
             "GetLog": self.get_log,
             "UpdateFirmware": self.update_firmware,
         }
@@ -411,12 +413,9 @@ class Incoming(Calls):
         return ACCEPTED if self._install(cid, self._as_profile(profile)) else REJECTED
 
     def _as_profile(self, profile: dict[str, Any]) -> dict[str, Any]:
-        """A 2.0.1 profile as the profiles keep them (1.6's shape): its first schedule."""
-        schedule = {
-            k: v
-            for k, v in profile["chargingSchedule"][0].items()
-            if k in ("startSchedule", "duration", "chargingRateUnit", "chargingSchedulePeriod")
-        }
+        """A 2.0.1 profile as the profiles keep them (1.6's shape): its first schedule, with
+        its id (which 1.6's shape does not name) for GetChargingProfiles."""
+        schedule = {k: v for k, v in profile["chargingSchedule"][0].items() if k in SCHEDULE_KEYS}
         kept = {
             "chargingProfileId": profile["id"],
             "stackLevel": profile["stackLevel"],
@@ -428,6 +427,39 @@ class Incoming(Calls):
             if key in profile:
                 kept[key] = profile[key]
         return kept
+
+    def get_charging_profiles(self, call: rpc.Call) -> dict[str, Any]:
+        """The installed profiles the criteria name, as ReportChargingProfiles per EVSE (all
+        set by the CSMS: source `CSO`)."""
+        p = call.payload
+        criteria, evse = p["chargingProfile"], p.get("evseId")
+        if "CSO" not in criteria.get("chargingLimitSource", ["CSO"]):
+            return {"status": "NoProfiles"}
+        wanted = {
+            "chargingProfilePurpose": criteria.get("chargingProfilePurpose"),
+            "stackLevel": criteria.get("stackLevel"),
+        }
+        found: dict[int, list[dict[str, Any]]] = {}
+        for cid, kept in self.link.profiles.installed:
+            profile = as_2_0_1(kept)
+            if (
+                evse in (None, cid)
+                and all(v is None or profile[k] == v for k, v in wanted.items())
+                and profile["id"] in criteria.get("chargingProfileId", [profile["id"]])
+            ):
+                found.setdefault(cid, []).append(profile)
+        if not found:
+            return {"status": "NoProfiles"}
+        for n, cid in enumerate(sorted(found)):
+            report = {
+                "requestId": p["requestId"],
+                "chargingLimitSource": "CSO",
+                "evseId": cid,
+                "chargingProfile": found[cid],
+                "tbc": n < len(found) - 1,
+            }
+            self.later("ReportChargingProfiles", report)
+        return ACCEPTED
 
     def clear_charging_profile(self, call: rpc.Call) -> dict[str, Any]:
         p = call.payload
@@ -455,3 +487,20 @@ class Incoming(Calls):
                 "chargingSchedulePeriod": schedule["chargingSchedulePeriod"],
             },
         }
+
+
+def as_2_0_1(kept: dict[str, Any]) -> dict[str, Any]:
+    """A kept profile (1.6's shape) as 2.0.1 writes it."""
+    purpose = {v: k for k, v in PURPOSE.items()}[kept["chargingProfilePurpose"]]
+    schedule = {"id": kept["chargingProfileId"], **kept["chargingSchedule"]}
+    profile = {
+        "id": kept["chargingProfileId"],
+        "stackLevel": kept["stackLevel"],
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": kept["chargingProfileKind"],
+        "chargingSchedule": [schedule],
+    }
+    for key in ("recurrencyKind", "validFrom", "validTo", "transactionId"):
+        if key in kept:
+            profile[key] = kept[key]
+    return profile
