@@ -208,7 +208,8 @@ def replay(workdir: Path, csms: Csms | BareCsms, protocol: str = "ocpp1.6") -> f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--boots", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=60.0, help="the charging window")
+    # Longer than a minute: held samples and answers are committed once a minute.
+    parser.add_argument("--seconds", type=float, default=180.0, help="the charging window")
     parser.add_argument(
         "--protocol",
         choices=("ocpp1.6", "ocpp2.0.1"),
