@@ -10,7 +10,7 @@ against a local CSMS (the mobilityhouse `ocpp` library, rig/csms.py and rig/csms
   CALL at a time after the pile connects (a transaction's samples in a row travel together, up
   to 50 in one MeterValues or TransactionEvent): samples per second.
 
-Run with `python -m benchmarks.ocpp [--seconds 60] [--protocol ocpp2.0.1]` (`scripts/bench`
+Run with `python -m benchmarks.ocpp [--seconds 180] [--protocol ocpp2.0.1]` (`scripts/bench`
 runs both).
 """
 
