@@ -404,6 +404,9 @@ class Daemon:
     def recall(self, key: str) -> str | None:
         return self.store.get(key)
 
+    def in_session(self) -> bool:
+        return self.pile.in_session()
+
     def restart(self, reason: str) -> None:
         log.warning("the backend asked for a restart (%s)", reason)
         self._restart(reason)

@@ -82,6 +82,11 @@ class Port(Protocol):
 
     def recall(self, key: str) -> str | None: ...
 
+    def in_session(self) -> bool:
+        """Whether a driver's session runs anywhere (the core's word: OCPP's Reset OnIdle
+        waits for none)."""
+        ...
+
     def restart(self, reason: str) -> None:
         """Stops running transactions with `reason` (OCPP's SoftReset, HardReset) and exits
         for systemd to start the daemon again."""

@@ -22,11 +22,13 @@ from pile_controller.backend.ocpp.smart import schedule_payload
 from pile_controller.core import commands as cmd
 from pile_controller.core.connector import Connector
 from pile_controller.core.times import parse_iso
+from pile_controller.fleet import diagnostics_file
 
 if TYPE_CHECKING:
     from pile_controller.backend.ocpp.link import OcppLink
 
 log = logging.getLogger("pile_controller")
+ACCEPTED, REJECTED = {"status": "Accepted"}, {"status": "Rejected"}
 APPOINTMENT_CODE = re.compile(r"[0-9]{4,12}")
 
 
@@ -74,11 +76,23 @@ class Calls:
         """A command of the link's own (a profile's limit, a refused start): nobody to answer."""
         return Request(command, None, lambda reply: Answer("", lambda: None))
 
+    def _set_profile(self, cid: int, profile: dict[str, Any]) -> dict[str, Any]:
+        """SetChargingProfile's answer for `profile` (1.6's shape, as the profiles keep them):
+        the site's own on connector 0 only, a default anywhere, a transaction's only where one
+        runs."""
+        purpose = profile["chargingProfilePurpose"]
+        if cid != 0 and cid not in self.port.connectors():
+            return REJECTED
+        if (purpose == "ChargePointMaxProfile") != (cid == 0) and purpose != "TxDefaultProfile":
+            return REJECTED
+        if purpose == "TxProfile" and self.link.running(cid) is None:
+            return REJECTED  # a transaction's profile, and none runs there
+        return ACCEPTED if self._install(cid, profile) else REJECTED
+
     def _install(self, cid: int, profile: dict[str, Any]) -> bool:
         if not self.link.profiles.install(cid, profile):
             return False
-        self.port.remember({PROFILES_KEY: self.link.profiles.saved()})
-        self.link.apply_profiles()
+        self._profiles_changed()
         return True
 
     def _clear_profiles(
@@ -87,9 +101,39 @@ class Calls:
         """ClearChargingProfile's answer: Accepted if any went (then journaled), or Unknown."""
         removed = self.link.profiles.clear(pid, cid, purpose, stack_level)
         if removed:
-            self.port.remember({PROFILES_KEY: self.link.profiles.saved()})
-            self.link.apply_profiles()
+            self._profiles_changed()
         return {"status": "Accepted" if removed else "Unknown"}
+
+    def _profiles_changed(self) -> None:
+        """Journaled, and the limits they give now applied."""
+        self.port.remember({PROFILES_KEY: self.link.profiles.saved()})
+        self.link.apply_profiles()
+
+    def _get_log(self, call: rpc.Call, key: str) -> Deferred:
+        """GetLog (1.6's security whitepaper and 2.0.1 alike): the diagnostics archive (either
+        log type: the pile keeps one log) to `log.remoteLocation`, answered with its file name;
+        its requestId is kept under `key` for the LogStatusNotifications."""
+        p = call.payload
+        name = diagnostics_file(self.link.settings.pile.id, self.port.now())
+        order = cmd.Diagnostics(p["log"]["remoteLocation"], name)
+        taken = {"status": "Accepted", "filename": name}
+        answer = self.requested(call, key, str(p["requestId"]), taken, REJECTED)
+        return self._execute(call, order, accepted, answer)
+
+    def _signed_update(self, call: rpc.Call, key: str) -> Deferred:
+        """1.6's SignedUpdateFirmware and 2.0.1's UpdateFirmware: `firmware.signature` is the
+        operator's Ed25519 signature (base64; without one, read from location + ".sig"),
+        checked against update.public_key; the signing certificate is not used (the pile
+        trusts a key, not a PKI: CONTRACT 12). The requestId is kept under `key` for the
+        status notifications."""
+        p, firmware = call.payload, call.payload["firmware"]
+        order = cmd.Update(
+            firmware["location"],
+            signature=firmware.get("signature"),
+            retrieve_at=parse_time(firmware["retrieveDateTime"]),
+        )
+        answer = self.requested(call, key, str(p["requestId"]), ACCEPTED, REJECTED)
+        return self._execute(call, order, accepted, answer)
 
     def _composite(self, cid: int, duration: int) -> dict[str, Any] | None:
         """The composite schedule of `cid` (0: the site) for `duration` seconds from now, in

@@ -63,7 +63,6 @@ class OcppLink:
         basic = (self.charge_point_id, password) if password is not None else None
         self.session = Session(self.url, self.subprotocol, schemas, tls, basic)
         self.accepted = False  # the CSMS accepted our BootNotification on this connection
-        self.backlog_through = 0  # the last event journaled before it did
         self._work = asyncio.Event()
         self._statuses: list[int] = []
         self._told: dict[int, tuple[str, ...]] = {}  # connector -> the status the CSMS has
@@ -95,6 +94,9 @@ class OcppLink:
     def attempts(self) -> tuple[int, int]:
         """(attempts, seconds between them) for a transaction message the CSMS refuses."""
         raise NotImplementedError
+
+    def accepted_now(self) -> None:
+        """The CSMS accepted the boot on a new connection; nothing is sent yet."""
 
     async def samples(self, envelopes: list[Envelope], events: list[dict[str, Any]]) -> None:
         """A transaction's periodic samples, in a row in the queue: one message, one answer,
@@ -148,18 +150,6 @@ class OcppLink:
         TriggerMessage)."""
         self.forced_meter.add(connector)
 
-    def happened_offline(self, envelope: Envelope) -> bool:
-        """Whether the event was journaled before this connection was accepted and not sent
-        (OCPP 2.0.1's `offline`: the CSMS hears of it late)."""
-        return envelope.seq <= self.backlog_through
-
-    def _last_journaled(self) -> int:
-        """The seq of the newest event waiting to be sent (0: none waits)."""
-        last = after = int(self.port.recall(self.answered_key) or 0)
-        while batch := self.port.undelivered(after, 500):
-            last = after = batch[-1].seq
-        return last
-
     def due(self, event: dict[str, Any], last: datetime | None) -> bool:
         """Whether a periodic sample goes out: those the CSMS triggered always, the others
         every `sample_interval()` after the `last` sent."""
@@ -204,7 +194,7 @@ class OcppLink:
     async def _session(self) -> None:
         interval = await self._boot()
         self.accepted = True
-        self.backlog_through = self._last_journaled()
+        self.accepted_now()
         self.port.up()
         every = {t for cid in self.port.connectors() for t in self.status_targets(cid)}
         self._statuses = sorted(every)

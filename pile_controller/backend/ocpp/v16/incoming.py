@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from pile_controller.backend.ocpp.v16.link import Ocpp16Link
 
 log = logging.getLogger("pile_controller")
-ACCEPTED, REJECTED = {"status": "Accepted"}, {"status": "Rejected"}
 COSTMSG = "org.openchargealliance.costmsg"  # California Pricing
 
 
@@ -167,14 +166,9 @@ class Incoming(Calls):
         return self._execute(call, order, accepted, answer)
 
     def get_log(self, call: rpc.Call) -> Deferred:
-        """The security whitepaper's GetLog: the same archive as GetDiagnostics (either log
-        type: the pile keeps one log), its progress as LogStatusNotification."""
-        p = call.payload
-        name = diagnostics_file(self.link.settings.pile.id, self.port.now())
-        order = cmd.Diagnostics(p["log"]["remoteLocation"], name)
-        taken = {"status": "Accepted", "filename": name}
-        answer = self.requested(call, LOG_REQUEST_KEY, str(p["requestId"]), taken, REJECTED)
-        return self._execute(call, order, accepted, answer)
+        """The security whitepaper's GetLog: the same archive as GetDiagnostics, its progress
+        as LogStatusNotification."""
+        return self._get_log(call, LOG_REQUEST_KEY)
 
     def update_firmware(self, call: rpc.Call) -> Deferred:
         """The release at `location`, its signature at `location` + ".sig" (plain 1.6 carries
@@ -185,18 +179,9 @@ class Incoming(Calls):
         return self._execute(call, order, accepted, answer)
 
     def signed_update_firmware(self, call: rpc.Call) -> Deferred:
-        """The whitepaper's SignedUpdateFirmware: `firmware.signature` is the operator's
-        Ed25519 signature (base64), checked against update.public_key; the signing certificate
-        is not used (the pile trusts a key, not a PKI: CONTRACT 12)."""
-        p, firmware = call.payload, call.payload["firmware"]
-        order = cmd.Update(
-            firmware["location"],
-            signature=firmware["signature"],
-            retrieve_at=parse_time(firmware["retrieveDateTime"]),
-        )
-        request = str(p["requestId"])
-        answer = self.requested(call, FIRMWARE_REQUEST_KEY, request, ACCEPTED, REJECTED)
-        return self._execute(call, order, accepted, answer)
+        """The whitepaper's SignedUpdateFirmware, its progress as
+        SignedFirmwareStatusNotification."""
+        return self._signed_update(call, FIRMWARE_REQUEST_KEY)
 
     # --- the link's own --------------------------------------------------------------------
 
@@ -241,16 +226,7 @@ class Incoming(Calls):
         return {"status": status}
 
     def set_charging_profile(self, call: rpc.Call) -> dict[str, Any]:
-        cid, profile = call.payload["connectorId"], call.payload["csChargingProfiles"]
-        connectors = self.port.connectors()
-        purpose = profile["chargingProfilePurpose"]
-        if cid != 0 and cid not in connectors:
-            return {"status": "Rejected"}
-        if (purpose == "ChargePointMaxProfile") != (cid == 0) and purpose != "TxDefaultProfile":
-            return {"status": "Rejected"}
-        if purpose == "TxProfile" and self.link.running(cid) is None:
-            return {"status": "Rejected"}  # a transaction's profile, and none runs there
-        return {"status": "Accepted" if self._install(cid, profile) else "Rejected"}
+        return self._set_profile(call.payload["connectorId"], call.payload["csChargingProfiles"])
 
     def clear_charging_profile(self, call: rpc.Call) -> dict[str, Any]:
         p = call.payload

@@ -35,6 +35,11 @@ def _measurands(text: str) -> bool:
     return bool(text) and all(m in MEASURANDS for m in names)
 
 
+def key_of(component: str, name: str, instance: str | None = None, evse: int | None = None) -> str:
+    """A variable's key in the table and the journal."""
+    return "/".join(str(part) for part in (component, evse, name, instance))
+
+
 @dataclass(frozen=True)
 class Variable:
     component: str
@@ -57,7 +62,7 @@ class Variable:
 
     @property
     def key(self) -> str:
-        return "/".join(str(part) for part in (self.component, self.evse, self.name, self.instance))
+        return key_of(self.component, self.name, self.instance, self.evse)
 
     def component_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"name": self.component}
@@ -235,10 +240,15 @@ class DeviceModel:
 
     def password(self) -> str | None:
         """The Basic password the CSMS set, if it did."""
-        return self.changed.get("SecurityCtrlr/None/BasicAuthPassword/None")
+        return self.changed.get(key_of("SecurityCtrlr", "BasicAuthPassword"))
 
     def value(self, component: str, name: str, instance: str | None = None) -> str:
-        return self._value(self.table[f"{component}/None/{name}/{instance}"])
+        return self._value(self.table[key_of(component, name, instance)])
+
+    def told(self, component: str, name: str, value: str) -> None:
+        """A value the CSMS gave outside SetVariables (the boot's heartbeat interval): in
+        force, journaled with the next change."""
+        self.changed[key_of(component, name)] = value
 
     def number(self, component: str, name: str, instance: str | None = None) -> int:
         return int(self.value(component, name, instance))

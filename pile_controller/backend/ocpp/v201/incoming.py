@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from pile_controller.backend.ocpp import rpc
 from pile_controller.backend.ocpp.calls import (
+    ACCEPTED,
     APPOINTMENT_CODE,
+    REJECTED,
     Calls,
     accepted,
     availability_status,
@@ -29,16 +31,13 @@ from pile_controller.backend.ocpp.v201.display import JOURNAL_KEY as DISPLAY_KEY
 from pile_controller.backend.ocpp.v201.messages import FIRMWARE_KEY, LOG_KEY
 from pile_controller.backend.ocpp.websocket import Closed
 from pile_controller.core import commands as cmd
-from pile_controller.core.pile import SESSION
 from pile_controller.core.times import iso
 from pile_controller.core.transaction import Cap
-from pile_controller.fleet import diagnostics_file
 
 if TYPE_CHECKING:
     from pile_controller.backend.ocpp.v201.link import Ocpp201Link
 
 log = logging.getLogger("pile_controller")
-ACCEPTED, REJECTED = {"status": "Accepted"}, {"status": "Rejected"}
 # 2.0.1's profile purposes as the profiles (smart.py, written for 1.6) name them.
 PURPOSE = {
     "ChargingStationMaxProfile": "ChargePointMaxProfile",
@@ -275,28 +274,10 @@ class Incoming(Calls):
         return ACCEPTED
 
     def get_log(self, call: rpc.Call) -> Deferred:
-        """The diagnostics archive (either log type: the pile keeps one log) to
-        `log.remoteLocation`, its progress as LogStatusNotification with the requestId."""
-        p = call.payload
-        name = diagnostics_file(self.link.settings.pile.id, self.port.now())
-        order = cmd.Diagnostics(p["log"]["remoteLocation"], name)
-        taken = {"status": "Accepted", "filename": name}
-        answer = self.requested(call, LOG_KEY, str(p["requestId"]), taken, REJECTED)
-        return self._execute(call, order, accepted, answer)
+        return self._get_log(call, LOG_KEY)  # progress: LogStatusNotification
 
     def update_firmware(self, call: rpc.Call) -> Deferred:
-        """The release at `firmware.location`; `firmware.signature` is the operator's Ed25519
-        signature (base64; without one, read from location + ".sig"), checked against
-        update.public_key (the signing certificate is not used: CONTRACT 12). Its progress as
-        FirmwareStatusNotification with the requestId."""
-        p, firmware = call.payload, call.payload["firmware"]
-        order = cmd.Update(
-            firmware["location"],
-            signature=firmware.get("signature"),
-            retrieve_at=parse_time(firmware["retrieveDateTime"]),
-        )
-        answer = self.requested(call, FIRMWARE_KEY, str(p["requestId"]), ACCEPTED, REJECTED)
-        return self._execute(call, order, accepted, answer)
+        return self._signed_update(call, FIRMWARE_KEY)  # progress: FirmwareStatusNotification
 
     # --- the link's own ----------------------------------------------------------------------
 
@@ -359,12 +340,12 @@ class Incoming(Calls):
         if call.payload["type"] == "Immediate":
             asyncio.get_running_loop().call_soon(self.port.restart, "HardReset")
             return ACCEPTED
-        busy = any(c.state in SESSION for c in self.port.connectors().values())
+        busy = self.port.in_session()
         self.spawn(self._reset_when_idle())
         return {"status": "Scheduled" if busy else "Accepted"}
 
     async def _reset_when_idle(self) -> None:
-        while any(c.state in SESSION for c in self.port.connectors().values()):
+        while self.port.in_session():
             await asyncio.sleep(1.0)
         self.port.restart("SoftReset")
 
@@ -402,15 +383,10 @@ class Incoming(Calls):
         return ACCEPTED
 
     def set_charging_profile(self, call: rpc.Call) -> dict[str, Any]:
-        cid, profile = call.payload["evseId"], call.payload["chargingProfile"]
-        purpose = profile["chargingProfilePurpose"]
-        if purpose not in PURPOSE or (cid != 0 and cid not in self.port.connectors()):
-            return REJECTED
-        if (purpose == "ChargingStationMaxProfile") != (cid == 0) and purpose != "TxDefaultProfile":
-            return REJECTED
-        if purpose == "TxProfile" and self.link.running(cid) is None:
-            return REJECTED  # a transaction's profile, and none runs there
-        return ACCEPTED if self._install(cid, self._as_profile(profile)) else REJECTED
+        profile = call.payload["chargingProfile"]
+        if profile["chargingProfilePurpose"] not in PURPOSE:
+            return REJECTED  # ChargingStationExternalConstraints: the pile has no such source
+        return self._set_profile(call.payload["evseId"], self._as_profile(profile))
 
     def _as_profile(self, profile: dict[str, Any]) -> dict[str, Any]:
         """A 2.0.1 profile as the profiles keep them (1.6's shape): its first schedule, with

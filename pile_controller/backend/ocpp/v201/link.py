@@ -48,6 +48,7 @@ class Ocpp201Link(OcppLink):
         self, settings: Settings, tls: ssl.SSLContext | None = None, password: str | None = None
     ):
         super().__init__(settings, rpc.Schemas("v201", "Request"), tls, password)
+        self.backlog_through = 0  # the last event journaled before this connection's boot
         # An update's or an upload's notification while it runs, for TriggerMessage (else Idle).
         self.under_way: dict[str, dict[str, Any]] = {}
 
@@ -63,6 +64,18 @@ class Ocpp201Link(OcppLink):
         self.seq_nos: dict[str, int] = json.loads(port.recall(SEQ_KEY) or "{}")
         self.remote_starts: dict[str, dict[str, Any]] = json.loads(port.recall(REMOTE_KEY) or "{}")
         self.incoming = Incoming(self)
+
+    def accepted_now(self) -> None:
+        """Remembers the newest event waiting to be sent: it and those before it are late."""
+        last = after = int(self.port.recall(ANSWERED_KEY) or 0)
+        while batch := self.port.undelivered(after, 500):
+            last = after = batch[-1].seq
+        self.backlog_through = last
+
+    def happened_offline(self, envelope: Envelope) -> bool:
+        """Whether the event was journaled before this connection was accepted and not sent
+        (2.0.1's `offline`: the CSMS hears of it late)."""
+        return envelope.seq <= self.backlog_through
 
     def csms_transaction(self, transaction_id: str | None) -> str | None:
         return messages.wire_id(transaction_id) if transaction_id else None
@@ -80,7 +93,7 @@ class Ocpp201Link(OcppLink):
 
     def heartbeat_interval(self, told: int | None = None) -> int:
         if told is not None:  # the boot's answer says it for this connection
-            self.variables.changed["OCPPCommCtrlr/None/HeartbeatInterval/None"] = str(told)
+            self.variables.told("OCPPCommCtrlr", "HeartbeatInterval", str(told))
         return self.variables.number("OCPPCommCtrlr", "HeartbeatInterval")
 
     def attempts(self) -> tuple[int, int]:
