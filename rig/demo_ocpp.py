@@ -6,6 +6,7 @@ OCPP message printed as it crosses the wire."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,14 +32,27 @@ def wire(say: Any) -> Any:
 
 
 def run(workdir: Path, say: Any) -> None:
-    csms = Csms().start()
+    drive(Csms().start(), "ocpp1.6", workdir, say, walk, connectorId=2)
+
+
+def drive(
+    csms: Any,
+    protocol: str,
+    workdir: Path,
+    say: Any,
+    walk: Callable[[Any, PileProcess, Any], None],
+    **last_status: Any,
+) -> None:
+    """The daemon on simulated hardware against `csms` (started), every frame printed; once
+    the CSMS has `last_status` (the boot's last StatusNotification), the cycle is `walk`ed."""
     csms.listeners.append(wire(say))
-    say("demo", f"a CSMS (mobilityhouse ocpp 1.6) on {csms.url}")
-    pile = PileProcess(workdir, 1, connectors=2, display="png", **ocpp_options(csms.url))
+    say("demo", f"a CSMS (mobilityhouse ocpp {protocol.removeprefix('ocpp')}) on {csms.url}")
+    options = ocpp_options(csms.url, protocol=protocol)
+    pile = PileProcess(workdir, 1, connectors=2, display="png", **options)
     try:
         pile.start()
         csms.wait_connected()
-        csms.wait("StatusNotification", connectorId=2)
+        csms.wait("StatusNotification", **last_status)
         walk(csms, pile, say)
     finally:
         pile.stop()

@@ -15,26 +15,14 @@ from ocpp.v201 import call
 
 from pile_controller.core.times import iso
 from rig.csms201 import Csms201
-from rig.demo_ocpp import wire
+from rig.demo_ocpp import drive
 from rig.pile import PileProcess
-from tests.e2e.ocpp_rig import ocpp_options
 
 
 def run(workdir: Path, say: Any) -> None:
     csms = Csms201().start()
-    csms.listeners.append(wire(say))
     csms.total_cost["Ended"] = 10.0  # the CSMS's price of the session, in the Ended's answer
-    say("demo", f"a CSMS (mobilityhouse ocpp 2.0.1) on {csms.url}")
-    options = ocpp_options(csms.url, protocol="ocpp2.0.1")
-    pile = PileProcess(workdir, 1, connectors=2, display="png", **options)
-    try:
-        pile.start()
-        csms.wait_connected()
-        csms.wait("StatusNotification", evseId=2)
-        walk(csms, pile, say)
-    finally:
-        pile.stop()
-        csms.stop()
+    drive(csms, "ocpp2.0.1", workdir, say, walk, evseId=2)
 
 
 def walk(csms: Csms201, pile: PileProcess, say: Any) -> None:

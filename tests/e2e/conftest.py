@@ -114,29 +114,29 @@ def csms201() -> Iterator[Csms201]:
     server.stop()
 
 
-@pytest.fixture
-def ocpp201_pile(
-    tmp_path: Path, csms201: Csms201, request: pytest.FixtureRequest
+def booted(
+    tmp_path: Path, csms: Csms, request: pytest.FixtureRequest, **options: Any
 ) -> Iterator[PileProcess]:
-    """A two-connector pile speaking OCPP 2.0.1 to `csms201`, booted, its screens as PNG files
-    (`screen-N.png` in its state folder)."""
-    options = ocpp_options(csms201.url, protocol="ocpp2.0.1", display="png")
-    pile = PileProcess(tmp_path, 1, connectors=2, **options).start()
-    csms201.wait_connected()
-    yield pile
-    logs = pile.logs()
-    pile.stop()
-    if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
-        print(f"--- daemon log ---\n{logs}")
-
-
-@pytest.fixture
-def ocpp_pile(tmp_path: Path, csms: Csms, request: pytest.FixtureRequest) -> Iterator[PileProcess]:
-    """A two-connector pile speaking OCPP 1.6J to `csms`, booted."""
-    pile = PileProcess(tmp_path, 1, connectors=2, **ocpp_options(csms.url)).start()
+    """A two-connector pile connected to `csms`; its log shown if the test failed."""
+    pile = PileProcess(tmp_path, 1, connectors=2, **ocpp_options(csms.url, **options)).start()
     csms.wait_connected()
     yield pile
     logs = pile.logs()
     pile.stop()
     if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
         print(f"--- daemon log ---\n{logs}")
+
+
+@pytest.fixture
+def ocpp201_pile(
+    tmp_path: Path, csms201: Csms201, request: pytest.FixtureRequest
+) -> Iterator[PileProcess]:
+    """A pile speaking OCPP 2.0.1 to `csms201`, booted, its screens as PNG files
+    (`screen-N.png` in its state folder)."""
+    yield from booted(tmp_path, csms201, request, protocol="ocpp2.0.1", display="png")
+
+
+@pytest.fixture
+def ocpp_pile(tmp_path: Path, csms: Csms, request: pytest.FixtureRequest) -> Iterator[PileProcess]:
+    """A pile speaking OCPP 1.6J to `csms`, booted."""
+    yield from booted(tmp_path, csms, request)

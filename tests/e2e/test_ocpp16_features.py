@@ -14,15 +14,12 @@ from pathlib import Path
 import pytest
 from ocpp.v16 import call
 
+from rig.backend import in_minutes
 from rig.certs import Authority
 from rig.csms import Csms
 from rig.csms201 import Csms201
 from rig.pile import PileProcess
 from tests.e2e.ocpp_rig import charging, ocpp_options
-
-
-def ago(minutes: int) -> str:
-    return (datetime.now(UTC) - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def test_configuration_changes_are_kept_across_a_restart(
@@ -46,7 +43,7 @@ def test_configuration_changes_are_kept_across_a_restart(
         "chargingProfileKind": "Absolute",
         "chargingSchedule": {
             "chargingRateUnit": "A",
-            "startSchedule": ago(1),
+            "startSchedule": in_minutes(-1),
             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 20.0}],
         },
     }
@@ -78,7 +75,7 @@ def test_a_charging_profile_sets_the_pilot_and_clearing_it_lifts_the_limit(
         "chargingProfileKind": "Absolute",
         "chargingSchedule": {
             "chargingRateUnit": "W",
-            "startSchedule": ago(1),
+            "startSchedule": in_minutes(-1),
             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6900.0, "numberPhases": 3}],
         },
     }

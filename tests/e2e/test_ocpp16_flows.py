@@ -4,16 +4,12 @@ OCPP 1.6J, driven only through OCPP and the control socket."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 
 from ocpp.v16 import call
 
+from rig.backend import in_minutes
 from rig.csms import Csms
 from rig.pile import PileProcess, pilectl
-
-
-def in_minutes(n: int) -> str:
-    return (datetime.now(UTC) + timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def test_boot_then_every_connector_status(csms: Csms, ocpp_pile: PileProcess) -> None:

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +13,8 @@ import pytest
 from ocpp.v16 import call
 
 from rig.csms import Csms
-from rig.meter import ServedMeter
 from rig.pile import PileProcess
-from tests.e2e.ocpp_rig import ocpp_options, torture
+from tests.e2e.ocpp_rig import Moves, ocpp_options, outage_with_a_kill_inside, torture
 
 KILLS = int(os.environ.get("OCPP_KILLS", "100"))
 pytestmark = pytest.mark.wall_clock("the daemon is killed at instants of real time")
@@ -35,17 +31,7 @@ def test_an_outage_with_a_kill_inside_loses_nothing(tmp_path: Path, csms: Csms) 
         start = csms.wait("StartTransaction")
         pile.wait_until(lambda r: r["connectors"][0]["ocpp_transaction_id"] == 1001)
 
-        csms.go_away()  # the CSMS is down from here ...
-        pile.sim("clock", "+900")
-        pile.wait_until(lambda r: r["connectors"][0]["energy_wh"] >= 1700)
-        pile.sim("clock", "+120")  # the held samples are committed
-        pile.sim("stop-button", 1)
-        pile.wait_until(lambda r: r["connectors"][0]["state"] == "awaiting_payment")
-        assert pile.status()["backend"]["outbox"] >= 2  # samples and the stop, queued
-        pile.stop(signal.SIGKILL)  # ... and the pile dies inside the outage
-        pile.start()
-        cost = pile.status()["connectors"][0]["cost"]
-        csms.come_back()
+        cost = outage_with_a_kill_inside(csms, pile)
         stop = csms.wait("StopTransaction", transactionId=1001, timeout=90)
         assert stop["meterStop"] - start["meterStart"] >= 1700
         assert len(csms.calls("StartTransaction")) == 1
@@ -69,65 +55,16 @@ def test_an_outage_with_a_kill_inside_loses_nothing(tmp_path: Path, csms: Csms) 
         pile.stop()
 
 
+MOVES = Moves(
+    start=lambda: call.RemoteStartTransaction(id_tag="driver", connector_id=1),
+    stop=lambda tid: call.RemoteStopTransaction(transaction_id=tid),
+    data_transfer=call.DataTransfer,
+)
+
+
 def test_kill_9_at_random_instants_through_paid_cycles(tmp_path: Path, csms: Csms) -> None:
-    register_wh = torture(tmp_path, csms, "ocpp1.6", KILLS, act, settle)
+    register_wh = torture(tmp_path, csms, "ocpp1.6", KILLS, MOVES)
     check(csms, register_wh)
-
-
-def act(rng: random.Random, pile: PileProcess, csms: Csms, meter: ServedMeter) -> int:
-    """One thing the driver, the vehicle or the CSMS does; 1 if the pile was seen with a cable
-    released while its transaction was unpaid."""
-    c = pile.status()["connectors"][0]
-    if c["state"] == "awaiting_payment" and not c["cable_locked"]:
-        return 1
-    try:
-        match rng.choice(["start", "draw", "stop", "pay", "unplug", "draw"]):
-            case "start" if c["state"] in ("idle", "authenticating"):
-                pile.sim("plug", 1)
-                csms.call(call.RemoteStartTransaction(id_tag="driver", connector_id=1), timeout=3)
-            case "draw":
-                meter.power_w = 7000.0
-                meter.energy_wh += rng.choice([250.0, 500.0, 1000.0])
-            case "stop" if c["state"] == "charging" and c["ocpp_transaction_id"]:
-                csms.call(
-                    call.RemoteStopTransaction(transaction_id=c["ocpp_transaction_id"]), timeout=3
-                )
-            case "pay" if c["state"] == "awaiting_payment" and c["ocpp_transaction_id"]:
-                pay(csms, c, timeout=3)
-            case "unplug":
-                pile.sim("unplug", 1)
-    except Exception:  # the pile was killed under the call, or not yet connected
-        pass
-    return 0
-
-
-def pay(csms: Csms, c: dict[str, Any], timeout: float) -> None:
-    data = json.dumps({"transactionId": c["ocpp_transaction_id"], "amount": c["cost"]})
-    csms.call(
-        call.DataTransfer(vendor_id="pile-controller", message_id="PaymentSettled", data=data),
-        timeout=timeout,
-    )
-
-
-def settle(pile: PileProcess, csms: Csms) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        report = pile.status()
-        c = report["connectors"][0]
-        try:
-            if c["state"] == "charging" and c["ocpp_transaction_id"]:
-                csms.call(call.RemoteStopTransaction(transaction_id=c["ocpp_transaction_id"]))
-            if c["state"] == "awaiting_payment" and c["ocpp_transaction_id"]:
-                pay(csms, c, timeout=5)
-        except Exception:
-            pass
-        if (
-            c["state"] in ("idle", "unlocked", "authenticating")
-            and report["backend"]["outbox"] == 0
-        ):
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"the pile never settled: {pile.status()}")
 
 
 def check(csms: Csms, register_wh: float) -> None:

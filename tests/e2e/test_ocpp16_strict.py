@@ -6,33 +6,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from rig.backend import in_minutes
 from rig.pile import PileProcess
 from rig.strict_csms import StrictCsms
 from rig.uploads import HttpUploads
-from tests.e2e.ocpp_rig import ocpp_options
+from tests.e2e.ocpp_rig import strict_pile
 
 
 @pytest.fixture
 def strict(tmp_path: Path) -> Iterator[tuple[StrictCsms, PileProcess]]:
-    csms = StrictCsms().start()
-    pile = PileProcess(tmp_path, 1, connectors=2, interval_s=1, **ocpp_options(csms.url))
-    pile.start()
-    try:
-        assert csms.connected.wait(10)
-        yield csms, pile
-    finally:
-        pile.stop()
-        csms.stop()
-    assert csms.breaches == [], pile.logs()
-
-
-def later(minutes: int) -> str:
-    return (datetime.now(UTC) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    with strict_pile(tmp_path, "ocpp1.6") as both:
+        yield both
 
 
 def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, PileProcess]) -> None:
@@ -41,7 +29,7 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
     csms.wait("StatusNotification", connectorId=2, status="Available")
     ok = csms.call(
         "ReserveNow",
-        {"connectorId": 1, "expiryDate": later(30), "idTag": "13579", "reservationId": 3},
+        {"connectorId": 1, "expiryDate": in_minutes(30), "idTag": "13579", "reservationId": 3},
     )
     assert ok == {"event": "result", "ref": 1, "result": {"status": "Accepted"}}
     pile.sim("plug", 1)
@@ -73,7 +61,7 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
                 "chargingProfileKind": "Absolute",
                 "chargingSchedule": {
                     "chargingRateUnit": "A",
-                    "startSchedule": later(-1),
+                    "startSchedule": in_minutes(-1),
                     "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}],
                 },
             },
@@ -118,13 +106,13 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
     # This pile does not run from scripts/install's releases: each update fails at once.
     firmware = {
         "location": "http://127.0.0.1:9/pile-controller-9.9.9.tar.gz",
-        "retrieveDateTime": later(-1),
+        "retrieveDateTime": in_minutes(-1),
         "signingCertificate": "-----BEGIN CERTIFICATE-----",
         "signature": "A" * 86 + "==",
     }
     answer = csms.call("SignedUpdateFirmware", {"requestId": 6, "firmware": firmware})
     assert answer["result"] == {"status": "Accepted"}, answer
     csms.wait("SignedFirmwareStatusNotification", status="InstallationFailed", requestId=6)
-    plain = {"location": firmware["location"], "retrieveDate": later(-1)}
+    plain = {"location": firmware["location"], "retrieveDate": in_minutes(-1)}
     assert csms.call("UpdateFirmware", plain)["result"] == {}
     csms.wait("FirmwareStatusNotification", status="InstallationFailed")

@@ -6,7 +6,6 @@ a CSMS's garbage, and an outage with a kill -9 inside it losing nothing, its seq
 from __future__ import annotations
 
 import json
-import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,12 @@ from typing import Any
 import pytest
 from ocpp.v201 import call
 
+from rig.backend import in_minutes
 from rig.csms201 import Csms201
 from rig.pile import PileProcess
-from tests.e2e.ocpp_rig import ocpp_options
+from tests.e2e.ocpp_rig import ocpp_options, outage_with_a_kill_inside
 
 INTERVAL = {"component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"}}
-
-
-def ago(minutes: int) -> str:
-    return (datetime.now(UTC) - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def charging(csms: Csms201, pile: PileProcess, cid: int, token: str = "t") -> str:
@@ -158,7 +154,7 @@ def test_a_charging_profile_sets_the_pilot_and_clearing_it_lifts_the_limit(
             {
                 "id": 1,
                 "charging_rate_unit": "W",
-                "start_schedule": ago(1),
+                "start_schedule": in_minutes(-1),
                 "charging_schedule_period": [
                     {"start_period": 0, "limit": 6900.0, "number_phases": 3}
                 ],
@@ -337,17 +333,7 @@ def test_an_outage_with_a_kill_inside_loses_nothing_and_seq_no_stays_gapless(
         csms.wait_connected()
         tid = charging(csms, pile, 1)
         pile.wait_until(lambda r: r["backend"]["outbox"] == 0)  # the Started is answered
-        csms.go_away()  # the CSMS is down from here ...
-        pile.sim("clock", "+900")
-        pile.wait_until(lambda r: r["connectors"][0]["energy_wh"] >= 1700)
-        pile.sim("clock", "+120")  # the held samples are committed
-        pile.sim("stop-button", 1)
-        pile.wait_until(lambda r: r["connectors"][0]["state"] == "awaiting_payment")
-        assert pile.status()["backend"]["outbox"] >= 2  # samples and the stop, queued
-        pile.stop(signal.SIGKILL)  # ... and the pile dies inside the outage
-        pile.start()
-        cost = pile.status()["connectors"][0]["cost"]
-        csms.come_back()
+        cost = outage_with_a_kill_inside(csms, pile)
         csms.wait("TransactionEvent", eventType="Ended", timeout=90)
         sent: list[dict[str, Any]] = csms.calls("TransactionEvent")
         assert [e["transactionInfo"]["transactionId"] for e in sent] == [tid] * len(sent)

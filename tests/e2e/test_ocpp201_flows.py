@@ -4,18 +4,14 @@ OCPP 2.0.1, driven only through OCPP and the control socket."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ocpp.v201 import call
 
+from rig.backend import in_minutes
 from rig.csms201 import Csms201
 from rig.pile import PileProcess
 from rig.qr import shows
-
-
-def in_minutes(n: int) -> str:
-    return (datetime.now(UTC) + timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def events(csms: Csms201, **fields: Any) -> list[dict[str, Any]]:

@@ -6,34 +6,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from rig.backend import in_minutes
 from rig.pile import PileProcess
 from rig.strict_csms import StrictCsms
 from rig.uploads import HttpUploads
-from tests.e2e.ocpp_rig import ocpp_options
+from tests.e2e.ocpp_rig import strict_pile
 
 
 @pytest.fixture
 def strict(tmp_path: Path) -> Iterator[tuple[StrictCsms, PileProcess]]:
-    csms = StrictCsms("ocpp2.0.1").start()
-    options = ocpp_options(csms.url, protocol="ocpp2.0.1")
-    pile = PileProcess(tmp_path, 1, connectors=2, interval_s=1, **options)
-    pile.start()
-    try:
-        assert csms.connected.wait(10)
-        yield csms, pile
-    finally:
-        pile.stop()
-        csms.stop()
-    assert csms.breaches == [], pile.logs()
-
-
-def later(minutes: int) -> str:
-    return (datetime.now(UTC) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    with strict_pile(tmp_path, "ocpp2.0.1") as both:
+        yield both
 
 
 def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, PileProcess]) -> None:
@@ -41,7 +28,7 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
     uploads = HttpUploads()
     csms.wait("StatusNotification", evseId=2, connectorStatus="Available")
     token = {"idToken": "13579", "type": "KeyCode"}
-    ok = csms.call("ReserveNow", {"id": 3, "expiryDateTime": later(30), "idToken": token})
+    ok = csms.call("ReserveNow", {"id": 3, "expiryDateTime": in_minutes(30), "idToken": token})
     assert ok["result"] == {"status": "Accepted"}, ok
     pile.sim("plug", 1)
     pile.sim("code", 1, "13579")
@@ -69,7 +56,7 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
             {
                 "id": 1,
                 "chargingRateUnit": "A",
-                "startSchedule": later(-1),
+                "startSchedule": in_minutes(-1),
                 "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}],
             }
         ],
@@ -141,7 +128,7 @@ def test_a_whole_paid_cycle_and_every_call_is_valid(strict: tuple[StrictCsms, Pi
     # This pile does not run from scripts/install's releases: the update fails at once.
     firmware = {
         "location": "http://127.0.0.1:9/pile-controller-9.9.9.tar.gz",
-        "retrieveDateTime": later(-1),
+        "retrieveDateTime": in_minutes(-1),
         "signature": "A" * 86 + "==",
     }
     answer = csms.call("UpdateFirmware", {"requestId": 6, "firmware": firmware})
