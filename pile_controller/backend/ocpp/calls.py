@@ -72,6 +72,22 @@ class Calls:
         self.port.execute(Request(command, None, answer))
         return Deferred()
 
+    def _unlock(self, call: rpc.Call, cid: int) -> Deferred:
+        """The operator's release of connector `cid`'s cable (recorded `ReleasedByBackend`)."""
+        return self._execute(
+            call,
+            cmd.Unlock(cid, how="ReleasedByBackend"),
+            lambda r: "Unlocked" if r.status is cmd.ReplyStatus.ACCEPTED else "UnlockFailed",
+        )
+
+    def _paid(self, call: rpc.Call, tid: str | None, raw_amount: Any) -> dict[str, Any] | Deferred:
+        """Our PaymentSettled DataTransfer for the pile's transaction `tid`: Rejected unless
+        the transaction is known and the amount is money; the core checks it is the bill."""
+        amount = money(raw_amount)
+        if tid is None or amount is None:
+            return REJECTED
+        return self._execute(call, cmd.Payment(tid, "paid", amount), accepted)
+
     def quiet(self, command: cmd.Command) -> Request:
         """A command of the link's own (a profile's limit, a refused start): nobody to answer."""
         return Request(command, None, lambda reply: Answer("", lambda: None))

@@ -111,11 +111,7 @@ class Incoming(Calls):
         cid = call.payload["connectorId"]
         if cid not in self.port.connectors():
             return {"status": "NotSupported"}
-        return self._execute(
-            call,
-            cmd.Unlock(cid, how="ReleasedByBackend"),
-            lambda r: "Unlocked" if r.status is cmd.ReplyStatus.ACCEPTED else "UnlockFailed",
-        )
+        return self._unlock(call, cid)
 
     def data_transfer(self, call: rpc.Call) -> dict[str, Any] | Deferred:
         p = call.payload
@@ -127,11 +123,9 @@ class Incoming(Calls):
         if message != "PaymentSettled":
             return {"status": "UnknownMessageId"}
         data = data_of(p.get("data"))
-        tid = self.link.pile_transaction(data.get("transactionId", -1))
-        amount = money(data.get("amount"))
-        if tid is None or amount is None:
-            return {"status": "Rejected"}
-        return self._execute(call, cmd.Payment(tid, "paid", amount), accepted)
+        return self._paid(
+            call, self.link.pile_transaction(data.get("transactionId", -1)), data.get("amount")
+        )
 
     def _cost_message(
         self, call: rpc.Call, message: str | None, raw: Any

@@ -191,11 +191,7 @@ class Incoming(Calls):
             return {"status": "UnknownConnector"}
         if c.transaction is not None and not c.transaction.finished:
             return {"status": "OngoingAuthorizedTransaction"}
-        return self._execute(
-            call,
-            cmd.Unlock(c.id, how="ReleasedByBackend"),
-            lambda r: "Unlocked" if r.status is cmd.ReplyStatus.ACCEPTED else "UnlockFailed",
-        )
+        return self._unlock(call, c.id)
 
     def data_transfer(self, call: rpc.Call) -> dict[str, Any] | Deferred:
         p = call.payload
@@ -205,12 +201,8 @@ class Incoming(Calls):
             return {"status": "UnknownMessageId"}
         data = data_of(p.get("data"))
         c = self.link.holding(str(data.get("transactionId")))
-        amount = money(data.get("amount"))
-        if c is None or c.transaction is None or amount is None:
-            return REJECTED
-        return self._execute(
-            call, cmd.Payment(c.transaction.transaction_id, "paid", amount), accepted
-        )
+        tx = c.transaction if c else None
+        return self._paid(call, tx.transaction_id if tx else None, data.get("amount"))
 
     def cost_updated(self, call: rpc.Call) -> dict[str, Any]:
         c = self.link.holding(call.payload["transactionId"])
